@@ -1,0 +1,27 @@
+"""A local emulator of the Legnext API, for testing code that talks to it.
+
+::
+
+    from legnext_async.emulator import Emulator, Fault
+
+    async with Emulator(api_key="test-key", time_scale=0.01) as emu:
+        emu.add_fault(Fault.answer_lost("POST /api/v1/inpaint"))
+        ...  # point the client at emu.base_url
+
+Also runnable: ``python -m legnext_async.emulator --port 8080``.
+"""
+
+from ._app import Balance, Emulator, JobInfo, RequestRecord, make_app
+from ._callbacks import CallbackRecord
+from ._faults import Fault, FaultKind
+
+__all__ = [
+    "Balance",
+    "CallbackRecord",
+    "Emulator",
+    "Fault",
+    "FaultKind",
+    "JobInfo",
+    "RequestRecord",
+    "make_app",
+]

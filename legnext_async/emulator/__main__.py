@@ -1,0 +1,86 @@
+"""``python -m legnext_async.emulator``: serve the emulator until SIGINT/SIGTERM.
+
+Prints the API base URL (``http://127.0.0.1:PORT/api``) as its first line, so a
+script can start it with ``--port 0`` and read where it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from ._app import Emulator
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m legnext_async.emulator",
+        description="Serve a local emulator of the Legnext API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one")
+    parser.add_argument(
+        "--api-key", action="append", help="accepted key (repeatable); default: any non-empty key"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="real seconds per virtual second (0.01 = 100x)",
+    )
+    parser.add_argument("--concurrency-limit", type=int, default=6)
+    parser.add_argument("--over-limit", choices=["reject", "queue"], default="reject")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--error-shape", choices=["envelope", "flat", "nested"], default="envelope")
+    parser.add_argument("--whitelisted", action="store_true", help="allow edit and upload-paint")
+    parser.add_argument("--failure-rate", type=float, default=0.0)
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    keys: list[str] = args.api_key or []
+    emulator = Emulator(
+        api_key=keys[0] if keys else None,
+        extra_api_keys=keys[1:],
+        host=args.host,
+        port=args.port,
+        time_scale=args.time_scale,
+        concurrency_limit=args.concurrency_limit,
+        over_limit=args.over_limit,
+        seed=args.seed,
+        error_shape=args.error_shape,
+        whitelisted=args.whitelisted,
+        failure_rate=args.failure_rate,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with emulator:
+        print(emulator.base_url, flush=True)
+        await stop.wait()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, RuntimeError):
+            loop.remove_signal_handler(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except OSError as exc:  # e.g. the port is taken
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

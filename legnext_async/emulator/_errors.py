@@ -1,0 +1,45 @@
+"""HTTP error bodies in the three shapes the sources disagree on (reference §6)."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+ErrorShape = Literal["envelope", "flat", "nested"]
+
+AUTH_FAILED = "Failed to verify api key"
+NOT_WHITELISTED = (
+    "This feature is only available for whitelisted accounts. Please upgrade your plan "
+    "or contact customer support to access this feature."
+)
+
+
+def error_body(shape: ErrorShape, code: int, message: str) -> bytes:
+    """Serialise an error answer.
+
+    - ``envelope``: the live task-shaped body (status ``failed``, zero strings, nulls,
+      the message in ``error.message`` and an empty ``raw_message``), as captured on
+      the 403 from ``/v1/edit``;
+    - ``flat``: ``{code, message, raw_message, detail}`` of the docs' endpoint pages;
+    - ``nested``: ``{"error": {code, message}}`` of the vendor skill and OAC.
+    """
+    body: dict[str, object]
+    if shape == "flat":
+        body = {"code": code, "message": message, "raw_message": message, "detail": None}
+    elif shape == "nested":
+        body = {"error": {"code": code, "message": message}}
+    else:
+        body = {
+            "job_id": "",
+            "model": "",
+            "task_type": "",
+            "status": "failed",
+            "config": {"service_mode": "", "webhook_config": {"endpoint": "", "secret": ""}},
+            "input": None,
+            "output": None,
+            "meta": None,
+            "detail": None,
+            "logs": None,
+            "error": {"code": code, "raw_message": "", "message": message, "detail": None},
+        }
+    return json.dumps(body, separators=(",", ":")).encode()
