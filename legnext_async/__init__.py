@@ -1,5 +1,95 @@
-"""An asyncio client for the Legnext API."""
+"""An asyncio client for the Legnext API (Midjourney jobs), with a local emulator.
 
+Start with :class:`LegnextClient`; the emulator lives in :mod:`legnext_async.emulator`.
+"""
+
+from ._client import LegnextClient
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ClientClosedError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    LegnextError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    SubmissionOutcomeUnknownError,
+    TaskFailedError,
+    TaskTimeoutError,
+    TransportError,
+    ValidationError,
+)
+from ._handle import TaskHandle
+from ._models import (
+    AvailableActions,
+    Balance,
+    Mask,
+    Meta,
+    Output,
+    PanDirection,
+    Polygon,
+    RemixMode,
+    Task,
+    TaskError,
+    TaskStatus,
+    TaskType,
+    UpscaleType,
+    Usage,
+    VariationType,
+    VideoType,
+)
+from ._polling import PollPolicy
+from ._results import ImageResult, TaskResult, TextResult, VideoResult
+from ._retry import RetryPolicy
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "AvailableActions",
+    "Balance",
+    "ClientClosedError",
+    "ImageResult",
+    "InsufficientCreditsError",
+    "InvalidRequestError",
+    "LegnextClient",
+    "LegnextError",
+    "MalformedResponseError",
+    "Mask",
+    "Meta",
+    "NotFoundError",
+    "Output",
+    "PanDirection",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "Polygon",
+    "RateLimitError",
+    "RemixMode",
+    "RetryPolicy",
+    "ServerError",
+    "SubmissionOutcomeUnknownError",
+    "Task",
+    "TaskError",
+    "TaskFailedError",
+    "TaskHandle",
+    "TaskResult",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "TaskType",
+    "TextResult",
+    "TransportError",
+    "UpscaleType",
+    "Usage",
+    "ValidationError",
+    "VariationType",
+    "VideoResult",
+    "VideoType",
+    "__version__",
+]

@@ -1,0 +1,515 @@
+"""LegnextClient: the session's lifecycle and the one place every request goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import platform
+import time
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._budget import JobSlots, RequestBudget
+from ._endpoints import Endpoints
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ClientClosedError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    SubmissionOutcomeUnknownError,
+    ValidationError,
+)
+from ._handle import TaskHandle
+from ._models import Balance, Task
+from ._polling import DurationModel, PollPolicy
+from ._results import TaskResult, result_for
+from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
+from ._validation import check_job_id
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Mapping
+
+    from multidict import CIMultiDictProxy
+
+__all__ = ["LegnextClient"]
+
+logger = logging.getLogger("legnext_async")
+
+DEFAULT_BASE_URL: Final = "https://api.legnext.ai/api"
+DEFAULT_REQUEST_TIMEOUT: Final = 30.0
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_MAX_CONCURRENT_REQUESTS: Final = 32
+#: Job-creating POSTs in flight at once: few, so that an account's limit, when unknown, is
+#: found with one or two 429s rather than a burst of them.
+SUBMISSIONS_IN_FLIGHT: Final = 4
+USER_AGENT: Final = (
+    f"legnext-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+)
+
+R = TypeVar("R")
+
+_STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    413: InvalidRequestError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+}
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine, judged from the text alone (no DNS lookup)."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("base_url", f"must be an absolute http(s) URL, got {base_url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValidationError("base_url", "must not carry credentials, a query or a fragment")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
+        raise ValidationError(
+            "base_url",
+            f"plain http:// to {parts.hostname} would send the API key unencrypted; use"
+            " https://, or pass allow_insecure_http=True (loopback hosts are always allowed)",
+        )
+    return base_url.rstrip("/")
+
+
+def _check_api_key(api_key: str | None) -> str:
+    if api_key is None:
+        raise ValidationError(
+            "api_key", "missing: pass api_key= or set the LEGNEXT_API_KEY environment variable"
+        )
+    if not api_key.strip():
+        raise ValidationError("api_key", "must be a non-empty string")
+    if any(ch.isspace() or not ch.isprintable() for ch in api_key):
+        # The key itself is never echoed.
+        raise ValidationError("api_key", "must not contain whitespace or control characters")
+    return api_key
+
+
+def _error_fields(body: object) -> tuple[int | None, str, str]:
+    """``(code, message, raw_message)`` from any of the three documented error body shapes."""
+    if not isinstance(body, dict):
+        return None, "", ""
+    error = body.get("error")
+    source = error if isinstance(error, dict) else body
+    code = source.get("code")
+    message = source.get("message")
+    raw_message = source.get("raw_message")
+    return (
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        message if isinstance(message, str) else "",
+        raw_message if isinstance(raw_message, str) else "",
+    )
+
+
+class LegnextClient(Endpoints):
+    """An asyncio client for the Legnext API.
+
+    Use it as ``async with LegnextClient() as client:`` or call :meth:`aclose` when done. It
+    owns one aiohttp session, made on first use inside the running event loop, unless one is
+    passed in as ``session`` (which it then never closes).
+
+    Args:
+        api_key: the key (``x-api-key``); defaults to ``$LEGNEXT_API_KEY``. Never shown in
+            reprs, logs or errors.
+        base_url: defaults to ``$LEGNEXT_BASE_URL``, then ``https://api.legnext.ai/api``.
+            Plain ``http://`` is refused for hosts other than loopback unless
+            ``allow_insecure_http`` is set.
+        poll: how handles wait (a :class:`PollPolicy`); each handle may override it.
+        retry: how failed reads (and provably unsent submissions) are retried.
+        session: an aiohttp session to borrow.
+        request_timeout: seconds one HTTP request may take (time spent waiting for the
+            client's own request budget is not counted).
+        max_active_jobs: jobs this client keeps running at once; further submissions wait
+            here, first come first served. ``None``: learned from the service's first 429.
+        max_concurrent_requests: HTTP requests in flight at once.
+        requests_per_second: an optional cap on the rate of requests (polls included).
+        allow_insecure_http: allow ``http://`` to a host other than loopback.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        poll: PollPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        max_active_jobs: int | None = None,
+        max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
+        requests_per_second: float | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        self._api_key = _check_api_key(
+            api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
+        )
+        self.base_url = _check_base_url(
+            base_url or os.environ.get("LEGNEXT_BASE_URL") or DEFAULT_BASE_URL,
+            allow_insecure_http=allow_insecure_http,
+        )
+        if max_active_jobs is not None and max_active_jobs < 1:
+            raise ValidationError("max_active_jobs", f"must be at least 1, got {max_active_jobs}")
+        if max_concurrent_requests < 1:
+            raise ValidationError(
+                "max_concurrent_requests", f"must be at least 1, got {max_concurrent_requests}"
+            )
+        if requests_per_second is not None and requests_per_second <= 0:
+            raise ValidationError(
+                "requests_per_second", f"must be positive, got {requests_per_second}"
+            )
+        if request_timeout <= 0:
+            raise ValidationError("request_timeout", f"must be positive, got {request_timeout}")
+        self.poll = poll or PollPolicy()
+        self.retry = retry or RetryPolicy()
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(
+            total=request_timeout, sock_connect=min(DEFAULT_CONNECT_TIMEOUT, request_timeout)
+        )
+        self._headers = {
+            "x-api-key": self._api_key,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+        self._closed = False
+        self._pollers: set[asyncio.Task[Any]] = set()
+        self._slots = JobSlots(max_active_jobs)
+        self._budget = RequestBudget(max_concurrent_requests, requests_per_second)
+        self._submit_gate: asyncio.Semaphore | None = None
+        self._durations = DurationModel()
+        self._server_offsets: dict[float, float] = {}
+
+    def __repr__(self) -> str:
+        return f"<LegnextClient base_url={self.base_url!r} api_key='***'>"
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> LegnextClient:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    async def aclose(self) -> None:
+        """Stop every poller and close the session (if the client made it). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        pollers = list(self._pollers)
+        for poller in pollers:
+            poller.cancel()
+        if pollers:
+            await asyncio.gather(*pollers, return_exceptions=True)
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("this LegnextClient is closed")
+        if self._session is not None and self._session.closed:
+            raise ClientClosedError("the aiohttp session this client uses is closed")
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        self._check_open()
+        session = self._session
+        if session is None:
+            # Made here, inside the running loop; the connector never queues requests,
+            # since RequestBudget already holds them outside aiohttp's timeout.
+            connector = aiohttp.TCPConnector(limit=self._budget.max_concurrent, limit_per_host=0)
+            session = self._session = aiohttp.ClientSession(connector=connector)
+        return session
+
+    def _spawn(self, coro: Coroutine[Any, Any, R], name: str) -> asyncio.Task[R]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"legnext-poll-{name}")
+        self._pollers.add(task)
+        task.add_done_callback(self._pollers.discard)
+        return task
+
+    # --- the request choke point ---------------------------------------------------------
+
+    async def _request(
+        self, method: str, path: str, payload: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], CIMultiDictProxy[str]]:
+        """Send one request (no retry) and return the JSON object and the headers.
+
+        Every aiohttp failure becomes one of our errors here, and every error status is
+        read (body first) into the :class:`APIStatusError` subclass for it.
+        """
+        session = self._ensure_session()
+        url = self.base_url + path
+        data = None
+        headers = self._headers
+        if payload is not None:
+            data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+            headers = {**headers, "Content-Type": "application/json"}
+        async with self._budget:
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                ) as response:
+                    body = await response.read()
+                    status = response.status
+                    response_headers = response.headers
+            except aiohttp.ClientConnectorError as exc:
+                raise APIConnectionError(
+                    f"{method} {path}: could not connect: {exc.os_error}",
+                    method=method,
+                    path=path,
+                    sent=False,
+                ) from exc
+            except aiohttp.ConnectionTimeoutError as exc:
+                raise APIConnectionError(
+                    f"{method} {path}: timed out connecting", method=method, path=path, sent=False
+                ) from exc
+            except TimeoutError as exc:
+                raise APITimeoutError(
+                    f"{method} {path}: no answer within {self._timeout.total:g} s",
+                    method=method,
+                    path=path,
+                ) from exc
+            except aiohttp.ClientPayloadError as exc:
+                raise APIConnectionError(
+                    f"{method} {path}: the answer was cut off", method=method, path=path, sent=True
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise APIConnectionError(
+                    f"{method} {path}: connection lost: {type(exc).__name__}",
+                    method=method,
+                    path=path,
+                    sent=True,
+                ) from exc
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s -> %s", method, path, status)
+        if 200 <= status < 300:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise MalformedResponseError(
+                    f"{method} {path}: HTTP {status} with a body that is not a JSON object",
+                    method=method,
+                    path=path,
+                    status=status,
+                )
+            return parsed, response_headers
+        raise self._status_error(method, path, status, body, response_headers)
+
+    @staticmethod
+    def _status_error(
+        method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> APIStatusError:
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        code, message, raw_message = _error_fields(parsed)
+        if 300 <= status < 400:
+            location = urlsplit(headers.get("Location", "")).hostname or "an unknown place"
+            message = f"redirect to {location} not followed (it would carry the API key)"
+        kwargs: dict[str, Any] = {
+            "status": status,
+            "message": message or raw_message or f"HTTP {status}",
+            "code": code,
+            "raw_message": raw_message,
+            "method": method,
+            "path": path,
+            "body": parsed if isinstance(parsed, dict) else None,
+        }
+        if status == 429:
+            return RateLimitError(
+                retry_after=parse_retry_after(headers.get("Retry-After")), **kwargs
+            )
+        if status >= 500:
+            return ServerError(**kwargs)
+        return _STATUS_ERRORS.get(status, APIStatusError)(**kwargs)
+
+    async def _read(self, path: str) -> dict[str, Any]:
+        """A GET, retried as the retry policy says."""
+        async for attempt in retrying(self.retry, is_retryable_read, sleep=asyncio.sleep):
+            with attempt:
+                data, _ = await self._request("GET", path)
+        return data
+
+    async def _read_task_once(self, job_id: str) -> tuple[Task, str | None]:
+        """One status read: the task and the answer's ``Retry-After`` (a server hint)."""
+        data, headers = await self._request("GET", f"/v1/job/{job_id}")
+        return Task.from_json(data), headers.get("Retry-After")
+
+    async def _read_task(self, job_id: str) -> tuple[Task, str | None]:
+        async for attempt in retrying(self.retry, is_retryable_read, sleep=asyncio.sleep):
+            with attempt:
+                result = await self._read_task_once(job_id)
+        return result
+
+    # --- public reads --------------------------------------------------------------------
+
+    async def get_task(self, job_id: str) -> Task:
+        """Read a job's status once (failed reads are retried) and return it.
+
+        Raises:
+            ValidationError: ``job_id`` is empty or not an id.
+            NotFoundError: no such job for this key, or it is past the retention window.
+        """
+        check_job_id(job_id)
+        task, _ = await self._read_task(job_id)
+        return task
+
+    def task(self, job_id: str, *, poll: PollPolicy | None = None) -> TaskHandle[TaskResult]:
+        """A handle for a job created elsewhere; nothing is sent until it is awaited.
+
+        Its result's type follows the job's task type (image, video or text).
+        """
+        check_job_id(job_id)
+        self._check_open()
+        return TaskHandle(self, job_id, make_result=lambda task: result_for(task, self), poll=poll)
+
+    async def balance(self) -> Balance:
+        """The account's balance (``GET /account/balance``)."""
+        return Balance.from_json(await self._read("/account/balance"))
+
+    # --- submissions ---------------------------------------------------------------------
+
+    async def _submit(
+        self,
+        endpoint: str,
+        payload: dict[str, Any],
+        make_result: Callable[[Task, LegnextClient], R],
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[R]:
+        """Create a job and return its handle, never sending the same job twice.
+
+        The POST is sent again only when it provably made no job: the connection failed
+        before sending, or the service answered 429. On a 429 the client learns the
+        account's limit of active jobs and waits for a slot. Any other failure after
+        sending raises :class:`SubmissionOutcomeUnknownError`.
+        """
+        self._check_open()
+        path = f"/v1/{endpoint}"
+        slots = self._slots
+        loop = asyncio.get_running_loop()
+        if self._submit_gate is None:
+            self._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
+        gate = self._submit_gate
+        ticket = await slots.acquire()
+        try:
+            retries = 0
+            started = loop.time()
+            while True:
+                async with gate:
+                    if not slots.mark_sent(ticket):
+                        sent = False
+                    else:
+                        sent = True
+                        sent_at = time.time()
+                        try:
+                            data, _ = await self._request("POST", path, payload)
+                            break
+                        except RateLimitError as exc:
+                            if slots.refused(ticket):
+                                logger.info(
+                                    "%s refused with 429; active-job limit now %s",
+                                    endpoint,
+                                    slots.limit,
+                                )
+                                continue
+                            failure: Exception = exc
+                        except APIConnectionError as exc:
+                            if exc.sent:
+                                raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                            failure = exc
+                        except (APITimeoutError, MalformedResponseError, ServerError) as exc:
+                            raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                if not sent:
+                    await slots.wait_granted(ticket)
+                    continue
+                # Provably no job was made: retry after a wait, within the retry policy.
+                slots.unsend(ticket)
+                retries += 1
+                wait = self.retry.wait_for(failure, retries)
+                policy = self.retry
+                if (
+                    retries >= policy.attempts
+                    or loop.time() - started + wait > policy.timeout
+                    or wait > policy.max_retry_after
+                ):
+                    raise failure
+                await asyncio.sleep(wait)
+            task = Task.from_json(data)
+            if not task.job_id:
+                exc2 = MalformedResponseError(
+                    f"POST {path}: the answer carries no job_id",
+                    method="POST",
+                    path=path,
+                    status=200,
+                )
+                raise self._unknown(endpoint, payload, sent_at, exc2) from exc2
+            slots.mark_running(ticket)
+        except BaseException:
+            slots.release(ticket)
+            raise
+        received = loop.time()
+        if task.meta.created_at is not None:
+            scale = self.poll.time_scale
+            self._server_offsets[scale] = task.meta.created_at.timestamp() - received / scale
+        logger.debug("%s created job %s", endpoint, task.job_id)
+        return TaskHandle(
+            self,
+            task.job_id,
+            make_result=lambda final: make_result(final, self),
+            task=task,
+            submitted_at=received,
+            ticket=ticket,
+            poll=poll,
+        )
+
+    @staticmethod
+    def _unknown(
+        endpoint: str, payload: Mapping[str, Any], sent_at: float, exc: Exception
+    ) -> SubmissionOutcomeUnknownError:
+        return SubmissionOutcomeUnknownError(
+            endpoint=endpoint, payload=payload, sent_at=sent_at, reason=str(exc)
+        )

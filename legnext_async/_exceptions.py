@@ -1,0 +1,225 @@
+"""The exceptions raised by legnext_async.
+
+Every error derives from :class:`LegnextError`::
+
+    LegnextError
+    ├── ValidationError (also ValueError)     bad argument, raised before anything is sent
+    ├── ClientClosedError (also RuntimeError) the client was used after aclose()
+    ├── TransportError                        no usable HTTP answer
+    │   ├── APIConnectionError                connection refused, reset or dropped
+    │   ├── APITimeoutError (also TimeoutError) a single request took too long
+    │   └── MalformedResponseError            the body could not be read as the API's JSON
+    ├── APIStatusError                        the API answered with an error status
+    │   ├── InvalidRequestError               400, 413, 422: the server refused the arguments
+    │   ├── AuthenticationError               401: key missing or wrong
+    │   ├── InsufficientCreditsError          402: the balance does not cover the job
+    │   ├── PermissionDeniedError             403: content refused or feature not enabled
+    │   ├── NotFoundError                     404: unknown or expired job
+    │   ├── RateLimitError                    429: too many requests or active jobs
+    │   └── ServerError                       5xx
+    ├── SubmissionOutcomeUnknownError         a job-creating POST failed after it was sent
+    ├── TaskFailedError                       the job ended with status ``failed``
+    └── TaskTimeoutError (also TimeoutError)  a wait passed its deadline; the job may still run
+
+Messages never contain the API key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ._models import Task
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "InsufficientCreditsError",
+    "InvalidRequestError",
+    "LegnextError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "SubmissionOutcomeUnknownError",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class LegnextError(Exception):
+    """Base class of every error raised by legnext_async."""
+
+
+class ValidationError(LegnextError, ValueError):
+    """An argument breaks a documented limit; nothing was sent.
+
+    ``field`` names the argument (as the caller spelled it) and the message states the limit.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ClientClosedError(LegnextError, RuntimeError):
+    """The client (or the session it borrowed) was used after it was closed."""
+
+
+class TransportError(LegnextError):
+    """No usable HTTP answer arrived.
+
+    ``method`` and ``path`` name the request (the path is relative to the base URL).
+    """
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class APIConnectionError(TransportError):
+    """The connection failed: refused, reset, or closed before a full answer.
+
+    ``sent`` is False only when the request provably never left this process.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, sent: bool) -> None:
+        super().__init__(message, method=method, path=path)
+        self.sent = sent
+
+
+class APITimeoutError(TransportError, TimeoutError):
+    """One HTTP request took longer than the client's request timeout."""
+
+
+class MalformedResponseError(TransportError):
+    """The server answered, but the body is not the JSON the API documents."""
+
+    def __init__(self, message: str, *, method: str, path: str, status: int) -> None:
+        super().__init__(message, method=method, path=path)
+        self.status = status
+
+
+class APIStatusError(LegnextError):
+    """The API answered with an error status.
+
+    ``status`` is the HTTP status; ``code``, ``message`` and ``raw_message`` come from the
+    error body (whichever of the three documented shapes it had); ``body`` is the parsed body
+    (or ``None`` when it was not JSON).
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        message: str,
+        code: int | None = None,
+        raw_message: str = "",
+        method: str = "",
+        path: str = "",
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        where = f" ({method} {path})" if method else ""
+        super().__init__(f"HTTP {status}{where}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.raw_message = raw_message
+        self.method = method
+        self.path = path
+        self.body = body
+
+
+class InvalidRequestError(APIStatusError):
+    """HTTP 400, 413 or 422: the server refused the request's arguments."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API key is missing or not valid."""
+
+
+class InsufficientCreditsError(APIStatusError):
+    """HTTP 402: the account's balance does not cover the job."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: content refused, or a feature this account may not use (e.g. ``edit``)."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: no such job for this key, or it is older than the retention window."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: too many requests, or too many active jobs.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None`` if it sent none.
+    """
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx."""
+
+
+class SubmissionOutcomeUnknownError(LegnextError):
+    """A job-creating request was sent, and then failed: a job may or may not exist.
+
+    The client never re-sends such a request, because a second job would be billed again.
+    ``endpoint`` is the operation (``"inpaint"``), ``payload`` the exact JSON body that was
+    sent, ``sent_at`` when (Unix seconds): check the account's jobs and balance (or wait for
+    the callback, if one was given) before submitting again. The underlying error is
+    ``__cause__``.
+    """
+
+    def __init__(self, *, endpoint: str, payload: Mapping[str, Any], sent_at: float, reason: str):
+        super().__init__(
+            f"{endpoint}: the submission's outcome is unknown ({reason}); a job may have been"
+            " created and billed, so it was not re-sent. Check before submitting again."
+        )
+        self.endpoint = endpoint
+        self.payload = payload
+        self.sent_at = sent_at
+
+
+class TaskFailedError(LegnextError):
+    """The job ended with status ``failed``.
+
+    ``task`` is the final :class:`Task`; ``code`` and ``message`` its error.
+    """
+
+    def __init__(self, task: Task) -> None:
+        error = task.error
+        code = error.code if error else 0
+        message = (error.message or error.raw_message) if error else ""
+        super().__init__(f"job {task.job_id} failed (code {code}): {message or 'no message'}")
+        self.task = task
+        self.job_id = task.job_id
+        self.code = code
+        self.message = message
+
+
+class TaskTimeoutError(LegnextError, TimeoutError):
+    """Waiting for a job passed its deadline; the job itself may still finish.
+
+    Resume with ``client.task(err.job_id)``. ``last_task`` is the last status seen, if any.
+    """
+
+    def __init__(self, job_id: str, timeout: float, last_task: Task | None = None) -> None:
+        status = f", last status {last_task.status.value}" if last_task else ""
+        super().__init__(f"job {job_id} did not finish within {timeout:g} s{status}")
+        self.job_id = job_id
+        self.timeout = timeout
+        self.last_task = last_task

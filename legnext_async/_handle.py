@@ -1,0 +1,349 @@
+"""TaskHandle: an awaitable job, polled by one background poller however many await it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import weakref
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import tenacity
+
+from ._exceptions import (
+    ClientClosedError,
+    RateLimitError,
+    TaskFailedError,
+    TaskTimeoutError,
+)
+from ._models import Task, TaskStatus, TaskType
+from ._polling import PollPolicy, PollState, ScheduleWait, StopAtDeadline, next_delay
+from ._retry import is_retryable_read, parse_retry_after
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Generator
+
+    from ._budget import SlotTicket
+    from ._client import LegnextClient
+
+__all__ = ["TaskHandle"]
+
+logger = logging.getLogger("legnext_async")
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+def _change_key(task: Task) -> tuple[object, ...]:
+    return (task.status, task.meta.started_at, task.meta.ended_at, len(task.logs))
+
+
+class TaskHandle(Generic[R_co]):
+    """A job on the service: await it for the result, or read it once with :meth:`refresh`.
+
+    ``await handle`` (or :meth:`wait`) polls until the job is ``completed`` and returns its
+    result (an :class:`ImageResult`, :class:`VideoResult` or :class:`TextResult`); a
+    ``failed`` job raises :class:`TaskFailedError`. However many coroutines await the
+    handle, one poller reads the status. Cancelling an await never touches the job on the
+    service; when the last awaiter goes, the poller stops. A finished handle returns its
+    cached result without a request.
+    """
+
+    def __init__(
+        self,
+        client: LegnextClient,
+        job_id: str,
+        *,
+        make_result: Callable[[Task], R_co],
+        task: Task | None = None,
+        submitted_at: float | None = None,
+        ticket: SlotTicket | None = None,
+        poll: PollPolicy | None = None,
+    ) -> None:
+        self._client = client
+        self._job_id = job_id
+        self._make_result = make_result
+        self._task = task
+        self._seed_unread = task is not None and not task.is_finished
+        self._poll = poll
+        self._submitted_at = submitted_at  # the event loop's clock, real seconds
+        self._state = PollState(task_type=None)
+        self._state_scale: float | None = None
+        self._ticket = ticket
+        self._occupied = False
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        if ticket is not None:
+            self._finalizer = weakref.finalize(self, client._slots.release, ticket)
+        self._result: R_co | None = None
+        self._failure: TaskFailedError | None = None
+        self._poller: asyncio.Task[Task] | None = None
+        self._waiters = 0
+        self._changed: asyncio.Future[None] | None = None
+        self._rng = random.Random()
+
+    def __repr__(self) -> str:
+        status = self._task.status.value if self._task is not None else "unknown"
+        return f"<TaskHandle job_id={self._job_id!r} status={status!r}>"
+
+    @property
+    def job_id(self) -> str:
+        """The job's id on the service."""
+        return self._job_id
+
+    @property
+    def last_task(self) -> Task | None:
+        """The latest status seen (from the submission, a read or the poller), if any."""
+        return self._task
+
+    @property
+    def done(self) -> bool:
+        """Whether the job was seen finished (completed or failed)."""
+        return self._task is not None and self._task.is_finished
+
+    def __await__(self) -> Generator[Any, None, R_co]:
+        return self.wait().__await__()
+
+    async def wait(self, poll: PollPolicy | None = None) -> R_co:
+        """Poll until the job finishes and return its result.
+
+        ``poll`` overrides the handle's policy if this call starts the poller.
+
+        Raises:
+            TaskFailedError: the job ended ``failed``.
+            TaskTimeoutError: the policy's deadline passed (the job may still finish; await
+                again, or ``client.task(job_id)``, to resume).
+            ClientClosedError: the client was closed meanwhile.
+            APIStatusError: a status read was refused for good (401, 403, 404).
+        """
+        if self._result is not None:
+            return self._result
+        if self._failure is not None:
+            raise self._failure
+        poller = self._start_poller(poll)
+        self._waiters += 1
+        try:
+            task = await self._join(poller)
+        finally:
+            self._leave(poller)
+        return self._outcome(task)
+
+    async def refresh(self) -> Task:
+        """Read the job's status once (retrying failed reads) and return it."""
+        task, _ = await self._client._read_task(self._job_id)
+        self._observe(task, None)
+        return task
+
+    async def updates(self, poll: PollPolicy | None = None) -> AsyncIterator[Task]:
+        """Yield a snapshot each time the status (or progress) changes, ending with the final one.
+
+        The current snapshot, if known, comes first. A ``failed`` job ends the iteration
+        after its snapshot; awaiting the handle then raises :class:`TaskFailedError`.
+        """
+        seen: tuple[object, ...] | None = None
+        task = self._task
+        if task is not None and task.is_finished:
+            yield task
+            return
+        poller = self._start_poller(poll)
+        self._waiters += 1
+        try:
+            while True:
+                task = self._task
+                if task is not None and _change_key(task) != seen:
+                    seen = _change_key(task)
+                    yield task
+                    if task.is_finished:
+                        return
+                if poller.done():
+                    await self._join(poller)  # raises the poller's error, if any
+                    continue
+                changed = self._change_future()
+                await asyncio.wait((changed, poller), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._leave(poller)
+
+    # --- the poller ----------------------------------------------------------------------
+
+    def _start_poller(self, poll: PollPolicy | None) -> asyncio.Task[Task]:
+        client = self._client
+        client._check_open()
+        poller = self._poller
+        if poller is None or poller.done():
+            if self._ticket is None:
+                # A handle for a job made elsewhere occupies a slot only while awaited.
+                self._ticket = client._slots.occupy()
+                self._occupied = True
+            policy = poll or self._poll or client.poll
+            poller = self._poller = client._spawn(self._run(policy), self._job_id)
+            poller.add_done_callback(self._poller_done)
+        return poller
+
+    def _poller_done(self, poller: asyncio.Task[Task]) -> None:
+        if not poller.cancelled():
+            poller.exception()  # retrieved here; waiters get it through shield()
+        if self._occupied and not self.done:
+            self._release_slot()
+
+    async def _join(self, poller: asyncio.Task[Task]) -> Task:
+        try:
+            return await asyncio.shield(poller)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if poller.cancelled() and (current is None or not current.cancelling()):
+                raise ClientClosedError(
+                    f"the client was closed while waiting for job {self._job_id}"
+                ) from None
+            raise
+
+    def _leave(self, poller: asyncio.Task[Task]) -> None:
+        self._waiters -= 1
+        if self._waiters == 0 and not poller.done():
+            poller.cancel()
+
+    def _outcome(self, task: Task) -> R_co:
+        if task.status is TaskStatus.FAILED:
+            failure = self._failure = self._failure or TaskFailedError(task)
+            raise failure
+        if self._result is None:
+            self._result = self._make_result(task)
+        return self._result
+
+    async def _run(self, policy: PollPolicy) -> Task:
+        """Poll until a finished status, the deadline, or a refusal that retrying cannot mend."""
+        client = self._client
+        loop = asyncio.get_running_loop()
+        scale = policy.time_scale
+        task_type = self._task.task_type if self._task is not None else None
+        timeout = policy.timeout_for(task_type)
+        deadline = loop.time() + timeout * scale
+        if self._state_scale != scale:
+            # The schedule's clock is in service seconds of this policy's scale.
+            submitted = self._submitted_at / scale if self._submitted_at is not None else None
+            self._state = PollState(task_type=task_type, submitted_at=submitted)
+            self._state_scale = scale
+        state = self._state
+        durations = client._durations
+        pace = client._budget.pace
+
+        def remaining() -> float:
+            return (deadline - loop.time()) / scale
+
+        def now() -> float:
+            return loop.time() / scale
+
+        def delay_for(task: Task) -> float:
+            return next_delay(policy, durations, state, task, now(), self._offset(scale))
+
+        def error_delay(exc: BaseException) -> float:
+            state.errors += 1
+            wait = client.retry.wait_for(exc, state.errors)
+            # Retry-After is in real seconds; the schedule speaks service seconds.
+            return policy.clamp(wait / scale) if isinstance(exc, RateLimitError) else wait / scale
+
+        async def read() -> Task:
+            if self._seed_unread and self._task is not None:
+                self._seed_unread = False
+                return self._task
+            try:
+                task, retry_after = await client._read_task_once(self._job_id)
+            except RateLimitError:
+                pace.throttled()
+                raise
+            pace.succeeded()
+            state.errors = 0
+            self._observe(task, retry_after, now=now(), scale=scale)
+            return task
+
+        def give_up(retry_state: tenacity.RetryCallState) -> Task:
+            outcome = retry_state.outcome
+            if outcome is not None and outcome.failed:
+                exc = outcome.exception()
+                assert exc is not None
+                if not is_retryable_read(exc):
+                    raise exc
+            raise TaskTimeoutError(self._job_id, timeout, self._task)
+
+        async def sleep(seconds: float) -> None:
+            await asyncio.sleep(seconds * scale)
+
+        retrying = tenacity.AsyncRetrying(
+            sleep=sleep,
+            wait=ScheduleWait(
+                delay_for=delay_for,
+                error_delay=error_delay,
+                pace=lambda: pace.factor,
+                remaining=remaining,
+                jitter=policy.jitter,
+                rng=self._rng,
+            ),
+            stop=StopAtDeadline(remaining),
+            retry=(
+                tenacity.retry_if_result(lambda task: not task.is_finished)
+                | tenacity.retry_if_exception(is_retryable_read)
+            ),
+            retry_error_callback=give_up,
+        )
+        return await retrying(read)
+
+    def _offset(self, scale: float) -> float | None:
+        """The service's clock minus ours (service seconds), from our submission if we made
+        the job, else from the client's other submissions."""
+        task = self._task
+        if self._submitted_at is not None and task is not None:
+            created = task.meta.created_at
+            if created is not None:
+                return created.timestamp() - self._submitted_at / scale
+        return self._client._server_offsets.get(scale)
+
+    def _observe(
+        self,
+        task: Task,
+        retry_after: str | None,
+        *,
+        now: float | None = None,
+        scale: float = 1.0,
+    ) -> None:
+        """Take in a status read: remember it, wake watchers, free the slot when finished."""
+        previous = self._task
+        self._task = task
+        self._seed_unread = False
+        state = self._state
+        state.task_type = task.task_type
+        if now is not None:
+            state.last_read_at = now
+            if task.status.is_queued:
+                state.last_queued_at = now
+            elif state.first_running_at is None:
+                state.first_running_at = now
+            hint = parse_retry_after(retry_after)
+            state.hint = now + hint / scale if hint is not None else None
+        if previous is None or _change_key(previous) != _change_key(task):
+            changed = self._changed
+            if changed is not None and not changed.done():
+                changed.set_result(None)
+            self._changed = None
+        if task.is_finished:
+            self._client._durations.observe(task)
+            self._release_slot()
+            if task.status is TaskStatus.COMPLETED and self._result is None:
+                self._result = self._make_result(task)
+            logger.debug("job %s finished: %s", self._job_id, task.status.value)
+
+    def _change_future(self) -> asyncio.Future[None]:
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+    def _release_slot(self) -> None:
+        ticket = self._ticket
+        if ticket is not None:
+            self._client._slots.release(ticket)
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            if self._occupied:
+                self._ticket = None
+                self._occupied = False
+
+    @property
+    def task_type(self) -> TaskType | None:
+        """The job's task type, once known."""
+        return self._task.task_type if self._task is not None else None

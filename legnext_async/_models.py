@@ -1,0 +1,566 @@
+"""Typed, frozen views of what the API sends and takes.
+
+Wire quirks are handled in one named constructor per model (``from_json``), never by
+splatting a dict into ``__init__``: zero timestamps (``0001-01-01T00:00:00Z``) and empty
+strings become ``None``, ``null`` lists become empty tuples, unknown fields are ignored,
+and unknown statuses and task types are kept.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Self
+
+import attrs
+
+from ._exceptions import ValidationError
+from ._validation import check_int, check_url
+
+__all__ = [
+    "AvailableActions",
+    "Balance",
+    "Mask",
+    "Meta",
+    "Output",
+    "PanDirection",
+    "Polygon",
+    "RemixMode",
+    "Task",
+    "TaskError",
+    "TaskStatus",
+    "TaskType",
+    "UpscaleType",
+    "Usage",
+    "VariationType",
+    "VideoType",
+]
+
+POLYGON_MIN: Final = 500
+POLYGON_MAX: Final = 4096
+POLYGON_MIN_POINTS: Final = 6
+
+
+class _OpenStrEnum(enum.StrEnum):
+    """A string enum that keeps values it does not know as pseudo-members."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self:
+        if not isinstance(value, str):
+            return None  # type: ignore[return-value]
+        normal = value.strip().lower().replace("-", "_")
+        for member in cls:
+            if member.value.replace("-", "_") == normal:
+                return member
+        pseudo = str.__new__(cls, value)
+        pseudo._name_ = value.upper().replace("-", "_") or "EMPTY"
+        pseudo._value_ = value
+        return pseudo
+
+    @property
+    def is_known(self) -> bool:
+        """Whether the value is one this version of the client knows."""
+        return self._name_ in type(self).__members__
+
+
+class TaskStatus(_OpenStrEnum):
+    """A job's status. Unknown values (``"retry"``, say) are kept and count as not finished."""
+
+    PENDING = "pending"
+    STAGED = "staged"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        """``completed`` or ``failed``: the job will not change again."""
+        return self is TaskStatus.COMPLETED or self is TaskStatus.FAILED
+
+    @property
+    def is_queued(self) -> bool:
+        """``pending`` or ``staged``: waiting for a free worker, not yet running."""
+        return self is TaskStatus.PENDING or self is TaskStatus.STAGED
+
+
+class TaskType(_OpenStrEnum):
+    """What a job does, spelled as the service spells it; ``-`` and ``_`` both parse."""
+
+    DIFFUSION = "diffusion"
+    VARIATION = "variation"
+    UPSCALE = "upscale"
+    REROLL = "reroll"
+    BLEND = "blend"
+    DESCRIBE = "describe"
+    SHORTEN = "shorten"
+    PAN = "pan"
+    OUTPAINT = "outpaint"
+    INPAINT = "inpaint"
+    REMIX = "remix"
+    EDIT = "edit"
+    UPLOAD_PAINT = "upload-paint"
+    RETEXTURE = "retexture"
+    REMOVE_BACKGROUND = "remove_background"
+    ENHANCE = "enhance"
+    VIDEO_DIFFUSION = "video_diffusion"
+    EXTEND_VIDEO = "extend_video"
+    VIDEO_UPSCALE = "video_upscale"
+
+    @property
+    def family(self) -> str:
+        """``"image"``, ``"video"`` or ``"text"``: the kind of output the job produces."""
+        if self in _VIDEO_TYPES:
+            return "video"
+        if self in _TEXT_TYPES:
+            return "text"
+        return "image"
+
+
+_VIDEO_TYPES: Final = frozenset(
+    {TaskType.VIDEO_DIFFUSION, TaskType.EXTEND_VIDEO, TaskType.VIDEO_UPSCALE}
+)
+_TEXT_TYPES: Final = frozenset({TaskType.DESCRIBE, TaskType.SHORTEN})
+
+
+class PanDirection(enum.IntEnum):
+    """``direction`` of :meth:`LegnextClient.pan` (the vendor docs' order, not the SDK's)."""
+
+    DOWN = 0
+    RIGHT = 1
+    UP = 2
+    LEFT = 3
+
+
+class UpscaleType(enum.IntEnum):
+    """``type`` of :meth:`LegnextClient.upscale`."""
+
+    SUBTLE = 0
+    CREATIVE = 1
+
+
+class VariationType(enum.IntEnum):
+    """``type`` of :meth:`LegnextClient.variation`."""
+
+    SUBTLE = 0
+    STRONG = 1
+
+
+class RemixMode(enum.IntEnum):
+    """``mode`` of :meth:`LegnextClient.remix`."""
+
+    STRONG = 0
+    SUBTLE = 1
+
+
+class VideoType(enum.IntEnum):
+    """``video_type`` of :meth:`LegnextClient.video_diffusion`: the resolution."""
+
+    SD_480P = 0
+    HD_720P = 1
+
+
+# --- tolerant readers -----------------------------------------------------------------
+
+_ZERO_TIME_PREFIX: Final = "0001-01-01"
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+    return 0
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(item for item in value if isinstance(item, str) and item)
+
+
+def _ints(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(item for item in value if isinstance(item, int) and not isinstance(item, bool))
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp as an aware UTC datetime; zero, empty or unreadable → ``None``.
+
+    The service writes nanoseconds in some fields; Python keeps microseconds.
+    """
+    if not isinstance(value, str) or not value or value.startswith(_ZERO_TIME_PREFIX):
+        return None
+    text = value
+    dot = text.find(".")
+    if dot != -1:
+        end = dot + 1
+        while end < len(text) and text[end].isdigit():
+            end += 1
+        text = text[: min(end, dot + 7)] + text[end:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# --- task ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class AvailableActions:
+    """The follow-ups a finished job allows: for each action, the image numbers it accepts.
+
+    ``reroll`` is a bool. Actions the client does not know yet are kept in ``other``.
+    """
+
+    upscale: tuple[int, ...] = ()
+    variation: tuple[int, ...] = ()
+    inpaint: tuple[int, ...] = ()
+    outpaint: tuple[int, ...] = ()
+    pan: tuple[int, ...] = ()
+    remix: tuple[int, ...] = ()
+    edit: tuple[int, ...] = ()
+    enhance: tuple[int, ...] = ()
+    extend: tuple[int, ...] = ()
+    reroll: bool = False
+    other: Mapping[str, tuple[int, ...]] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_json(cls, data: object) -> AvailableActions:
+        """Read the ``available_actions`` map; anything that is not a map means none."""
+        raw = _dict(data)
+        if not raw:
+            return _NO_ACTIONS
+        known = {name: _ints(raw.get(name)) for name in _ACTION_NAMES}
+        other = {
+            key: _ints(value)
+            for key, value in raw.items()
+            if key not in _ACTION_NAMES and key != "reroll" and isinstance(value, list)
+        }
+        return cls(**known, reroll=raw.get("reroll") is True, other=other)
+
+    def images_for(self, action: str) -> tuple[int, ...]:
+        """The image numbers ``action`` accepts (empty if it is not offered)."""
+        if action in _ACTION_NAMES:
+            images: tuple[int, ...] = getattr(self, action)
+            return images
+        return self.other.get(action, ())
+
+
+_ACTION_NAMES: Final = (
+    "upscale",
+    "variation",
+    "inpaint",
+    "outpaint",
+    "pan",
+    "remix",
+    "edit",
+    "enhance",
+    "extend",
+)
+_NO_ACTIONS: Final = AvailableActions()
+
+
+@attrs.frozen
+class Output:
+    """What a job produced; fields that its family does not produce stay empty.
+
+    ``image_url`` is the grid (or the single image), ``image_urls`` the separate images;
+    ``video_urls`` for video jobs; ``prompt_en``, ``description``, ``final_prompt`` and
+    ``prompts`` for describe and shorten.
+    """
+
+    image_url: str | None = None
+    image_urls: tuple[str, ...] = ()
+    video_urls: tuple[str, ...] = ()
+    seed: str | None = None
+    available_actions: AvailableActions = _NO_ACTIONS
+    prompt_en: str | None = None
+    description: str | None = None
+    final_prompt: str | None = None
+    prompts: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: object) -> Output:
+        """Read ``output``; ``null`` (as in error envelopes) gives an empty output."""
+        raw = _dict(data)
+        if not raw:
+            return _NO_OUTPUT
+        return cls(
+            image_url=_opt_str(raw.get("image_url")),
+            image_urls=_strs(raw.get("image_urls")),
+            video_urls=_strs(raw.get("video_urls")),
+            seed=_opt_str(raw.get("seed")),
+            available_actions=AvailableActions.from_json(raw.get("available_actions")),
+            prompt_en=_opt_str(raw.get("promptEn", raw.get("prompt_en"))),
+            description=_opt_str(raw.get("description")),
+            final_prompt=_opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),
+            prompts=_strs(raw.get("prompts")),
+        )
+
+
+_NO_OUTPUT: Final = Output()
+
+
+@attrs.frozen
+class Usage:
+    """Points reserved (``frozen``) at submission and charged (``consume``) at the end."""
+
+    type: str = "point"
+    frozen: int = 0
+    consume: int = 0
+
+    @classmethod
+    def from_json(cls, data: object) -> Usage:
+        """Read ``meta.usage``."""
+        raw = _dict(data)
+        return cls(
+            type=_str(raw.get("type")) or "point",
+            frozen=_int(raw.get("frozen")),
+            consume=_int(raw.get("consume")),
+        )
+
+
+@attrs.frozen
+class Meta:
+    """Timestamps (aware UTC datetimes, ``None`` while unset) and usage."""
+
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    usage: Usage = Usage()
+
+    @classmethod
+    def from_json(cls, data: object) -> Meta:
+        """Read ``meta``; zero or empty timestamps become ``None``."""
+        raw = _dict(data)
+        return cls(
+            created_at=parse_timestamp(raw.get("created_at")),
+            started_at=parse_timestamp(raw.get("started_at")),
+            ended_at=parse_timestamp(raw.get("ended_at")),
+            usage=Usage.from_json(raw.get("usage")),
+        )
+
+    @property
+    def run_seconds(self) -> float | None:
+        """How long the job ran (``ended_at - started_at``), once both are known."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@attrs.frozen
+class TaskError:
+    """Why a job failed: the service's error code, message and upstream ``raw_message``."""
+
+    code: int
+    message: str
+    raw_message: str = ""
+
+    @classmethod
+    def from_json(cls, data: object) -> TaskError | None:
+        """Read ``error``; the all-zero error of a healthy job gives ``None``."""
+        raw = _dict(data)
+        code = _int(raw.get("code"))
+        message = _str(raw.get("message"))
+        raw_message = _str(raw.get("raw_message"))
+        if not (code or message or raw_message):
+            return None
+        return cls(code=code, message=message, raw_message=raw_message)
+
+
+@attrs.frozen
+class Task:
+    """One job as the API reports it (``GET /v1/job/{job_id}``, a POST's answer, a callback).
+
+    ``callback`` is the webhook URL the job was submitted with, if any. ``raw`` is the
+    parsed JSON, for fields this client does not model.
+    """
+
+    job_id: str
+    task_type: TaskType
+    status: TaskStatus
+    output: Output = _NO_OUTPUT
+    meta: Meta = Meta()
+    error: TaskError | None = None
+    model: str = "midjourney"
+    callback: str | None = None
+    logs: tuple[Any, ...] = ()
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Task:
+        """Read a task object as the service sends it (tolerantly; see the module docstring)."""
+        config = _dict(data.get("config"))
+        logs = data.get("logs")
+        return cls(
+            job_id=_str(data.get("job_id")),
+            task_type=TaskType(_str(data.get("task_type"))),
+            status=TaskStatus(_str(data.get("status"))),
+            output=Output.from_json(data.get("output")),
+            meta=Meta.from_json(data.get("meta")),
+            error=TaskError.from_json(data.get("error")),
+            model=_str(data.get("model")) or "midjourney",
+            callback=_opt_str(_dict(config.get("webhook_config")).get("endpoint")),
+            logs=tuple(logs) if isinstance(logs, list) else (),
+            raw=data,
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the job is ``completed`` or ``failed``."""
+        return self.status.is_finished
+
+
+# --- account ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Balance:
+    """The account's balance (``GET /account/balance``).
+
+    ``balance_usd`` counts credits and points (1000 to the dollar); ``alert_threshold`` is in
+    USD.
+    """
+
+    account_id: int
+    balance_usd: float
+    available_credits: int
+    available_points: int
+    alert_threshold: float = 0.0
+    low_balance_alert: bool = False
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Balance:
+        """Read the ``{code, message, data}`` wrapper (or a bare ``data`` object)."""
+        inner = _dict(data.get("data")) if "data" in data else data
+        usd = inner.get("balance_usd")
+        threshold = inner.get("alert_threshold")
+        return cls(
+            account_id=_int(inner.get("account_id")),
+            balance_usd=float(usd) if isinstance(usd, int | float) else 0.0,
+            available_credits=_int(inner.get("available_credits")),
+            available_points=_int(inner.get("available_points")),
+            alert_threshold=float(threshold) if isinstance(threshold, int | float) else 0.0,
+            low_balance_alert=inner.get("low_balance_alert") is True,
+            updated_at=parse_timestamp(inner.get("updated_at")),
+        )
+
+
+# --- request parts ---------------------------------------------------------------------
+
+
+def _to_points(value: Sequence[int]) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else value  # type: ignore[return-value]
+
+
+@attrs.frozen
+class Polygon:
+    """A region to repaint: a flat ``[x1, y1, x2, y2, ...]`` list in a ``width``×``height`` frame.
+
+    ``width`` and ``height`` (500–4096) give the pixel frame the points refer to; ``points``
+    needs at least three vertices, each within the frame. The docs say clockwise from the
+    top-left, but their own example runs the other way, so winding is not checked.
+
+    Raises:
+        ValidationError: a limit is broken (the message names the field).
+    """
+
+    width: int
+    height: int
+    points: tuple[int, ...] = attrs.field(converter=_to_points)
+
+    def __attrs_post_init__(self) -> None:
+        check_int(self.width, "Polygon.width", POLYGON_MIN, POLYGON_MAX)
+        check_int(self.height, "Polygon.height", POLYGON_MIN, POLYGON_MAX)
+        points = self.points
+        if not isinstance(points, tuple):
+            raise ValidationError(
+                "Polygon.points", f"must be a list of integers, got {type(points).__name__}"
+            )
+        if len(points) < POLYGON_MIN_POINTS or len(points) % 2:
+            raise ValidationError(
+                "Polygon.points",
+                f"must be an even-length list of at least {POLYGON_MIN_POINTS} integers"
+                f" (x, y pairs of 3 or more vertices), got {len(points)}",
+            )
+        for index, value in enumerate(points):
+            axis, limit = ("x", self.width) if index % 2 == 0 else ("y", self.height)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValidationError(
+                    f"Polygon.points[{index}]", f"must be an integer, got {type(value).__name__}"
+                )
+            if not 0 <= value <= limit:
+                side = "width" if axis == "x" else "height"
+                raise ValidationError(
+                    f"Polygon.points[{index}]",
+                    f"{axis} must be from 0 to the polygon's {side} {limit}, got {value}",
+                )
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"width": self.width, "height": self.height, "points": list(self.points)}
+
+
+def _to_areas(value: Sequence[Polygon] | None) -> tuple[Polygon, ...] | None:
+    return None if value is None else tuple(value)
+
+
+@attrs.frozen
+class Mask:
+    """Where to repaint: either polygon ``areas`` or the ``url`` of a black-and-white image.
+
+    In a mask image, white is repainted and black kept. Give exactly one of the two.
+
+    Raises:
+        ValidationError: both or neither given, ``areas`` empty or not polygons, or ``url``
+            not an absolute http(s) URL.
+    """
+
+    areas: tuple[Polygon, ...] | None = attrs.field(default=None, converter=_to_areas)
+    url: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.areas is None) == (self.url is None):
+            raise ValidationError("mask", "give exactly one of areas or url")
+        if self.areas is not None:
+            if not self.areas:
+                raise ValidationError("mask.areas", "must hold at least one Polygon")
+            for index, area in enumerate(self.areas):
+                if not isinstance(area, Polygon):
+                    raise ValidationError(
+                        f"mask.areas[{index}]", f"must be a Polygon, got {type(area).__name__}"
+                    )
+        if self.url is not None:
+            check_url(self.url, "mask.url")
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form: ``{"areas": [...]}`` or ``{"url": ...}``."""
+        if self.areas is not None:
+            return {"areas": [area.to_json() for area in self.areas]}
+        return {"url": self.url}

@@ -1,0 +1,291 @@
+"""When to read a job's status: an ETA-aware schedule, as tenacity wait and stop strategies.
+
+A job is created, waits in the service's queue (``pending``/``staged``), runs
+(``processing``) for a duration typical of its task type, and ends. Reading its status at a
+fixed interval wastes most reads: nothing can change while it waits or during the first
+minute of an inpaint. So the schedule:
+
+1. makes the first read after a share (:data:`FIRST_READ_SHARE`) of the shortest typical
+   run of the task type;
+2. reads a queued job rarely (``queued_interval``): it has not started, so it cannot finish;
+3. for a running job, predicts the finish from ``started_at`` and the task type's run-time
+   window ``[low, high]``; it sleeps until ``low`` and then reads every ``2 × target_lag``
+   until ``high``, so a finish inside the window is seen ``target_lag`` late on average;
+4. past ``high`` (an overdue job), backs off in proportion to how overdue it is;
+5. honours a server hint (``Retry-After`` on a status answer, an ``estimated_time`` field);
+6. learns each task type's window from the ``started_at``/``ended_at`` of jobs this client
+   saw finish (:class:`DurationModel`).
+
+All schedule times are in *service seconds*; ``PollPolicy.time_scale`` converts them to
+real sleeping time, so the same schedule runs against an emulator that runs jobs 100× faster.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import tenacity
+
+from ._models import Task, TaskStatus, TaskType
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["PollPolicy"]
+
+#: Typical run time (``processing``) of each task type, in seconds: reference §2.
+DEFAULT_DURATIONS: Final[dict[TaskType, tuple[float, float]]] = {
+    TaskType.DIFFUSION: (30.0, 90.0),
+    TaskType.VARIATION: (60.0, 90.0),
+    TaskType.UPSCALE: (90.0, 120.0),
+    TaskType.REROLL: (60.0, 90.0),
+    TaskType.BLEND: (60.0, 90.0),
+    TaskType.DESCRIBE: (30.0, 60.0),
+    TaskType.SHORTEN: (20.0, 40.0),
+    TaskType.PAN: (90.0, 120.0),
+    TaskType.OUTPAINT: (90.0, 120.0),
+    TaskType.INPAINT: (90.0, 120.0),
+    TaskType.REMIX: (90.0, 120.0),
+    TaskType.EDIT: (90.0, 120.0),
+    TaskType.UPLOAD_PAINT: (90.0, 120.0),
+    TaskType.RETEXTURE: (60.0, 120.0),
+    TaskType.REMOVE_BACKGROUND: (10.0, 30.0),
+    TaskType.ENHANCE: (30.0, 90.0),
+    TaskType.VIDEO_DIFFUSION: (180.0, 300.0),
+    TaskType.EXTEND_VIDEO: (180.0, 300.0),
+    TaskType.VIDEO_UPSCALE: (240.0, 360.0),
+}
+#: For task types this client does not know.
+UNKNOWN_DURATION: Final = (30.0, 180.0)
+#: The first read comes after this share of the shortest typical run.
+FIRST_READ_SHARE: Final = 0.8
+#: Default overall deadline of a wait, by output family, in seconds.
+DEFAULT_TIMEOUTS: Final = {"image": 900.0, "text": 600.0, "video": 1800.0}
+#: Finished jobs needed before a learned window replaces the default one.
+LEARN_AFTER: Final = 3
+#: Run times kept per task type.
+LEARN_WINDOW: Final = 200
+#: Seconds added on each side of a learned window: the service's timestamps are whole seconds.
+LEARN_MARGIN: Final = 1.0
+#: How fast an overdue job's reads back off: the gap grows by this share of the time overdue.
+OVERDUE_GROWTH: Final = 0.25
+
+
+@attrs.frozen
+class PollPolicy:
+    """How a :class:`TaskHandle` waits for its job.
+
+    All times are seconds of the service's clock (see ``time_scale``).
+
+    Attributes:
+        first_delay: seconds between submission and the first status read. ``None``: a share
+            (0.8) of the task type's shortest typical run, e.g. 72 s for an inpaint.
+        min_interval: the shortest gap between two reads of one job.
+        max_interval: the longest gap between two reads of one job.
+        target_lag: how late, on average, a finish inside the predicted window is seen;
+            reads there come every ``2 × target_lag`` seconds.
+        queued_interval: the gap between reads of a job still queued (``pending``/``staged``);
+            it cannot finish before it starts, so these reads are rare. Capped at half the
+            shortest typical run, so a short job is not missed.
+        timeout: the overall deadline of a wait. ``None``: 15 minutes for image and text jobs,
+            30 for videos (the service takes 0.5–2 and 3–6 minutes).
+        jitter: each gap is scaled by a random factor in ``1 ± jitter``, so many handles never
+            read in lock-step.
+        learn: learn each task type's run time from the jobs this client sees finish.
+        time_scale: real seconds per service second. Leave it at 1 against the real service;
+            set it to the emulator's ``time_scale`` to run the same schedule faster in tests.
+    """
+
+    first_delay: float | None = attrs.field(default=None)
+    min_interval: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    max_interval: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    target_lag: float = attrs.field(default=1.5, validator=attrs.validators.gt(0))
+    queued_interval: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
+    timeout: float | None = attrs.field(default=None)
+    jitter: float = attrs.field(
+        default=0.1, validator=[attrs.validators.ge(0), attrs.validators.lt(1)]
+    )
+    learn: bool = True
+    time_scale: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_interval > self.max_interval:
+            msg = "PollPolicy.min_interval must not exceed max_interval"
+            raise ValueError(msg)
+        if self.first_delay is not None and self.first_delay < 0:
+            msg = "PollPolicy.first_delay must be >= 0 or None"
+            raise ValueError(msg)
+        if self.timeout is not None and self.timeout <= 0:
+            msg = "PollPolicy.timeout must be > 0 or None"
+            raise ValueError(msg)
+
+    def timeout_for(self, task_type: TaskType | None) -> float:
+        """The overall deadline for a job of ``task_type`` (service seconds)."""
+        if self.timeout is not None:
+            return self.timeout
+        family = task_type.family if task_type is not None else "image"
+        return DEFAULT_TIMEOUTS[family]
+
+    def clamp(self, seconds: float) -> float:
+        """``seconds`` bounded to ``min_interval..max_interval``."""
+        return min(self.max_interval, max(self.min_interval, seconds))
+
+
+class DurationModel:
+    """Per task type, the window ``[low, high]`` in which a started job usually finishes.
+
+    Starts from :data:`DEFAULT_DURATIONS`; once :data:`LEARN_AFTER` jobs of a type were seen
+    finishing, the window is the range of their run times (the last :data:`LEARN_WINDOW`),
+    widened by a second on each side for the service's whole-second timestamps.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[TaskType, collections.deque[float]] = {}
+
+    def window(self, task_type: TaskType) -> tuple[float, float]:
+        """Seconds after ``started_at`` between which a job of this type usually ends."""
+        runs = self._runs.get(task_type)
+        if runs is not None and len(runs) >= LEARN_AFTER:
+            return max(0.0, min(runs) - LEARN_MARGIN), max(runs) + LEARN_MARGIN
+        return DEFAULT_DURATIONS.get(task_type, UNKNOWN_DURATION)
+
+    def observe(self, task: Task) -> None:
+        """Learn from a job that finished successfully (others say nothing of run time)."""
+        run = task.meta.run_seconds
+        if task.status is not TaskStatus.COMPLETED or run is None or run < 0:
+            return
+        runs = self._runs.get(task.task_type)
+        if runs is None:
+            runs = self._runs[task.task_type] = collections.deque(maxlen=LEARN_WINDOW)
+        runs.append(run)
+
+    def samples(self, task_type: TaskType) -> int:
+        """How many run times of ``task_type`` were learned."""
+        return len(self._runs.get(task_type, ()))
+
+
+@attrs.define
+class PollState:
+    """What one handle's schedule knows of its job, in the client's service-second clock.
+
+    ``submitted_at`` is known only for jobs this client created; ``last_queued_at`` is the
+    last read that still saw the job queued; ``hint`` an absolute time before which the
+    server asked not to read again.
+    """
+
+    task_type: TaskType | None
+    submitted_at: float | None = None
+    last_read_at: float | None = None
+    last_queued_at: float | None = None
+    first_running_at: float | None = None
+    hint: float | None = None
+    errors: int = 0
+
+
+def next_delay(
+    policy: PollPolicy,
+    durations: DurationModel,
+    state: PollState,
+    task: Task | None,
+    now: float,
+    server_offset: float | None,
+) -> float:
+    """Service seconds from ``now`` until the next status read (before jitter and pacing).
+
+    ``server_offset`` is the service clock minus the client's (``None`` if unknown): it places
+    ``started_at`` on the client's clock.
+    """
+    if task is None:
+        return 0.0
+    task_type = task.task_type
+    low, high = durations.window(task_type)
+    dense = 2 * policy.target_lag
+    delay: float
+    if task.status.is_queued or (task.meta.started_at is None and not task.status.is_known):
+        if state.last_read_at is None and state.submitted_at is not None:
+            first = policy.first_delay
+            if first is None:
+                first = FIRST_READ_SHARE * low
+            delay = max(0.0, state.submitted_at + first - now)
+        else:
+            delay = policy.clamp(min(policy.queued_interval, low / 2))
+    else:
+        started = _started_on_client_clock(task, state, server_offset)
+        elapsed = now - started
+        if elapsed < low:
+            delay = max(low - elapsed, policy.min_interval)
+        elif elapsed < high:
+            delay = policy.clamp(dense)
+        else:
+            delay = policy.clamp(max(dense, OVERDUE_GROWTH * (elapsed - high)))
+        delay = min(delay, policy.max_interval)
+    if state.hint is not None:
+        delay = max(delay, state.hint - now)
+    return delay
+
+
+def _started_on_client_clock(task: Task, state: PollState, server_offset: float | None) -> float:
+    """When the job began running, on the client's clock; the earliest time consistent with
+    what was seen when the service's clock is unknown (reading early costs a read, reading
+    late costs lag)."""
+    started_at = task.meta.started_at
+    if started_at is not None and server_offset is not None:
+        return started_at.timestamp() - server_offset
+    for bound in (state.last_queued_at, state.submitted_at, state.first_running_at):
+        if bound is not None:
+            return bound
+    return 0.0
+
+
+class ScheduleWait(tenacity.wait.wait_base):
+    """Tenacity wait for the poll loop: the ETA schedule after a status, backoff after an error.
+
+    ``delay_for`` computes the schedule gap (service seconds) from a status; ``error_delay``
+    the gap after a failed read. Both are then jittered, stretched by the client's pace
+    factor, and cut so the last read lands on the deadline.
+    """
+
+    def __init__(
+        self,
+        *,
+        delay_for: Callable[[Task], float],
+        error_delay: Callable[[BaseException], float],
+        pace: Callable[[], float],
+        remaining: Callable[[], float],
+        jitter: float,
+        rng: random.Random,
+    ) -> None:
+        self._delay_for = delay_for
+        self._error_delay = error_delay
+        self._pace = pace
+        self._remaining = remaining
+        self._jitter = jitter
+        self._rng = rng
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        if outcome is None:
+            return 0.0
+        if outcome.failed:
+            exc = outcome.exception()
+            assert exc is not None
+            delay = self._error_delay(exc)
+        else:
+            delay = self._delay_for(outcome.result())
+        if self._jitter and delay > 0:
+            delay *= self._rng.uniform(1 - self._jitter, 1 + self._jitter)
+        delay *= self._pace()
+        return max(0.0, min(delay, self._remaining()))
+
+
+class StopAtDeadline(tenacity.stop.stop_base):
+    """Tenacity stop: the wait's deadline has come."""
+
+    def __init__(self, remaining: Callable[[], float]) -> None:
+        self._remaining = remaining
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self._remaining() <= 0

@@ -1,0 +1,106 @@
+"""Client-side checks of documented limits; each failure names the field and the limit."""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+from ._exceptions import ValidationError
+
+PROMPT_MAX: Final = 8192
+URL_MAX: Final = 1024
+
+_E = TypeVar("_E", bound=enum.IntEnum)
+
+
+def check_job_id(value: object, field: str = "job_id") -> str:
+    """A parent job id: a non-empty string without surrounding or inner whitespace."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, got {type(value).__name__}")
+    if not value or value != value.strip() or any(c.isspace() or c == "/" for c in value):
+        raise ValidationError(
+            field, f"must be a non-empty job id without spaces or '/', got {value!r}"
+        )
+    return value
+
+
+def check_int(value: object, field: str, low: int, high: int) -> int:
+    """An ``int`` (never a ``bool``) within ``low..high`` inclusive."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            field, f"must be an integer from {low} to {high}, got {type(value).__name__}"
+        )
+    if not low <= value <= high:
+        raise ValidationError(field, f"must be from {low} to {high}, got {value}")
+    return int(value)
+
+
+def check_code(value: object, field: str, kind: type[_E]) -> _E:
+    """A small integer code: a member of ``kind`` or the plain int it stands for."""
+    members = list(kind)
+    low, high = min(members), max(members)
+    if isinstance(value, kind):
+        return value
+    number = check_int(value, field, int(low), int(high))
+    try:
+        return kind(number)
+    except ValueError:
+        allowed = ", ".join(f"{int(m)} ({m.name.lower()})" for m in members)
+        raise ValidationError(field, f"must be one of {allowed}, got {number}") from None
+
+
+def check_float(value: object, field: str, low: float, high: float) -> float:
+    """A finite number (int or float, never ``bool``) within ``low..high`` inclusive."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            field, f"must be a number from {low} to {high}, got {type(value).__name__}"
+        )
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ValidationError(field, f"must be from {low} to {high}, got {value}")
+    return number
+
+
+def check_text(value: object, field: str, low: int = 1, high: int = PROMPT_MAX) -> str:
+    """A string of ``low..high`` characters."""
+    if not isinstance(value, str):
+        raise ValidationError(
+            field, f"must be a string of {low} to {high} characters, got {type(value).__name__}"
+        )
+    if not low <= len(value) <= high:
+        raise ValidationError(field, f"must be {low} to {high} characters long, got {len(value)}")
+    return value
+
+
+def check_url(value: object, field: str, max_length: int = URL_MAX) -> str:
+    """An absolute ``http://`` or ``https://`` URL of at most ``max_length`` characters."""
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be an absolute http(s) URL, got {type(value).__name__}")
+    if len(value) > max_length:
+        raise ValidationError(field, f"must be at most {max_length} characters, got {len(value)}")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(field, f"must be an absolute http(s) URL, got {value!r}")
+    if any(c.isspace() for c in value):
+        raise ValidationError(field, "must be an absolute http(s) URL without whitespace")
+    return value
+
+
+def check_optional_text(value: object, field: str) -> str | None:
+    """``None`` or a prompt of 1..8192 characters."""
+    return None if value is None else check_text(value, field)
+
+
+def check_optional_url(value: object, field: str) -> str | None:
+    """``None`` or an absolute http(s) URL."""
+    return None if value is None else check_url(value, field)
+
+
+def compact(**fields: Any) -> dict[str, Any]:
+    """The wire body: fields that were not given (``None``) are left out, not sent as null."""
+    return {key: value for key, value in fields.items() if value is not None}
