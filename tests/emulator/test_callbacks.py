@@ -1,0 +1,189 @@
+"""Webhook callbacks: bodies, duplicates, delay, and refusal of non-loopback hosts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from legnext_async.emulator import Emulator
+
+from .conftest import Api, EmulatorFactory, Receiver
+
+
+async def wait_for(receiver: Receiver, count: int) -> None:
+    """Wait (bounded) until ``receiver`` holds ``count`` bodies."""
+    for _ in range(200):
+        if len(receiver.bodies) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"got {len(receiver.bodies)} callbacks, wanted {count}")
+
+
+async def test_wrapped_callback(api: Api, receiver: Receiver) -> None:
+    """A finished job posts {"timestamp": int, "data": task} to its callback once."""
+    job_id = (await api.create("diffusion", {"text": "x", "callback": receiver.url}))["job_id"]
+    await wait_for(receiver, 1)
+    (body,) = receiver.bodies
+    assert set(body) == {"timestamp", "data"}
+    assert isinstance(body["timestamp"], int)
+    assert body["data"]["job_id"] == job_id
+    assert body["data"]["status"] == "completed"
+    assert body["data"]["config"]["webhook_config"] == {"endpoint": receiver.url, "secret": ""}
+    assert body["data"] == await api.job(job_id)
+    (record,) = api.emulator.callback_log
+    assert (record.outcome, record.status) == ("delivered", 200)
+
+
+async def test_failed_job_posts_too(api: Api, receiver: Receiver) -> None:
+    """A failed job is also posted, with status failed."""
+    api.emulator.fail_next()
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 1)
+    assert receiver.bodies[0]["data"]["status"] == "failed"
+
+
+async def test_bare_callback(make_emulator: EmulatorFactory, api: Api, receiver: Receiver) -> None:
+    """callback_body="bare" posts the task object itself."""
+    api.emulator = await make_emulator(callback_body="bare")
+    job_id = (await api.create("diffusion", {"text": "x", "callback": receiver.url}))["job_id"]
+    await wait_for(receiver, 1)
+    assert receiver.bodies[0]["job_id"] == job_id
+
+
+async def test_duplicates(make_emulator: EmulatorFactory, api: Api, receiver: Receiver) -> None:
+    """callback_duplicates=3 delivers the same body three times."""
+    api.emulator = await make_emulator(callback_duplicates=3)
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 3)
+    await asyncio.sleep(0.05)
+    assert len(receiver.bodies) == 3
+    assert receiver.bodies[0]["data"] == receiver.bodies[2]["data"]
+    assert [r.delivery for r in api.emulator.callback_log] == [1, 2, 3]
+
+
+async def test_delay_is_virtual(make_emulator: EmulatorFactory, api: Api, receiver: Receiver) -> None:
+    """callback_delay holds the post for that many virtual seconds after the job ends."""
+    emu = await make_emulator(
+        time_scale=1.0, callback_delay=600, durations={"diffusion": (100.0, 100.0)}
+    )
+    api.emulator = emu
+    job_id = (await api.create("diffusion", {"text": "x", "callback": receiver.url}))["job_id"]
+    emu.advance(200)
+    assert (await api.job(job_id))["status"] == "completed"
+    await asyncio.sleep(0.05)
+    assert receiver.bodies == []
+    emu.advance(600)
+    await wait_for(receiver, 1)
+    ended_at = emu.job(job_id).ended_at
+    assert ended_at is not None
+    assert receiver.bodies[0]["timestamp"] >= int(ended_at) + 600
+
+
+async def test_no_callback_before_the_job_ends(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """Nothing is posted while a job is still running."""
+    api.emulator = await make_emulator(time_scale=1.0)
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await asyncio.sleep(0.05)
+    assert receiver.bodies == []
+    api.emulator.advance(3600)
+    await wait_for(receiver, 1)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("https://webhook.site/d0ca59bc-35a6-4a1e-b1b1-aea7faeb7f67", id="webhook-site"),
+        pytest.param("http://10.0.0.1/hook", id="private-ip"),
+        pytest.param("http://127.0.0.1@example.com/hook", id="userinfo-trick"),
+        pytest.param("http://2130706433/hook", id="integer-ip"),
+        pytest.param("http://localhost.example.com/hook", id="localhost-prefix"),
+    ],
+)
+async def test_non_loopback_hosts_are_refused(
+    make_emulator: EmulatorFactory, api: Api, url: str
+) -> None:
+    """A callback to a non-loopback host is recorded as refused and never contacted."""
+    emu = await make_emulator()
+    api.emulator = emu
+    # Any connection attempt would need the callback session; make one impossible.
+    assert emu._session is not None
+    await emu._session.close()
+    job_id = (await api.create("diffusion", {"text": "x", "callback": url}))["job_id"]
+    emu.advance(3600)
+    await emu.flush_callbacks()
+    for _ in range(100):
+        if emu.callback_log:
+            break
+        await asyncio.sleep(0.01)
+    (record,) = emu.callback_log
+    assert record.outcome == "refused"
+    assert record.job_id == job_id
+    assert record.url == url
+    assert record.status is None
+
+
+async def test_allowed_hosts_opt_in(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """A host listed in callback_allowed_hosts is contacted."""
+    emu: Emulator = await make_emulator(callback_allowed_hosts=["127.0.0.1"])
+    api.emulator = emu
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 1)
+
+
+async def test_localhost_name_is_allowed(api: Api, receiver: Receiver) -> None:
+    """The name ``localhost`` counts as loopback."""
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    await api.create("diffusion", {"text": "x", "callback": url})
+    await wait_for(receiver, 1)
+
+
+async def test_receiver_error_is_recorded(api: Api, receiver: Receiver) -> None:
+    """A non-2xx answer from the receiver is recorded as a failed delivery."""
+    receiver.status = 500
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 1)
+    for _ in range(100):
+        if api.emulator.callback_log:
+            break
+        await asyncio.sleep(0.01)
+    (record,) = api.emulator.callback_log
+    assert (record.outcome, record.status) == ("failed", 500)
+
+
+async def test_unreachable_receiver_is_recorded(api: Api) -> None:
+    """A refused connection on loopback is recorded as failed, not raised."""
+    await api.create("diffusion", {"text": "x", "callback": "http://127.0.0.1:9/hook"})
+    api.emulator.advance(3600)
+    await api.emulator.flush_callbacks()
+    for _ in range(100):
+        if api.emulator.callback_log:
+            break
+        await asyncio.sleep(0.01)
+    assert api.emulator.callback_log[0].outcome == "failed"
+
+
+async def test_callbacks_can_be_disabled(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """callbacks_enabled=False posts nothing."""
+    api.emulator = await make_emulator(callbacks_enabled=False)
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    api.emulator.advance(3600)
+    await asyncio.sleep(0.05)
+    assert receiver.bodies == []
+    assert api.emulator.callback_log == []
+
+
+async def test_queued_job_callback(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """A job that waited in the queue is still posted when it ends."""
+    api.emulator = await make_emulator(concurrency_limit=1, over_limit="queue")
+    await api.create("diffusion", {"text": "x"})
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 1)

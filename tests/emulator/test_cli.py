@@ -1,0 +1,56 @@
+"""``python -m legnext_async.emulator`` as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+import legnext_async
+
+ROOT = Path(legnext_async.__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_cli_serves_and_exits_cleanly(signum: signal.Signals) -> None:
+    """The CLI prints its base URL, answers requests, and exits 0 on a signal."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "legnext_async.emulator",
+        "--port",
+        "0",
+        "--api-key",
+        "k",
+        "--time-scale",
+        "0.001",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode().strip()
+        assert line.startswith("http://127.0.0.1:")
+        assert line.endswith("/api")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{line}/v1/diffusion", json={"text": "x"}, headers={"x-api-key": "k"}
+            ) as response:
+                assert response.status == 200
+            async with session.get(f"{line}/account/balance") as response:
+                assert response.status == 401
+        process.send_signal(signum)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 0, stderr.decode()
+        assert b"Traceback" not in stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

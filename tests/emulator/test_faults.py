@@ -1,0 +1,181 @@
+"""Scripted HTTP faults, checked at the transport level with a real client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from legnext_async.emulator import Fault
+
+from .conftest import KEY, Api
+
+HEADERS = {"x-api-key": KEY}
+
+
+async def post_raw(api: Api, route: str, body: object) -> aiohttp.ClientResponse:
+    """POST and read the whole body, letting transport errors propagate."""
+    response = await api.session.post(
+        f"{api.emulator.base_url}/v1/{route}", json=body, headers=HEADERS
+    )
+    async with response:
+        await response.read()
+    return response
+
+
+async def test_status_fault_with_retry_after_seconds(api: Api) -> None:
+    """A 429 fault answers 429 with a numeric Retry-After and creates no job."""
+    api.emulator.add_fault(Fault.http_status("POST /api/v1/diffusion", 429, retry_after=7))
+    response = await post_raw(api, "diffusion", {"text": "x"})
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "7"
+    assert api.emulator.jobs == []
+    assert (await api.post("diffusion", {"text": "x"}))[0] == 200  # times=1: only once
+
+
+async def test_status_fault_with_retry_after_date(api: Api) -> None:
+    """Retry-After may be an HTTP-date."""
+    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    api.emulator.add_fault(Fault.http_status("POST /api/v1/*", 503, retry_after=when))
+    response = await post_raw(api, "diffusion", {"text": "x"})
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "Wed, 02 Jan 2030 03:04:05 GMT"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_server_error_fault_has_a_body(api: Api, status: int) -> None:
+    """5xx faults answer an error body in the configured shape."""
+    api.emulator.add_fault(Fault.http_status("GET /api/v1/job/*", status))
+    status_seen, body = await api.get("/v1/job/whatever")
+    assert status_seen == status
+    assert body["error"]["code"] == status
+
+
+async def test_custom_fault_body(api: Api) -> None:
+    """A fault's ``body`` is sent verbatim."""
+    api.emulator.add_fault(Fault.http_status("* /api/*", 502, body="upstream timeout"))
+    async with api.session.get(f"{api.emulator.base_url}/account/balance") as response:
+        assert response.status == 502
+        assert await response.text() == "upstream timeout"
+
+
+async def test_disconnect_drops_the_connection(api: Api) -> None:
+    """A disconnect fault closes the connection before any byte; no job is created."""
+    api.emulator.add_fault(Fault.disconnect("POST /api/v1/inpaint"))
+    parent = api.emulator.seed_job()
+    body = {"jobId": parent, "imageNo": 0, "mask": {"url": "https://e.x/m.png"}}
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await post_raw(api, "inpaint", body)
+    assert [job.task_type for job in api.emulator.jobs] == ["diffusion"]
+    assert api.emulator.requests[-1].status is None
+
+
+async def test_truncated_body(api: Api) -> None:
+    """A truncate fault sends less than its Content-Length, so reading fails."""
+    api.emulator.add_fault(Fault.truncated("GET /api/account/balance", commit=True))
+    async with api.session.get(
+        f"{api.emulator.base_url}/account/balance", headers=HEADERS
+    ) as response:
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+
+
+async def test_garbage_body(api: Api) -> None:
+    """A garbage fault answers 200 with HTML instead of JSON."""
+    api.emulator.add_fault(Fault.garbage("GET /api/v1/job/*"))
+    async with api.session.get(f"{api.emulator.base_url}/v1/job/x", headers=HEADERS) as response:
+        assert response.status == 200
+        assert response.content_type == "text/html"
+        with pytest.raises(aiohttp.ContentTypeError):
+            await response.json()
+
+
+async def test_latency(api: Api) -> None:
+    """A latency fault holds the answer for its delay, then answers normally."""
+    api.emulator.add_fault(Fault.latency("GET /api/account/balance", 0.2))
+    started = time.monotonic()
+    assert (await api.get("/account/balance"))[0] == 200
+    assert time.monotonic() - started >= 0.19
+
+
+async def test_latency_times_out_the_client(api: Api) -> None:
+    """A client with a shorter timeout gives up during a latency fault."""
+    api.emulator.add_fault(Fault.latency("GET /api/account/balance", 5))
+    with pytest.raises(asyncio.TimeoutError):
+        await api.session.get(
+            f"{api.emulator.base_url}/account/balance",
+            headers=HEADERS,
+            timeout=aiohttp.ClientTimeout(total=0.1),
+        )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault.answer_lost("POST /api/v1/diffusion"), id="disconnect"),
+        pytest.param(Fault.answer_lost("POST /api/v1/diffusion", via="status"), id="status-502"),
+        pytest.param(Fault.truncated("POST /api/v1/diffusion", commit=True), id="truncated"),
+        pytest.param(Fault.garbage("POST /api/v1/diffusion", commit=True), id="garbage"),
+    ],
+)
+async def test_answer_lost_creates_exactly_one_job(api: Api, fault: Fault) -> None:
+    """With commit the job is created and billed although the client never sees its id."""
+    api.emulator.add_fault(fault)
+    try:
+        response = await post_raw(api, "diffusion", {"text": "x"})
+    except aiohttp.ClientError:
+        pass
+    else:
+        assert response.status != 200 or response.content_type != "application/json"
+    (job,) = api.emulator.jobs
+    assert job.frozen == 80
+    assert api.emulator.requests[-1].job_id == job.job_id
+
+
+async def test_answer_lost_by_latency(api: Api) -> None:
+    """A timed-out client's job exists when the fault processed the request first."""
+    api.emulator.add_fault(Fault.answer_lost("POST /api/v1/diffusion", via="latency", delay=5))
+    with pytest.raises(asyncio.TimeoutError):
+        await api.session.post(
+            f"{api.emulator.base_url}/v1/diffusion",
+            json={"text": "x"},
+            headers=HEADERS,
+            timeout=aiohttp.ClientTimeout(total=0.1),
+        )
+    assert len(api.emulator.jobs) == 1
+
+
+async def test_after_and_times(api: Api) -> None:
+    """``after`` skips the first matches and ``times`` bounds how often a fault fires."""
+    api.emulator.add_fault(Fault.http_status("GET /api/account/*", 500, after=1, times=2))
+    statuses = [(await api.get("/account/balance"))[0] for _ in range(5)]
+    assert statuses == [200, 500, 500, 200, 200]
+    assert api.emulator.faults == ()
+
+
+async def test_forever_fault_until_cleared(api: Api) -> None:
+    """``times=None`` fires until clear_faults()."""
+    api.emulator.add_fault(Fault.http_status("GET /api/account/balance", 503, times=None))
+    assert [(await api.get("/account/balance"))[0] for _ in range(3)] == [503] * 3
+    api.emulator.clear_faults()
+    assert (await api.get("/account/balance"))[0] == 200
+
+
+async def test_fault_route_must_name_method_and_path() -> None:
+    """A malformed route pattern is rejected when the fault is built."""
+    with pytest.raises(ValueError, match="route"):
+        Fault.disconnect("inpaint")
+
+
+async def test_request_log_does_not_store_the_key(api: Api) -> None:
+    """The request log keeps method, path, status and body, never the API key."""
+    await api.create("diffusion", {"text": "x"})
+    (record,) = api.emulator.requests
+    assert (record.method, record.path, record.status) == ("POST", "/api/v1/diffusion", 200)
+    assert record.body == {"text": "x"}
+    assert record.job_id is not None
+    assert KEY not in repr(api.emulator.requests)
