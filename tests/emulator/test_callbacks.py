@@ -62,7 +62,9 @@ async def test_duplicates(make_emulator: EmulatorFactory, api: Api, receiver: Re
     assert [r.delivery for r in api.emulator.callback_log] == [1, 2, 3]
 
 
-async def test_delay_is_virtual(make_emulator: EmulatorFactory, api: Api, receiver: Receiver) -> None:
+async def test_delay_is_virtual(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
     """callback_delay holds the post for that many virtual seconds after the job ends."""
     emu = await make_emulator(
         time_scale=1.0, callback_delay=600, durations={"diffusion": (100.0, 100.0)}
@@ -95,7 +97,9 @@ async def test_no_callback_before_the_job_ends(
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param("https://webhook.site/d0ca59bc-35a6-4a1e-b1b1-aea7faeb7f67", id="webhook-site"),
+        pytest.param(
+            "https://webhook.site/d0ca59bc-35a6-4a1e-b1b1-aea7faeb7f67", id="webhook-site"
+        ),
         pytest.param("http://10.0.0.1/hook", id="private-ip"),
         pytest.param("http://127.0.0.1@example.com/hook", id="userinfo-trick"),
         pytest.param("http://2130706433/hook", id="integer-ip"),

@@ -19,7 +19,10 @@ ROOT = Path(legnext_async.__file__).resolve().parent.parent
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_cli_serves_and_exits_cleanly(signum: signal.Signals) -> None:
     """The CLI prints its base URL, answers requests, and exits 0 on a signal."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import legnext_async.emulator as emulator
+from legnext_async import emulator
 
 
 def test_all_is_sorted_and_complete() -> None:
