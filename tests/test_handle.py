@@ -1,0 +1,281 @@
+"""TaskHandle: awaiting, failures, refresh, updates, caching, and one poller per job."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import TYPE_CHECKING
+
+import pytest
+
+from legnext_async import (
+    ClientClosedError,
+    LegnextClient,
+    Mask,
+    Polygon,
+    TaskFailedError,
+    TaskStatus,
+    TaskTimeoutError,
+)
+
+from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll
+
+if TYPE_CHECKING:
+    from legnext_async import ImageResult, TaskHandle
+    from legnext_async.emulator import Emulator
+
+MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
+
+
+def session_of(client: LegnextClient) -> object:
+    """The aiohttp session the client holds right now (None before first use and after close)."""
+    return client._session
+
+
+async def settle() -> None:
+    """Let the loop run the callbacks of tasks that just ended."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def reads(emulator: Emulator, job_id: str) -> int:
+    """How many status reads of ``job_id`` the emulator answered."""
+    return sum(1 for r in emulator.requests if r.method == "GET" and r.path.endswith(job_id))
+
+
+async def inpaint(client: LegnextClient, emulator: Emulator) -> TaskHandle[ImageResult]:
+    """Submit an inpaint of a fresh completed parent."""
+    return await client.inpaint(emulator.seed_job("diffusion"), 0, MASK, remix_prompt="a tree")
+
+
+async def test_failed_job_raises_task_failed_error(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """A job that ends ``failed`` raises TaskFailedError with its id, code and message."""
+    emulator.fail_next(code=10042, message="the moderation model refused the prompt")
+    handle = await inpaint(client, emulator)
+    with pytest.raises(TaskFailedError) as caught:
+        await handle
+    error = caught.value
+    assert error.job_id == handle.job_id
+    assert error.code == 10042
+    assert error.message == "the moderation model refused the prompt"
+    assert handle.job_id in str(error)
+    assert "10042" in str(error)
+    assert error.task.status is TaskStatus.FAILED
+
+
+async def test_failure_is_cached(client: LegnextClient, emulator: Emulator) -> None:
+    """Awaiting a failed handle again raises the same error without a request."""
+    emulator.fail_next()
+    handle = await inpaint(client, emulator)
+    with pytest.raises(TaskFailedError) as first:
+        await handle
+    before = len(emulator.requests)
+    with pytest.raises(TaskFailedError) as second:
+        await handle
+    assert second.value is first.value
+    assert len(emulator.requests) == before
+
+
+async def test_finished_handle_returns_cached_result(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """Awaiting a completed handle again returns the same result and sends nothing."""
+    handle = await inpaint(client, emulator)
+    result = await handle
+    before = len(emulator.requests)
+    assert await handle is result
+    assert await handle.wait() is result
+    assert len(emulator.requests) == before
+    assert handle.done
+
+
+async def test_refresh_reads_once(client: LegnextClient, emulator: Emulator) -> None:
+    """``refresh()`` makes exactly one status read and returns the Task."""
+    handle = await inpaint(client, emulator)
+    task = await handle.refresh()
+    assert task.job_id == handle.job_id
+    assert task.status in (TaskStatus.PENDING, TaskStatus.PROCESSING)
+    assert reads(emulator, handle.job_id) == 1
+    assert handle.last_task == task
+
+
+async def test_updates_yield_each_change_then_stop(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """``updates()`` yields a snapshot per status change, ending with ``completed``."""
+    handle = await inpaint(client, emulator)
+    statuses = [snapshot.status async for snapshot in handle.updates()]
+    assert statuses[0] is TaskStatus.PENDING
+    assert statuses[-1] is TaskStatus.COMPLETED
+    assert TaskStatus.PROCESSING in statuses
+    assert len(statuses) == len(set(statuses))  # no repeats without a change
+    assert (await handle).job_id == handle.job_id
+
+
+async def test_updates_end_after_failure(client: LegnextClient, emulator: Emulator) -> None:
+    """``updates()`` ends with the ``failed`` snapshot instead of raising."""
+    emulator.fail_next()
+    handle = await inpaint(client, emulator)
+    statuses = [snapshot.status async for snapshot in handle.updates()]
+    assert statuses[-1] is TaskStatus.FAILED
+
+
+async def test_many_awaiters_share_one_poller(client: LegnextClient, emulator: Emulator) -> None:
+    """Fifty coroutines awaiting one handle cause no more reads than one would."""
+    single = await inpaint(client, emulator)
+    await single
+    alone = reads(emulator, single.job_id)
+    handle = await inpaint(client, emulator)
+    results = await asyncio.gather(*(handle.wait() for _ in range(50)))
+    assert all(result is results[0] for result in results)
+    # Same schedule, same durations (±jitter): far fewer than 50 pollers would make.
+    assert reads(emulator, handle.job_id) <= alone + 3
+
+
+async def test_cancelling_one_awaiter_leaves_the_others(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """Cancelling one await does not disturb another await of the same handle."""
+    handle = await inpaint(client, emulator)
+    doomed = asyncio.create_task(handle.wait())
+    survivor = asyncio.create_task(handle.wait())
+    await asyncio.sleep(0.05)
+    doomed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    result = await survivor
+    assert len(result.image_urls) == 4
+
+
+async def test_last_awaiter_cancelled_stops_the_poller(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """When the only awaiter is cancelled, no further status reads happen."""
+    handle = await inpaint(client, emulator)
+    waiter = asyncio.create_task(handle.wait())
+    # Watch the server's log (not our code) for the first read, at 0.8 × 90 s.
+    while reads(emulator, handle.job_id) == 0:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await settle()
+    count = reads(emulator, handle.job_id)
+    assert count >= 1
+    await asyncio.sleep(150 * SCALE)  # longer than the whole job
+    assert reads(emulator, handle.job_id) == count
+    assert not client._pollers
+    # The job still runs on the service: awaiting again resumes and finishes.
+    assert len((await handle).image_urls) == 4
+
+
+async def test_closing_the_client_stops_pollers_and_wakes_awaiters(emulator: Emulator) -> None:
+    """``aclose()`` stops every poller; their awaiters get ClientClosedError."""
+    client = LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll())
+    handles = [await inpaint(client, emulator) for _ in range(3)]
+    waiters = [asyncio.create_task(h.wait()) for h in handles]
+    await asyncio.sleep(0.05)
+    await client.aclose()
+    for waiter in waiters:
+        with pytest.raises(ClientClosedError):
+            await waiter
+    assert not client._pollers
+    assert client.closed
+
+
+async def test_use_after_close_is_a_clear_error(emulator: Emulator) -> None:
+    """Submitting, reading or awaiting after ``aclose()`` raises ClientClosedError."""
+    client = LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll())
+    handle = await inpaint(client, emulator)
+    await client.aclose()
+    await client.aclose()  # idempotent
+    with pytest.raises(ClientClosedError):
+        await client.get_task(handle.job_id)
+    with pytest.raises(ClientClosedError):
+        await inpaint(client, emulator)
+    with pytest.raises(ClientClosedError):
+        await handle
+    with pytest.raises(ClientClosedError):
+        client.task(handle.job_id)
+
+
+async def test_deadline_raises_timeout_with_job_id(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """Past the policy's deadline, the wait raises TaskTimeoutError carrying the job id."""
+    handle = await inpaint(client, emulator)
+    with pytest.raises(TaskTimeoutError) as caught:
+        await handle.wait(poll=fast_poll(timeout=5.0))
+    assert caught.value.job_id == handle.job_id
+    assert isinstance(caught.value, TimeoutError)
+    assert handle.job_id in str(caught.value)
+    # The job is not lost: resuming from its id gets the result.
+    assert len((await client.task(handle.job_id)).image_urls) == 4  # type: ignore[attr-defined]
+
+
+async def test_asyncio_timeout_around_an_await(client: LegnextClient, emulator: Emulator) -> None:
+    """``asyncio.timeout()`` cancels the wait cleanly and leaves no poller running."""
+    handle = await inpaint(client, emulator)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await handle
+    await settle()
+    assert not client._pollers
+
+
+async def test_task_handle_sends_nothing_until_awaited(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """``client.task(job_id)`` makes no request until awaited, then gives the result."""
+    parent = emulator.seed_job("diffusion")
+    handle = client.task(parent)
+    assert handle.job_id == parent
+    assert emulator.requests == []
+    result = await handle
+    assert result.task.status is TaskStatus.COMPLETED
+    assert len(emulator.requests) == 1
+
+
+async def test_get_task_reads_a_typed_task(client: LegnextClient, emulator: Emulator) -> None:
+    """``get_task`` returns a frozen Task for the id."""
+    parent = emulator.seed_job("diffusion")
+    task = await client.get_task(parent)
+    assert task.job_id == parent
+    assert task.status is TaskStatus.COMPLETED
+    assert task.output.available_actions.reroll
+
+
+async def test_borrowed_session_is_not_closed(emulator: Emulator) -> None:
+    """A session passed in stays open after the client closes."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with LegnextClient(
+            api_key=API_KEY, base_url=emulator.base_url, session=session, retry=FAST_RETRY
+        ) as client:
+            await client.get_task(emulator.seed_job("diffusion"))
+        assert not session.closed
+
+
+async def test_client_made_outside_a_loop_opens_its_session_inside() -> None:
+    """A client constructed before any loop runs opens its session when first used."""
+    client = LegnextClient(api_key=API_KEY, base_url="http://127.0.0.1:9/api")
+    assert session_of(client) is None
+    async with client:
+        assert session_of(client) is not None
+    assert session_of(client) is None
+
+
+async def test_nothing_left_behind(emulator: Emulator) -> None:
+    """After a full run and close, no poller task remains and collection warns of nothing."""
+    async with LegnextClient(
+        api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(), retry=FAST_RETRY
+    ) as client:
+        handles = [await inpaint(client, emulator) for _ in range(3)]
+        await asyncio.gather(*handles)
+    del client, handles
+    gc.collect()  # ResourceWarnings would be errors here (pytest -W error)
+    leftovers = [t for t in asyncio.all_tasks() if t.get_name().startswith("legnext-poll")]
+    assert leftovers == []
