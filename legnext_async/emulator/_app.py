@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from datetime import datetime
@@ -41,7 +42,6 @@ _CALLBACK_BATCH: Final = 64
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_EMULATOR_KEY: Final = web.AppKey("legnext_emulator", object)
 _BODY_KEY: Final = web.RequestKey("legnext_emulator_body", object)
 _JOB_KEY: Final = web.RequestKey("legnext_emulator_job", str)
 
@@ -79,6 +79,8 @@ class JobInfo:
     frozen: int
     consume: int
     error_code: int
+    #: Made by ``seed_job`` rather than by a request.
+    seeded: bool
 
 
 @attrs.frozen
@@ -186,6 +188,11 @@ class Emulator:
             raise ValueError("callback_duplicates must be at least 1")
         if not 0.0 <= failure_rate <= 1.0:
             raise ValueError("failure_rate must be between 0 and 1")
+        for task_type, (low, high) in (durations or {}).items():
+            if not 0 <= low <= high:
+                raise ValueError(
+                    f"durations[{task_type!r}] must be (min, max) with 0 <= min <= max"
+                )
         self._keys = None if api_key is None else frozenset({api_key, *extra_api_keys})
         self._default_key = api_key
         self._anonymous_get = allow_anonymous_job_get
@@ -225,6 +232,11 @@ class Emulator:
         self._closing: asyncio.Event | None = None
         self._app = self._make_app()
 
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # A started emulator left open holds a socket and a session: say so.
+        if getattr(self, "_runner", None) is not None:
+            _warn(f"unclosed {self!r}", ResourceWarning, stacklevel=1)
+
     def __repr__(self) -> str:
         where = self._base_origin or "not started"
         return f"<Emulator {where} jobs={len(self._state.jobs)}>"
@@ -254,7 +266,7 @@ class Emulator:
         return int(self.url.rsplit(":", 1)[1])
 
     async def start(self) -> None:
-        """Bind and serve; idempotent errors: starting twice raises ``RuntimeError``."""
+        """Bind and serve; starting twice raises ``RuntimeError``."""
         if self._runner is not None:
             raise RuntimeError("the emulator is already started")
         runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=2.0)
@@ -396,6 +408,8 @@ class Emulator:
         key = api_key if api_key is not None else self._default_key
         if key is None:
             raise ValueError("seed_job needs api_key when the emulator accepts any key")
+        if self._keys is not None and key not in self._keys:
+            raise ValueError("seed_job's api_key is not one the emulator accepts")
         family = FAMILY_BY_TASK_TYPE.get(task_type)
         if family is None:
             raise ValueError(f"unknown task_type {task_type!r}")
@@ -445,6 +459,7 @@ class Emulator:
             frozen=job.frozen,
             consume=job.frozen if status == COMPLETED else 0,
             error_code=job.failure.code if job.failure and status == "failed" else 0,
+            seeded=job.seeded,
         )
 
     def _poke(self) -> None:
@@ -453,7 +468,6 @@ class Emulator:
 
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        app[_EMULATOR_KEY] = self
         for route in OPERATIONS:
             app.router.add_post(f"/api/v1/{route}", self._create)
         app.router.add_get("/api/v1/job/{job_id}", self._get_job)
@@ -657,10 +671,10 @@ class Emulator:
             for name, value in form.items():
                 if not isinstance(value, str):
                     raise _Reject(400, f"Invalid request parameters: {name} must be a form field")
-                try:
-                    fields[name] = json.loads(value) if value[:1] in "{[0123456789-" else value
-                except ValueError:
-                    fields[name] = value
+                fields[name] = value
+                if value[:1] in ("{", "["):  # canvas, imgPos, mask
+                    with contextlib.suppress(ValueError):
+                        fields[name] = json.loads(value)
             return fields
         raw = await request.read()
         try:
@@ -830,7 +844,7 @@ class Emulator:
                 url, json=body, allow_redirects=False, timeout=self._callback_timeout
             ) as response:
                 await response.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except Exception as exc:  # any delivery error is the receiver's story, not ours
             record("failed", error=f"{type(exc).__name__}: {exc}")
             return
         ok = 200 <= response.status < 300

@@ -87,6 +87,7 @@ class Job:
     started_at: float | None = None
     ended_at: float | None = None
     settled: bool = False
+    seeded: bool = False
     _cache_status: str = ""
     _cache_body: bytes = b""
 

@@ -289,6 +289,7 @@ class State:
             video_type=video_type,
             video_count=video_count,
             settled=True,
+            seeded=True,
         )
         job.schedule(created_at, 0.0, 0.0)
         self.jobs[job.job_id] = job
