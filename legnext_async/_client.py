@@ -9,6 +9,7 @@ import logging
 import os
 import platform
 import time
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -130,6 +131,14 @@ def _error_fields(body: object) -> tuple[int | None, str, str]:
         message if isinstance(message, str) else "",
         raw_message if isinstance(raw_message, str) else "",
     )
+
+
+def _reason_phrase(status: int) -> str:
+    """The message of an error answer whose body has none: a gateway page, plain text, empty."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
 
 
 class LegnextClient(Endpoints):
@@ -352,7 +361,7 @@ class LegnextClient(Endpoints):
             message = f"redirect to {location} not followed (it would carry the API key)"
         kwargs: dict[str, Any] = {
             "status": status,
-            "message": message or raw_message or f"HTTP {status}",
+            "message": message or raw_message or _reason_phrase(status),
             "code": code,
             "raw_message": raw_message,
             "method": method,
