@@ -659,8 +659,8 @@ class Emulator:
             account, sub=sub, parent=parent, cost=cost, origin=self._origin(request), now=now
         )
         request[_JOB_KEY] = job.job_id
-        if job.callback is not None or account.queue:
-            self._poke()
+        if job.callback is not None:
+            self._poke()  # the callback worker may need to wake earlier now
         return self._json(job.body_at(now))
 
     async def _read_body(self, request: web.Request, op: Operation) -> object:

@@ -50,6 +50,8 @@ class Account:
     active: list[tuple[float, int, Job]] = attrs.field(factory=list)
     #: Jobs waiting for a slot in "queue" mode, FIFO.
     queue: deque[Job] = attrs.field(factory=deque)
+    #: How many queued jobs have a callback (their end time is still unknown).
+    queued_callbacks: int = 0
     jobs: dict[str, Job] = attrs.field(factory=dict)
 
     @property
@@ -147,7 +149,10 @@ class State:
             ended, _, job = heapq.heappop(active)
             self._finish(account, job, ended)
             if account.queue:
-                self._start(account, account.queue.popleft(), ended)
+                queued = account.queue.popleft()
+                if queued.callback is not None:
+                    account.queued_callbacks -= 1
+                self._start(account, queued, ended)
 
     def _finish(self, account: Account, job: Job, ended: float) -> None:
         job.settled = True
@@ -252,6 +257,8 @@ class State:
         account.jobs[job.job_id] = job
         if self.busy(account):
             account.queue.append(job)  # only reachable in "queue" mode
+            if job.callback is not None:
+                account.queued_callbacks += 1
         else:
             self._start(account, job, now)
         return job
@@ -300,13 +307,15 @@ class State:
         """The earliest virtual time at which the callback worker has work."""
         times = [self.outbox[0][0]] if self.outbox else []
         # A queued job's callback time is unknown until its slot frees, so wake then.
-        times.extend(a.active[0][0] for a in self.accounts.values() if a.queue and a.active)
+        times.extend(
+            a.active[0][0] for a in self.accounts.values() if a.queued_callbacks and a.active
+        )
         return min(times, default=None)
 
     def due_callbacks(self, now: float) -> list[tuple[Job, int]]:
         """Pop every callback due by ``now`` (settling queues first)."""
         for account in self.accounts.values():
-            if account.queue:
+            if account.queued_callbacks:
                 self.settle(account, now)
         due = []
         while self.outbox and self.outbox[0][0] <= now:
