@@ -510,14 +510,12 @@ class Emulator:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         fault = self._faults.pick(request.method, request.path)
+        # These kinds cut the connection, so the client never sees a status.
+        cut = fault is not None and fault.kind in ("disconnect", "truncate")
         status: int | None = None
         try:
             response = await self._serve(request, handler, fault)
-            status = (
-                None
-                if fault is not None and fault.kind in ("disconnect", "truncate")
-                else (response.status)
-            )
+            status = None if cut else response.status
             return response
         finally:
             self._requests.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
@@ -179,3 +180,12 @@ async def test_request_log_does_not_store_the_key(api: Api) -> None:
     assert record.body == {"text": "x"}
     assert record.job_id is not None
     assert KEY not in repr(api.emulator.requests)
+
+
+async def test_request_log_limit(make_emulator: Any, api: Api) -> None:
+    """request_log_limit keeps only the newest records."""
+    api.emulator = await make_emulator(request_log_limit=2)
+    for _ in range(3):
+        await api.get("/account/balance")
+    await api.create("diffusion", {"text": "x"})
+    assert [r.path for r in api.emulator.requests] == ["/api/account/balance", "/api/v1/diffusion"]
