@@ -39,6 +39,8 @@ DEFAULT_FAILURE: Final = JobError(
     code=10001, message="Task failed", raw_message="midjourney job failed (emulated)"
 )
 _CALLBACK_BATCH: Final = 64
+#: Bigger bodies answer 413 (the reference lists 413 "payload too large").
+MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -467,7 +469,8 @@ class Emulator:
             self._wake.set()
 
     def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
+        # aiohttp's 1 MiB default would 413 a blend of five base64 images.
+        app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         for route in OPERATIONS:
             app.router.add_post(f"/api/v1/{route}", self._create)
         app.router.add_get("/api/v1/job/{job_id}", self._get_job)
