@@ -345,6 +345,8 @@ class LegnextClient(Endpoints):
                     status=status,
                 )
             return parsed, response_headers
+        # A server or proxy may quote the key back in its error body; the error must not.
+        body = body.replace(self._api_key.encode(), b"***")
         raise self._status_error(method, path, status, body, response_headers)
 
     @staticmethod
