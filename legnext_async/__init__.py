@@ -3,6 +3,7 @@
 Start with :class:`LegnextClient`; the emulator lives in :mod:`legnext_async.emulator`.
 """
 
+from ._batch import BatchProgress
 from ._client import LegnextClient
 from ._exceptions import (
     APIConnectionError,
@@ -28,6 +29,9 @@ from ._handle import TaskHandle
 from ._models import (
     AvailableActions,
     Balance,
+    BlendAspectRatio,
+    Canvas,
+    ImagePosition,
     Mask,
     Meta,
     Output,
@@ -55,7 +59,11 @@ __all__ = [
     "AuthenticationError",
     "AvailableActions",
     "Balance",
+    "BatchProgress",
+    "BlendAspectRatio",
+    "Canvas",
     "ClientClosedError",
+    "ImagePosition",
     "ImageResult",
     "InsufficientCreditsError",
     "InvalidRequestError",

@@ -44,7 +44,7 @@ async def _follow(handle: TaskHandle[ImageResult], label: str, out: TextIO) -> I
 
 async def demo(out: TextIO = sys.stdout) -> int:
     """A diffusion, then an inpaint of a polygon of its first image, against the emulator."""
-    from .emulator import Emulator
+    from .emulator import Emulator  # noqa: PLC0415 (only the demo needs the server side)
 
     async with (
         Emulator(time_scale=DEMO_TIME_SCALE, seed=7) as emulator,
@@ -61,7 +61,9 @@ async def demo(out: TextIO = sys.stdout) -> int:
             out,
         )
         mask = Mask(
-            areas=[Polygon(width=1024, height=1024, points=[288, 288, 408, 288, 408, 408, 288, 408])]
+            areas=[
+                Polygon(width=1024, height=1024, points=[288, 288, 408, 288, 408, 408, 288, 408])
+            ]
         )
         result = await _follow(
             await client.inpaint(grid.job_id, 0, mask, remix_prompt="a red hot-air balloon"),

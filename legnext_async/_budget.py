@@ -13,7 +13,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__: list[str] = []
 
@@ -55,6 +58,8 @@ class JobSlots:
         self._queue: list[SlotTicket] = []  # a heap, by submission order
         self._granted: set[SlotTicket] = set()  # granted, not sent yet
         self._orders = itertools.count()
+        #: Called when a submission starts waiting, so running jobs get watched.
+        self.on_wait: Callable[[], object] | None = None
 
     @property
     def active(self) -> int:
@@ -77,6 +82,8 @@ class JobSlots:
     async def wait_granted(self, ticket: SlotTicket) -> None:
         """Wait until ``ticket`` is granted (again, after being taken back)."""
         while ticket.state == "waiting":
+            if self.on_wait is not None:
+                self.on_wait()
             loop = asyncio.get_running_loop()
             ticket.future = future = loop.create_future()
             try:

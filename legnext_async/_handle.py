@@ -196,8 +196,17 @@ class TaskHandle(Generic[R_co]):
 
     def _leave(self, poller: asyncio.Task[Task]) -> None:
         self._waiters -= 1
-        if self._waiters == 0 and not poller.done():
+        if self._waiters == 0 and not poller.done() and not self._keeps_slot_moving():
             poller.cancel()
+
+    def _keeps_slot_moving(self) -> bool:
+        """Whether this job's slot is wanted by a waiting submission (so keep polling)."""
+        return self._ticket is not None and not self._occupied and self._client._slots.waiting > 0
+
+    def _keep_polling(self) -> None:
+        """Poll without an awaiter, so the job's slot frees when it ends (see JobSlots)."""
+        if not self.done and (self._poller is None or self._poller.done()):
+            self._start_poller(None)
 
     def _outcome(self, task: Task) -> R_co:
         if task.status is TaskStatus.FAILED:
@@ -337,6 +346,7 @@ class TaskHandle(Generic[R_co]):
         ticket = self._ticket
         if ticket is not None:
             self._client._slots.release(ticket)
+            self._client._slot_holders.discard(self)
             if self._finalizer is not None:
                 self._finalizer.detach()
             if self._occupied:

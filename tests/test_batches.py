@@ -1,0 +1,284 @@
+"""Batches: job slots (fixed and learned from 429), the request budget, and as_completed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp import web
+
+from legnext_async import (
+    BatchProgress,
+    ImageResult,
+    LegnextClient,
+    LegnextError,
+    Mask,
+    Polygon,
+    TaskFailedError,
+    ValidationError,
+)
+from legnext_async.emulator import Emulator, Fault
+
+from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from legnext_async import TaskHandle
+
+MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
+
+
+def statuses(emulator: Emulator, method: str = "POST") -> list[int | None]:
+    """The HTTP statuses the emulator answered to requests of ``method``."""
+    return [r.status for r in emulator.requests if r.method == method]
+
+
+def max_running(emulator: Emulator) -> int:
+    """The most jobs the emulator ever had created and not ended at once (virtual clock)."""
+    events: list[tuple[float, int]] = []
+    for job in emulator.jobs:
+        if job.seeded:
+            continue
+        events.append((job.created_at, 1))
+        events.append((job.ended_at if job.ended_at is not None else float("inf"), -1))
+    running = peak = 0
+    for _, step in sorted(events):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[Emulator]:
+    """An emulator whose account runs 3 jobs at once and refuses more with 429."""
+    async with Emulator(
+        api_key=API_KEY, time_scale=SCALE, seed=99, concurrency_limit=3, over_limit="reject"
+    ) as emu:
+        yield emu
+
+
+def make_client(emulator: Emulator, **options: Any) -> LegnextClient:
+    """A test-speed client for ``emulator``."""
+    return LegnextClient(
+        api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(), retry=FAST_RETRY, **options
+    )
+
+
+async def submit_and_wait(client: LegnextClient, parent: str, prompt: str) -> ImageResult:
+    """Submit one inpaint and await its result."""
+    return await (await client.inpaint(parent, 0, MASK, remix_prompt=prompt))
+
+
+async def test_fixed_limit_never_exceeds_the_account(limited: Emulator) -> None:
+    """With max_active_jobs at the account's limit, 9 jobs run with no 429 at all."""
+    parent = limited.seed_job("diffusion")
+    async with make_client(limited, max_active_jobs=3) as client:
+        results = await asyncio.gather(
+            *(submit_and_wait(client, parent, f"p{i}") for i in range(9))
+        )
+    assert len({r.job_id for r in results}) == 9
+    assert statuses(limited) == [200] * 9
+    assert max_running(limited) <= 3
+
+
+async def test_limit_is_learned_from_a_429(limited: Emulator) -> None:
+    """With no limit given, a 429 teaches the client the account's limit; no job is doubled."""
+    parent = limited.seed_job("diffusion")
+    async with make_client(limited) as client:
+        results = await asyncio.gather(
+            *(submit_and_wait(client, parent, f"p{i}") for i in range(12))
+        )
+        assert client._slots.limit == 3
+        discoveries = client._slots.discoveries
+    prompts = sorted(
+        r.body["remixPrompt"]
+        for r in limited.requests
+        if r.status == 200 and r.method == "POST" and isinstance(r.body, dict)
+    )
+    assert prompts == sorted(f"p{i}" for i in range(12))  # each submitted exactly once
+    assert len({r.job_id for r in results}) == 12
+    refused = statuses(limited).count(429)
+    assert 1 <= refused <= discoveries + 3  # at most the submissions already in flight
+    assert max_running(limited) <= 3
+
+
+async def test_gathered_submissions_do_not_deadlock(limited: Emulator) -> None:
+    """Submitting more jobs than slots before awaiting any still finishes every job."""
+    parent = limited.seed_job("diffusion")
+    async with make_client(limited, max_active_jobs=2) as client:
+        handles = await asyncio.gather(
+            *(client.inpaint(parent, 0, MASK, remix_prompt=f"p{i}") for i in range(6))
+        )
+        results = await asyncio.gather(*handles)
+    assert len(results) == 6
+    assert statuses(limited) == [200] * 6
+
+
+async def test_waiting_submissions_go_first_come_first_served(emulator: Emulator) -> None:
+    """Submissions waiting for a slot are sent in the order they were made."""
+    parent = emulator.seed_job("diffusion")
+    async with make_client(emulator, max_active_jobs=1) as client:
+        tasks = []
+        for i in range(5):
+            tasks.append(asyncio.create_task(submit_and_wait(client, parent, f"p{i}")))
+            await asyncio.sleep(0)  # each queues before the next is made
+        await asyncio.gather(*tasks)
+    order = [
+        r.body["remixPrompt"]
+        for r in emulator.requests
+        if r.method == "POST" and isinstance(r.body, dict)
+    ]
+    assert order == [f"p{i}" for i in range(5)]
+
+
+async def test_handles_for_existing_jobs_count_only_when_awaited(emulator: Emulator) -> None:
+    """A ``client.task`` handle takes a slot while awaited, and none before."""
+    parent = emulator.seed_job("diffusion")
+    async with make_client(emulator) as other:
+        elsewhere = await other.inpaint(parent, 0, MASK, remix_prompt="made elsewhere")
+    async with make_client(emulator, max_active_jobs=1) as client:
+        idle = client.task(elsewhere.job_id)  # not awaited: holds nothing
+        assert idle.job_id == elsewhere.job_id
+        first = await client.inpaint(parent, 0, MASK, remix_prompt="first")
+        await first
+        watcher = asyncio.create_task(client.task(elsewhere.job_id).wait())
+        await asyncio.sleep(0)
+        assert client._slots.active == 1  # the awaited handle occupies the only slot
+        second = await client.inpaint(parent, 0, MASK, remix_prompt="second")
+        assert watcher.done()  # the slot freed only when that job was seen finished
+        await second
+    created = {job.job_id: job for job in emulator.jobs}
+    ended_elsewhere = created[elsewhere.job_id].ended_at
+    assert ended_elsewhere is not None
+    assert created[second.job_id].created_at >= ended_elsewhere
+
+
+async def test_as_completed_yields_every_outcome(emulator: Emulator) -> None:
+    """as_completed yields results and errors alike, and reports progress after each."""
+    parent = emulator.seed_job("diffusion")
+    emulator.fail_next(1, code=777, message="upstream refused")
+    progress: list[BatchProgress] = []
+    async with make_client(emulator) as client:
+        first = await client.inpaint(parent, 0, MASK, remix_prompt="will fail")
+        jobs: list[Any] = [
+            first,
+            client.inpaint(parent, 1, MASK, remix_prompt="ok"),
+            client.inpaint(parent, 9, MASK),  # invalid: fails before sending
+        ]
+        outcomes = [item async for item in client.as_completed(jobs, on_progress=progress.append)]
+    assert len(outcomes) == 3
+    errors = [outcome for _, outcome in outcomes if isinstance(outcome, LegnextError)]
+    results = [outcome for _, outcome in outcomes if isinstance(outcome, ImageResult)]
+    assert len(results) == 1
+    assert {type(e) for e in errors} == {TaskFailedError, ValidationError}
+    failed_handle = next(h for h, o in outcomes if isinstance(o, TaskFailedError))
+    assert failed_handle is first
+    assert next(h for h, o in outcomes if isinstance(o, ValidationError)) is None
+    assert progress[-1] == BatchProgress(total=3, finished=3, failed=2)
+    assert [p.finished for p in progress] == [1, 2, 3]
+
+
+async def test_leaving_as_completed_early_stops_waiting(emulator: Emulator) -> None:
+    """Breaking out of as_completed leaves no poller or waiter running."""
+    parent = emulator.seed_job("diffusion")
+    async with make_client(emulator) as client:
+        handles: list[TaskHandle[ImageResult]] = [
+            await client.inpaint(parent, i % 4, MASK) for i in range(4)
+        ]
+        batch = client.as_completed(handles)
+        async for _handle, outcome in batch:
+            assert isinstance(outcome, ImageResult)
+            break
+        await batch.aclose()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not client._pollers
+
+
+# --- the request budget ---------------------------------------------------------------
+
+COMPLETED = {
+    "job_id": "j",
+    "task_type": "diffusion",
+    "status": "completed",
+    "output": {"image_urls": ["http://127.0.0.1/0.png"]},
+}
+
+
+@pytest.fixture
+async def slow_server() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """A server that answers status reads after 50 ms and records in-flight counts and times."""
+    stats: dict[str, Any] = {"in_flight": 0, "peak": 0, "starts": []}
+
+    async def job(request: web.Request) -> web.Response:
+        stats["in_flight"] += 1
+        stats["peak"] = max(stats["peak"], stats["in_flight"])
+        stats["starts"].append(time.monotonic())
+        await asyncio.sleep(0.05)
+        stats["in_flight"] -= 1
+        return web.json_response({**COMPLETED, "job_id": request.match_info["job_id"]})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/job/{job_id}", job)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}/api", stats
+    await runner.cleanup()
+
+
+async def test_concurrent_requests_are_capped(slow_server: tuple[str, dict[str, Any]]) -> None:
+    """No more than max_concurrent_requests reads are in flight at once."""
+    base_url, stats = slow_server
+    async with LegnextClient(api_key=API_KEY, base_url=base_url, max_concurrent_requests=2) as c:
+        tasks = await asyncio.gather(*(c.get_task(f"job{i}") for i in range(10)))
+    assert [t.job_id for t in tasks] == [f"job{i}" for i in range(10)]
+    assert stats["peak"] == 2
+
+
+async def test_waiting_for_the_budget_never_times_a_request_out(
+    slow_server: tuple[str, dict[str, Any]],
+) -> None:
+    """Reads queued behind the budget succeed even when the queue outlasts request_timeout."""
+    base_url, _ = slow_server
+    async with LegnextClient(
+        api_key=API_KEY,
+        base_url=base_url,
+        max_concurrent_requests=1,
+        request_timeout=0.2,
+        retry=FAST_RETRY.__class__(attempts=1),
+    ) as client:
+        tasks = await asyncio.gather(*(client.get_task(f"job{i}") for i in range(8)))
+    assert len(tasks) == 8  # 8 × 50 ms queued > 0.2 s, and no APITimeoutError
+
+
+async def test_requests_per_second_spaces_requests(
+    slow_server: tuple[str, dict[str, Any]],
+) -> None:
+    """With requests_per_second set, request starts are spaced by its inverse."""
+    base_url, stats = slow_server
+    async with LegnextClient(api_key=API_KEY, base_url=base_url, requests_per_second=20) as c:
+        await asyncio.gather(*(c.get_task(f"job{i}") for i in range(6)))
+    starts = sorted(stats["starts"])
+    # A sleep never ends early, so five gaps of 50 ms are a floor, not a timing guess.
+    assert starts[-1] - starts[0] >= 5 * 0.05 * 0.9
+
+
+async def test_a_429_on_a_status_read_slows_every_poll(emulator: Emulator) -> None:
+    """A 429 on a status read stretches the client-wide poll pace; successes ease it back."""
+    emulator.add_fault(Fault.http_status("GET /api/v1/job/*", 429, retry_after=0, times=2))
+    parent = emulator.seed_job("diffusion")
+    async with make_client(emulator) as client:
+        pace = client._budget.pace
+        handle = await client.inpaint(parent, 0, MASK)
+        await handle
+        assert pace.throttles == 2
+        assert pace.factor > 1.0  # still slower than before the 429s
+        for _ in range(500):
+            pace.succeeded()
+        assert pace.factor == 1.0
