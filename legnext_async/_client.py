@@ -9,12 +9,14 @@ import logging
 import os
 import platform
 import time
+import weakref
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from ._batch import BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget
 from ._endpoints import Endpoints
 from ._exceptions import (
@@ -25,6 +27,7 @@ from ._exceptions import (
     ClientClosedError,
     InsufficientCreditsError,
     InvalidRequestError,
+    LegnextError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
@@ -42,7 +45,7 @@ from ._validation import check_job_id
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
 
     from multidict import CIMultiDictProxy
 
@@ -214,6 +217,8 @@ class LegnextClient(Endpoints):
         self._closed = False
         self._pollers: set[asyncio.Task[Any]] = set()
         self._slots = JobSlots(max_active_jobs)
+        self._slots.on_wait = self._watch_running_jobs
+        self._slot_holders: weakref.WeakSet[TaskHandle[Any]] = weakref.WeakSet()
         self._budget = RequestBudget(max_concurrent_requests, requests_per_second)
         self._submit_gate: asyncio.Semaphore | None = None
         self._durations = DurationModel()
@@ -422,6 +427,26 @@ class LegnextClient(Endpoints):
         """The account's balance (``GET /account/balance``)."""
         return Balance.from_json(await self._read("/account/balance"))
 
+    # --- batches -------------------------------------------------------------------------
+
+    def as_completed(
+        self,
+        jobs: Iterable[TaskHandle[R] | Awaitable[TaskHandle[R]]],
+        *,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+    ) -> AsyncGenerator[tuple[TaskHandle[R] | None, R | LegnextError], None]:
+        """Yield ``(handle, outcome)`` for each job as it finishes, whatever the others do.
+
+        ``jobs`` holds handles, or submissions not yet awaited (``client.inpaint(...)``
+        coroutines), which are sent as job slots allow. ``outcome`` is the result, or the
+        :class:`LegnextError` that ended that job (:class:`TaskFailedError`, a timeout, or
+        the submission's error, with ``handle`` then ``None``); one failure never ends the
+        batch. ``on_progress`` is called with a :class:`BatchProgress` after each job.
+        Leaving the loop early stops waiting for the rest (their jobs go on running).
+        """
+        self._check_open()
+        return as_completed(jobs, on_progress=on_progress)
+
     # --- submissions ---------------------------------------------------------------------
 
     async def _submit(
@@ -507,7 +532,7 @@ class LegnextClient(Endpoints):
             scale = self.poll.time_scale
             self._server_offsets[scale] = task.meta.created_at.timestamp() - received / scale
         logger.debug("%s created job %s", endpoint, task.job_id)
-        return TaskHandle(
+        handle = TaskHandle(
             self,
             task.job_id,
             make_result=lambda final: make_result(final, self),
@@ -516,6 +541,21 @@ class LegnextClient(Endpoints):
             ticket=ticket,
             poll=poll,
         )
+        self._slot_holders.add(handle)
+        if slots.waiting:
+            handle._keep_polling()
+        return handle
+
+    def _watch_running_jobs(self) -> None:
+        """A submission waits for a slot: make sure every job holding one is being polled.
+
+        Otherwise jobs submitted but not (yet) awaited, as in
+        ``await asyncio.gather(*submissions)``, would hold their slots forever.
+        """
+        if self._closed:
+            return
+        for handle in list(self._slot_holders):
+            handle._keep_polling()
 
     @staticmethod
     def _unknown(
