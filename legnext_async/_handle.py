@@ -33,6 +33,22 @@ logger = logging.getLogger("legnext_async")
 R_co = TypeVar("R_co", covariant=True)
 
 
+def _server_hint(task: Task, retry_after: str | None, now: float, scale: float) -> float | None:
+    """When the service asked to be read next (service seconds), if it said.
+
+    ``Retry-After`` on a status answer is in real seconds; an ``estimated_time`` field
+    (seconds left, as in the vendor's task listing) is in service seconds.
+    """
+    hints = []
+    wait = parse_retry_after(retry_after)
+    if wait is not None:
+        hints.append(now + wait / scale)
+    eta = task.raw.get("estimated_time")
+    if isinstance(eta, int | float) and not isinstance(eta, bool) and eta >= 0:
+        hints.append(now + float(eta))
+    return max(hints) if hints else None
+
+
 def _change_key(task: Task) -> tuple[object, ...]:
     return (task.status, task.meta.started_at, task.meta.ended_at, len(task.logs))
 
@@ -323,8 +339,7 @@ class TaskHandle(Generic[R_co]):
                 state.last_queued_at = now
             elif state.first_running_at is None:
                 state.first_running_at = now
-            hint = parse_retry_after(retry_after)
-            state.hint = now + hint / scale if hint is not None else None
+            state.hint = _server_hint(task, retry_after, now, scale)
         if previous is None or _change_key(previous) != _change_key(task):
             changed = self._changed
             if changed is not None and not changed.done():

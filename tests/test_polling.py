@@ -274,3 +274,20 @@ async def test_learned_schedule_reads_an_inpaint_about_a_dozen_times() -> None:
 def test_fast_poll_fixture_is_on_the_test_scale() -> None:
     """The shared test policy only changes the time scale."""
     assert fast_poll().target_lag == POLICY.target_lag
+
+
+async def test_estimated_time_field_is_honoured(emulator: Emulator) -> None:
+    """A status answer's ``estimated_time`` (seconds left) sets the next read."""
+    async with LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll()) as c:
+        handle = c.task(emulator.seed_job("diffusion"))
+        now = 1000.0
+        snapshot = Task.from_json(
+            {
+                "job_id": handle.job_id,
+                "task_type": "inpaint",
+                "status": "processing",
+                "estimated_time": 42,
+            }
+        )
+        handle._observe(snapshot, "3", now=now, scale=0.5)
+        assert handle._state.hint == now + 42.0  # later than Retry-After's 3 s / 0.5
