@@ -16,11 +16,14 @@ from typing import Any, Final, Self
 import attrs
 
 from ._exceptions import ValidationError
-from ._validation import check_int, check_url
+from ._validation import check_int, check_min_int, check_url
 
 __all__ = [
     "AvailableActions",
     "Balance",
+    "BlendAspectRatio",
+    "Canvas",
+    "ImagePosition",
     "Mask",
     "Meta",
     "Output",
@@ -158,6 +161,18 @@ class VideoType(enum.IntEnum):
 
     SD_480P = 0
     HD_720P = 1
+
+
+class BlendAspectRatio(enum.StrEnum):
+    """``aspect_ratio`` of :meth:`LegnextClient.blend`.
+
+    The names are those of the docs' other blend form (``dimension``), whose values map
+    one to one onto these ratios.
+    """
+
+    PORTRAIT = "2:3"
+    SQUARE = "1:1"
+    LANDSCAPE = "3:2"
 
 
 # --- tolerant readers -----------------------------------------------------------------
@@ -564,3 +579,53 @@ class Mask:
         if self.areas is not None:
             return {"areas": [area.to_json() for area in self.areas]}
         return {"url": self.url}
+
+
+@attrs.frozen
+class Canvas:
+    """The canvas of an edit (``canvas`` of ``/v1/edit`` and ``/v1/upload-paint``), in pixels.
+
+    The docs give no range; sizes must be positive integers.
+
+    Raises:
+        ValidationError: a size is not an integer, or is below 1.
+    """
+
+    width: int
+    height: int
+
+    def __attrs_post_init__(self) -> None:
+        check_min_int(self.width, "Canvas.width", 1)
+        check_min_int(self.height, "Canvas.height", 1)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"width": self.width, "height": self.height}
+
+
+@attrs.frozen
+class ImagePosition:
+    """Where the image sits on the :class:`Canvas` of an edit (``imgPos``), in pixels.
+
+    ``width`` and ``height`` are the image's size on the canvas, ``x`` and ``y`` the offset
+    of its top-left corner from the canvas's top-left. The docs give no range; sizes must be
+    positive and offsets not negative.
+
+    Raises:
+        ValidationError: a value is not an integer, or is out of range.
+    """
+
+    width: int
+    height: int
+    x: int
+    y: int
+
+    def __attrs_post_init__(self) -> None:
+        check_min_int(self.width, "ImagePosition.width", 1)
+        check_min_int(self.height, "ImagePosition.height", 1)
+        check_min_int(self.x, "ImagePosition.x", 0)
+        check_min_int(self.y, "ImagePosition.y", 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"width": self.width, "height": self.height, "x": self.x, "y": self.y}

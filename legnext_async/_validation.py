@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ PROMPT_MAX: Final = 8192
 URL_MAX: Final = 1024
 
 _E = TypeVar("_E", bound=enum.IntEnum)
+_S = TypeVar("_S", bound=enum.StrEnum)
 
 
 def check_job_id(value: object, field: str = "job_id") -> str:
@@ -49,6 +51,30 @@ def check_code(value: object, field: str, kind: type[_E]) -> _E:
     except ValueError:
         allowed = ", ".join(f"{int(m)} ({m.name.lower()})" for m in members)
         raise ValidationError(field, f"must be one of {allowed}, got {number}") from None
+
+
+def check_min_int(value: object, field: str, low: int) -> int:
+    """An ``int`` (never a ``bool``) of at least ``low``, with no documented upper limit."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            field, f"must be an integer of at least {low}, got {type(value).__name__}"
+        )
+    if value < low:
+        raise ValidationError(field, f"must be at least {low}, got {value}")
+    return int(value)
+
+
+def check_choice(value: object, field: str, kind: type[_S]) -> _S:
+    """A string code: a member of ``kind`` or the plain string it stands for."""
+    if isinstance(value, kind):
+        return value
+    allowed = ", ".join(repr(m.value) for m in kind)
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be one of {allowed}, got {type(value).__name__}")
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValidationError(field, f"must be one of {allowed}, got {value!r}") from None
 
 
 def check_float(value: object, field: str, low: float, high: float) -> float:
@@ -89,6 +115,17 @@ def check_url(value: object, field: str, max_length: int = URL_MAX) -> str:
     if any(c.isspace() for c in value):
         raise ValidationError(field, "must be an absolute http(s) URL without whitespace")
     return value
+
+
+def check_url_list(value: object, field: str, low: int, high: int) -> list[str]:
+    """A list (or tuple) of ``low..high`` absolute http(s) URLs; a lone string is refused."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValidationError(
+            field, f"must be a list of {low} to {high} image URLs, got {type(value).__name__}"
+        )
+    if not low <= len(value) <= high:
+        raise ValidationError(field, f"must hold {low} to {high} image URLs, got {len(value)}")
+    return [check_url(item, f"{field}[{index}]") for index, item in enumerate(value)]
 
 
 def check_optional_text(value: object, field: str) -> str | None:
