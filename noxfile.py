@@ -43,7 +43,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """``mypy --strict`` over the package and the tests."""
-    session.install("mypy>=1.11", *TEST_DEPS)
+    session.install("mypy>=1.11", "nox", *TEST_DEPS)
     session.run("mypy", "--strict", "legnext_async", "tests", "noxfile.py")
 
 
@@ -61,3 +61,15 @@ def demo(session: nox.Session) -> None:
     """Run the main job against the built-in emulator."""
     session.install(".")
     session.run("python", "-m", "legnext_async", "demo")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the four benchmarks side by side; not in the default run (``nox -s bench``).
+
+    The official SDK (``legnext``, compared in benchmark 1) and matplotlib (the plot of
+    benchmark 3) are installed here only. Results go to ``benchmarks/results/``; pass
+    ``-- --update-docs`` to rewrite the tables in ``docs/benchmarks.md``.
+    """
+    session.install(".", "legnext==0.3.0", "matplotlib>=3.8")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
