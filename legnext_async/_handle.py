@@ -17,7 +17,14 @@ from ._exceptions import (
     TaskTimeoutError,
 )
 from ._models import Task, TaskStatus, TaskType
-from ._polling import PollPolicy, PollState, ScheduleWait, StopAtDeadline, next_delay
+from ._polling import (
+    DurationModel,
+    PollPolicy,
+    PollState,
+    ScheduleWait,
+    StopAtDeadline,
+    next_delay,
+)
 from ._retry import is_retryable_read, parse_retry_after
 
 if TYPE_CHECKING:
@@ -31,6 +38,10 @@ __all__ = ["TaskHandle"]
 logger = logging.getLogger("legnext_async")
 
 R_co = TypeVar("R_co", covariant=True)
+
+
+#: The schedule of a policy with ``learn=False``: the reference's typical durations only.
+_UNLEARNED = DurationModel()
 
 
 def _server_hint(task: Task, retry_after: str | None, now: float, scale: float) -> float | None:
@@ -246,7 +257,7 @@ class TaskHandle(Generic[R_co]):
             self._state = PollState(task_type=task_type, submitted_at=submitted)
             self._state_scale = scale
         state = self._state
-        durations = client._durations
+        durations = client._durations if policy.learn else _UNLEARNED
         pace = client._budget.pace
 
         def remaining() -> float:
@@ -346,7 +357,8 @@ class TaskHandle(Generic[R_co]):
                 changed.set_result(None)
             self._changed = None
         if task.is_finished:
-            self._client._durations.observe(task)
+            if (self._poll or self._client.poll).learn:
+                self._client._durations.observe(task)
             self._release_slot()
             if task.status is TaskStatus.COMPLETED and self._result is None:
                 self._result = self._make_result(task)

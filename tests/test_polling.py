@@ -291,3 +291,16 @@ async def test_estimated_time_field_is_honoured(emulator: Emulator) -> None:
         )
         handle._observe(snapshot, "3", now=now, scale=0.5)
         assert handle._state.hint == now + 42.0  # later than Retry-After's 3 s / 0.5
+
+
+async def test_learning_can_be_turned_off(emulator: Emulator) -> None:
+    """With ``learn=False`` finished jobs teach the client nothing."""
+    mask = MASK
+    async with LegnextClient(
+        api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(learn=False), retry=FAST_RETRY
+    ) as client:
+        parent = emulator.seed_job("diffusion")
+        handles = [await client.inpaint(parent, i, mask) for i in range(4)]
+        for handle in handles:
+            await handle
+        assert client._durations.samples(TaskType.INPAINT) == 0
