@@ -71,8 +71,9 @@ class TaskHandle(Generic[R_co]):
     result (an :class:`ImageResult`, :class:`VideoResult` or :class:`TextResult`); a
     ``failed`` job raises :class:`TaskFailedError`. However many coroutines await the
     handle, one poller reads the status. Cancelling an await never touches the job on the
-    service; when the last awaiter goes, the poller stops. A finished handle returns its
-    cached result without a request.
+    service; when the last awaiter goes, the poller stops (unless a submission is waiting
+    for this job's slot, which frees only when the job is seen finished). A finished handle
+    returns its cached result without a request.
     """
 
     def __init__(
@@ -194,7 +195,9 @@ class TaskHandle(Generic[R_co]):
         client = self._client
         client._check_open()
         poller = self._poller
-        if poller is None or poller.done():
+        # A poller asked to stop (its last awaiter left) may not have ended yet: a new
+        # await must not join it, or it would share its cancellation.
+        if poller is None or poller.done() or poller.cancelling():
             if self._ticket is None:
                 # A handle for a job made elsewhere occupies a slot only while awaited.
                 self._ticket = client._slots.occupy()
@@ -207,7 +210,7 @@ class TaskHandle(Generic[R_co]):
     def _poller_done(self, poller: asyncio.Task[Task]) -> None:
         if not poller.cancelled():
             poller.exception()  # retrieved here; waiters get it through shield()
-        if self._occupied and not self.done:
+        if self._occupied and not self.done and poller is self._poller:
             self._release_slot()
 
     async def _join(self, poller: asyncio.Task[Task]) -> Task:

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PollPolicy"]
 
-#: Typical run time (``processing``) of each task type, in seconds: reference §2.
+#: Typical run time (``processing``) of each task type, in seconds: reference §2 (where it
+#: gives none: retexture, remove_background, enhance, the same guesses as the emulator's).
 DEFAULT_DURATIONS: Final[dict[TaskType, tuple[float, float]]] = {
     TaskType.DIFFUSION: (30.0, 90.0),
     TaskType.VARIATION: (60.0, 90.0),
@@ -51,9 +52,9 @@ DEFAULT_DURATIONS: Final[dict[TaskType, tuple[float, float]]] = {
     TaskType.REMIX: (90.0, 120.0),
     TaskType.EDIT: (90.0, 120.0),
     TaskType.UPLOAD_PAINT: (90.0, 120.0),
-    TaskType.RETEXTURE: (60.0, 120.0),
-    TaskType.REMOVE_BACKGROUND: (10.0, 30.0),
-    TaskType.ENHANCE: (30.0, 90.0),
+    TaskType.RETEXTURE: (90.0, 120.0),
+    TaskType.REMOVE_BACKGROUND: (15.0, 20.0),
+    TaskType.ENHANCE: (60.0, 90.0),
     TaskType.VIDEO_DIFFUSION: (180.0, 300.0),
     TaskType.EXTEND_VIDEO: (180.0, 300.0),
     TaskType.VIDEO_UPSCALE: (240.0, 360.0),
@@ -90,8 +91,8 @@ class PollPolicy:
         queued_interval: the gap between reads of a job still queued (``pending``/``staged``);
             it cannot finish before it starts, so these reads are rare. Capped at half the
             shortest typical run, so a short job is not missed.
-        timeout: the overall deadline of a wait. ``None``: 15 minutes for image and text jobs,
-            30 for videos (the service takes 0.5–2 and 3–6 minutes).
+        timeout: the overall deadline of a wait. ``None``: 15 minutes for image jobs, 10 for
+            text and 30 for videos (the service takes 0.5–2, 0.5–1 and 3–6 minutes).
         jitter: each gap is scaled by a random factor in ``1 ± jitter``, so many handles never
             read in lock-step.
         learn: learn each task type's run time from the jobs this client sees finish.

@@ -279,3 +279,17 @@ async def test_nothing_left_behind(emulator: Emulator) -> None:
     gc.collect()  # ResourceWarnings would be errors here (pytest -W error)
     leftovers = [t for t in asyncio.all_tasks() if t.get_name().startswith("legnext-poll")]
     assert leftovers == []
+
+
+async def test_awaiting_again_right_after_a_timeout_resumes(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """An await straight after a cancelled one (no loop step between) starts a fresh poller."""
+    handle = await inpaint(client, emulator)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await handle
+    result = await handle  # the old poller is still being cancelled at this point
+    assert len(result.image_urls) == 4
+    await settle()
+    assert not client._pollers
