@@ -15,8 +15,7 @@ from legnext_async.emulator import Emulator
 from .conftest import Api, EmulatorFactory
 
 #: Copies of /work/shared/reference/wire-samples, so the suite runs anywhere.
-SAMPLES = Path(__file__).parent / "wire_samples"
-SHARED_SAMPLES = Path("/work/shared/reference/wire-samples")
+SAMPLES = Path(__file__).parent.parent / "wire_samples"
 PENDING_SAMPLE: dict[str, Any] = json.loads(
     (SAMPLES / "task-pending-diffusion.live.json").read_text()
 )
@@ -52,14 +51,6 @@ async def test_create_returns_the_live_pending_shape(api: Api) -> None:
     assert task["error"] == PENDING_SAMPLE["error"]
     assert task["config"] == PENDING_SAMPLE["config"]
     assert task["meta"]["usage"] == {"type": "point", "frozen": 80, "consume": 0}
-
-
-def test_sample_copies_match_the_reference() -> None:
-    """The copied wire samples equal the shared reference ones, when those exist."""
-    if not SHARED_SAMPLES.is_dir():
-        pytest.skip("shared reference not available")
-    for path in SHARED_SAMPLES.glob("*.json"):
-        assert json.loads((SAMPLES / path.name).read_text()) == json.loads(path.read_text())
 
 
 async def test_pending_timestamps_are_zero_except_created(api: Api) -> None:
