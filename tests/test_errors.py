@@ -16,6 +16,8 @@ from aiohttp import web
 from legnext_async import (
     APIStatusError,
     AuthenticationError,
+    Canvas,
+    ImagePosition,
     InsufficientCreditsError,
     InvalidRequestError,
     LegnextClient,
@@ -365,3 +367,21 @@ async def test_emulator_insufficient_balance_is_insufficient_credits(
     assert info.value.status == 402
     assert "Insufficient balance" in info.value.message
     assert emulator.jobs == []
+
+
+async def test_emulator_edit_without_whitelist_is_permission_denied(emulator: Emulator) -> None:
+    """The live 403 of ``/v1/edit`` for an account not whitelisted raises PermissionDeniedError."""
+    parent = emulator.seed_job()
+    async with emulator_client(emulator) as client:
+        with raises(PermissionDeniedError) as info:
+            await client.edit(
+                parent,
+                0,
+                Canvas(width=1024, height=1024),
+                ImagePosition(width=512, height=512, x=256, y=256),
+                "a tree",
+            )
+    assert (info.value.status, info.value.code) == (403, 403)
+    assert "whitelisted" in info.value.message
+    assert not isinstance(info.value, SubmissionOutcomeUnknownError)
+    assert [job.job_id for job in emulator.jobs] == [parent]
