@@ -95,7 +95,8 @@ def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("base_url", f"must be an absolute http(s) URL, got {base_url!r}")
+        # The value is not echoed: a misplaced key would land in the message.
+        raise ValidationError("base_url", "must be an absolute http(s) URL")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValidationError("base_url", "must not carry credentials, a query or a fragment")
     if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Final
 
@@ -91,13 +92,6 @@ def is_retryable_read(exc: BaseException) -> bool:
     )
 
 
-def is_retryable_submission(exc: BaseException) -> bool:
-    """Whether a failed job-creating POST provably created no job, so may be sent again."""
-    if isinstance(exc, RateLimitError):
-        return True
-    return isinstance(exc, APIConnectionError) and not exc.sent
-
-
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """``Retry-After`` in seconds from delta-seconds or an HTTP date; ``None`` if absent."""
     if not value:
@@ -110,6 +104,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             when = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
+        if when.tzinfo is None:  # "-0000": UTC, with the source's zone unknown
+            when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
     if math.isnan(seconds):
         return None

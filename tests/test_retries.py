@@ -448,3 +448,8 @@ async def test_post_refusal_is_raised_as_is(
     assert not isinstance(info.value, SubmissionOutcomeUnknownError)
     assert len(posts(emulator)) == 1
     assert created(emulator) == []
+
+
+def test_retry_after_date_in_minus_zero_zone_is_utc() -> None:
+    """An HTTP date ending in ``-0000`` is read as UTC, whatever the machine's zone."""
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 -0000", now=1445412480.0) == 30.0
