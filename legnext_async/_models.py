@@ -270,6 +270,21 @@ class AvailableActions:
         raw = _dict(data)
         if not raw:
             return _NO_ACTIONS
+        # Most jobs offer the same few maps: reuse the frozen value rather than rebuild it.
+        try:
+            key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in raw.items())
+            cached = _ACTIONS_CACHE.get(key)
+        except TypeError:  # an unhashable oddity inside: build it afresh
+            key, cached = None, None
+        if cached is not None:
+            return cached
+        actions = cls._build(raw)
+        if key is not None and len(_ACTIONS_CACHE) < _ACTIONS_CACHE_SIZE:
+            _ACTIONS_CACHE[key] = actions
+        return actions
+
+    @classmethod
+    def _build(cls, raw: Mapping[str, Any]) -> AvailableActions:
         known = {name: _ints(raw.get(name)) for name in _ACTION_NAMES}
         other = {
             key: _ints(value)
@@ -298,6 +313,8 @@ _ACTION_NAMES: Final = (
     "extend",
 )
 _NO_ACTIONS: Final = AvailableActions()
+_ACTIONS_CACHE: dict[tuple[Any, ...], AvailableActions] = {}
+_ACTIONS_CACHE_SIZE: Final = 256
 
 
 @attrs.frozen

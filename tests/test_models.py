@@ -289,3 +289,15 @@ def test_mask_wire_forms() -> None:
         "areas": [{"width": 500, "height": 500, "points": SQUARE}]
     }
     assert Mask(url="https://example.com/m.png").to_json() == {"url": "https://example.com/m.png"}
+
+
+def test_identical_action_maps_share_one_value() -> None:
+    """Equal ``available_actions`` maps give the same frozen value; different ones do not."""
+    data = sample("task-completed-diffusion.live.json")["output"]["available_actions"]
+    first = AvailableActions.from_json(data)
+    assert AvailableActions.from_json(json.loads(json.dumps(data))) is first
+    changed = AvailableActions.from_json({**data, "reroll": False})
+    assert changed.reroll is False
+    assert first.reroll is True
+    odd = AvailableActions.from_json({"zoom": [{"x": 1}], "upscale": [1]})
+    assert odd.upscale == (1,)
