@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import gc
 import json
 import math
 import multiprocessing
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -251,6 +253,8 @@ class LoopLagProbe:
     def __init__(self, interval: float = 0.010) -> None:
         self.interval = interval
         self.lags: list[float] = []
+        self.times: list[float] = []  # loop.time() at the start of each sleep
+        self.started = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -259,6 +263,7 @@ class LoopLagProbe:
             before = loop.time()
             await asyncio.sleep(self.interval)
             self.lags.append(max(0.0, loop.time() - before - self.interval))
+            self.times.append(before)
 
     async def __aenter__(self) -> LoopLagProbe:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -266,6 +271,8 @@ class LoopLagProbe:
         # iteration would run unseen inside the probe's first sleep.
         await asyncio.sleep(3 * self.interval)
         self.lags.clear()
+        self.times.clear()
+        self.started = asyncio.get_running_loop().time()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -273,14 +280,55 @@ class LoopLagProbe:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def summary_ms(self) -> dict[str, float]:
-        """p50, p99 and max of the recorded lags, in milliseconds."""
+    def summary_ms(self, after: float = 0.0) -> dict[str, float]:
+        """p50, p99 and max of the lags recorded from ``after`` seconds on, in milliseconds,
+        and when (seconds after the probe started) the worst one began."""
+        picked = [
+            (t - self.started, lag)
+            for t, lag in zip(self.times, self.lags, strict=True)
+            if t - self.started >= after
+        ]
+        lags = [lag for _, lag in picked]
+        worst = max(picked, key=lambda item: item[1], default=(math.nan, math.nan))
         return {
-            "p50": percentile(self.lags, 50) * 1000,
-            "p99": percentile(self.lags, 99) * 1000,
-            "max": max(self.lags, default=math.nan) * 1000,
-            "samples": float(len(self.lags)),
+            "p50": percentile(lags, 50) * 1000,
+            "p99": percentile(lags, 99) * 1000,
+            "max": worst[1] * 1000,
+            "max_at_s": worst[0],
+            "samples": float(len(lags)),
         }
+
+
+class GcWatch:
+    """Records the pauses of the cyclic garbage collector while in the ``with`` block."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((int(info["generation"]), time.perf_counter() - self._started))
+
+    def __enter__(self) -> GcWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary_ms(self) -> dict[str, float]:
+        """Collections, and the longest pause (ms), per generation and overall."""
+        out: dict[str, float] = {"collections": float(len(self.pauses))}
+        for generation in (0, 1, 2):
+            pauses = [d for g, d in self.pauses if g == generation]
+            out[f"gen{generation}_count"] = float(len(pauses))
+            out[f"gen{generation}_max_ms"] = max(pauses, default=0.0) * 1000
+        out["max_ms"] = max((d for _, d in self.pauses), default=0.0) * 1000
+        out["total_ms"] = sum(d for _, d in self.pauses) * 1000
+        return out
 
 
 # --- the machine and the output --------------------------------------------------------
@@ -304,7 +352,18 @@ def machine() -> dict[str, Any]:
         client_version = legnext_async.__version__
     except ImportError:  # pragma: no cover - the benchmarks need the package
         client_version = "missing"
+    try:
+        root = Path(__file__).resolve().parent.parent
+        commit = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--exclude", "*"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
     return {
+        "commit": commit,
         "cpu": cpu_model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),

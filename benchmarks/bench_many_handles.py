@@ -33,6 +33,7 @@ from typing import Any
 
 from _common import (
     API_KEY,
+    GcWatch,
     LoopLagProbe,
     RemoteEmulator,
     cpu_seconds,
@@ -85,18 +86,24 @@ async def gather_pass(
     rss_before = current_rss_bytes()
     maxrss_before = max_rss_bytes()
     mark = emulator.request_mark()
-    async with (
-        LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=policy) as client,
-        LoopLagProbe() as probe,
-        RssSampler() as rss,
-    ):
-        wall0 = time.perf_counter()
-        cpu0 = cpu_seconds()
-        handles = [client.task(job_id) for job_id in job_ids]
-        results = await asyncio.gather(*handles, return_exceptions=True)
-        cpu = cpu_seconds() - cpu0
-        wall = time.perf_counter() - wall0
+    with GcWatch() as gc_watch:
+        async with (
+            LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=policy) as client,
+            LoopLagProbe() as probe,
+            RssSampler() as rss,
+        ):
+            wall0 = time.perf_counter()
+            cpu0 = cpu_seconds()
+            handles = [client.task(job_id) for job_id in job_ids]
+            results = await asyncio.gather(*handles, return_exceptions=True)
+            cpu = cpu_seconds() - cpu0
+            wall = time.perf_counter() - wall0
     failures = [r for r in results if isinstance(r, BaseException)]
+    # What the finished handles leave for the cyclic collector once nothing refers to them.
+    del client, handles, results
+    started = time.perf_counter()
+    garbage = gc.collect()
+    collect_ms = (time.perf_counter() - started) * 1000
     requests = emulator.requests_since(mark)
     polls = requests["by_status"].get("GET 200", 0)
     return {
@@ -116,6 +123,9 @@ async def gather_pass(
         "maxrss_after_bytes": max_rss_bytes(),
         "maxrss_bytes_per_handle": (max_rss_bytes() - maxrss_before) / n,
         "loop_lag_ms": probe.summary_ms(),
+        "loop_lag_ms_after_2s": probe.summary_ms(after=2.0),
+        "gc": gc_watch.summary_ms(),
+        "cyclic_garbage_after": {"objects": garbage, "collect_ms": collect_ms},
     }
 
 
@@ -191,13 +201,13 @@ def run(handles: int = 10_000, time_scale: float = 0.5) -> dict[str, Any]:
         "over_limit": "queue",
     }
     policy = PollPolicy(time_scale=time_scale, target_lag=POLL_TARGET_LAG)
+    log("bench 2: reference gather of bare sleeps")
+    reference = asyncio.run(reference_gather(handles))
     with RemoteEmulator(**options) as emulator:
         log(f"bench 2: creating {handles} jobs in the emulator process")
         job_ids = emulator.create_jobs(handles, "diffusion", {"text": "bench many handles"})
         log(f"bench 2: awaiting {handles} handles through one gather")
         main = asyncio.run(gather_pass(emulator, job_ids, policy))
-        log("bench 2: reference gather of bare sleeps")
-        reference = asyncio.run(reference_gather(handles))
         log("bench 2: heap pass under tracemalloc")
         more_ids = emulator.create_jobs(handles, "diffusion", {"text": "bench heap pass"})
         heap = asyncio.run(heap_pass(emulator, more_ids, policy))
@@ -226,6 +236,9 @@ def render(result: dict[str, Any]) -> str:
     h = result["heap"]
     lag = g["loop_lag_ms"]
     ref = result["reference_bare_gather_lag_ms"]
+    steady = g["loop_lag_ms_after_2s"]
+    gcs = g["gc"]
+    garbage = g["cyclic_garbage_after"]
     rows = [
         ["handles awaited / completed", f"{g['handles']:,} / {g['completed']:,}"],
         ["status reads (polls) per handle", fmt(g["polls_per_handle"], 2)],
@@ -242,7 +255,21 @@ def render(result: dict[str, Any]) -> str:
         ["CPU per poll", f"{fmt(g['cpu_us_per_poll'], 0)} µs"],
         [
             "event-loop lag p50 / p99 / max",
-            f"{fmt(lag['p50'])} / {fmt(lag['p99'])} / {fmt(lag['max'])} ms",
+            f"{fmt(lag['p50'])} / {fmt(lag['p99'])} / {fmt(lag['max'])} ms"
+            f" (worst at {fmt(lag['max_at_s'], 2)} s)",
+        ],
+        [
+            "  the same from 2 s after the gather started",
+            f"{fmt(steady['p50'])} / {fmt(steady['p99'])} / {fmt(steady['max'])} ms",
+        ],
+        [
+            "GC pauses during the gather: count, longest (gen 2 count)",
+            f"{gcs['collections']:.0f}, {fmt(gcs['max_ms'])} ms ({gcs['gen2_count']:.0f})",
+        ],
+        [
+            "cyclic garbage the finished handles leave: objects, gc.collect() time",
+            f"{garbage['objects']:,} ({garbage['objects'] / g['handles']:.0f} per handle),"
+            f" {fmt(garbage['collect_ms'])} ms",
         ],
         [
             "reference: lag of a gather of bare sleeps, p50 / p99 / max",

@@ -3,8 +3,8 @@
 Jobs with the service's typical run times (inpaint 90–120 s, diffusion 30–90 s, 1 s
 pending first) run on an emulator in a separate process whose clock is time-scaled
 (``--time-scale 0.05``: 20× real time). Each schedule waits for one batch of jobs
-(``--jobs`` inpaints and as many diffusions, submitted in random order spread over 20 s),
-and we count, per job, the status reads the emulator served and the *detection lag*: the
+(``--jobs`` inpaints, default 60, and as many diffusions, submitted in random order over
+20 s), and we count, per job, the status reads the emulator served and the *detection lag*: the
 moment the waiting code learned the job had finished, placed on the emulator's virtual
 clock, minus the job's true end (the emulator's own record). All times are virtual
 (unscaled) seconds.
@@ -24,7 +24,7 @@ Fixed and vendor schedules are swept over N, ours over ``target_lag``; the plot 
 per job against mean lag goes to ``docs/_static/bench-reads-vs-lag.png`` (needs
 matplotlib, installed by the nox ``bench`` session).
 
-Run: ``python benchmarks/bench_poll_efficiency.py [--jobs 40] [--time-scale 0.05]
+Run: ``python benchmarks/bench_poll_efficiency.py [--jobs 60] [--time-scale 0.05]
 [--quick] [--json PATH] [--plot PATH]`` (or ``nox -s bench``).
 """
 
@@ -285,7 +285,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
         "ours_cold": ("legnext_async, cold", "tab:blue", "^"),
         "ours_warm": ("legnext_async, learned", "tab:green", "D"),
     }
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
     for ax, task_type in zip(axes, DURATIONS, strict=True):
         low, high = DURATIONS[task_type]
         for family, (label, color, marker) in styles.items():
@@ -331,7 +331,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
         ax.set_xlim(0, 6)
         ax.set_ylim(0, None)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="upper right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle(
         "Status reads per job against detection lag (labels: N or target_lag, seconds)", fontsize=10
     )
@@ -342,7 +343,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
 
 
 def run(
-    jobs_per_type: int = 40,
+    jobs_per_type: int = 60,
     time_scale: float = 0.05,
     quick: bool = False,
     plot_path: Path | None = DEFAULT_PLOT,
@@ -471,7 +472,7 @@ def render_sweep(result: dict[str, Any], key: str = "rows") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=40, help="jobs per task type per schedule")
+    parser.add_argument("--jobs", type=int, default=60, help="jobs per task type per schedule")
     parser.add_argument("--time-scale", type=float, default=0.05, help="real s per virtual s")
     parser.add_argument("--quick", action="store_true", help="only the four headline schedules")
     parser.add_argument("--json", help="where to write the result (default results/)")
