@@ -44,6 +44,38 @@ R_co = TypeVar("R_co", covariant=True)
 _UNLEARNED = DurationModel()
 
 
+class _Outcome:
+    """One read's outcome, as tenacity's strategies read it (``failed``, ``result()``,
+    ``exception()``), without the lock and condition of tenacity's own Future."""
+
+    __slots__ = ("_error", "_task")
+
+    def __init__(self, task: Task | None, error: Exception | None) -> None:
+        self._task = task
+        self._error = error
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def exception(self) -> Exception | None:
+        return self._error
+
+    def result(self) -> Task:
+        if self._error is not None:
+            raise self._error
+        assert self._task is not None
+        return self._task
+
+
+#: Jitter for every handle's poll gaps (one generator: its state is 2.5 KB).
+_RNG = random.Random()
+#: Keep polling while the job is not finished or the read failed in a way worth retrying.
+_KEEP_POLLING = tenacity.retry_if_result(lambda task: not task.is_finished) | (
+    tenacity.retry_if_exception(is_retryable_read)
+)
+
+
 def _server_hint(task: Task, retry_after: str | None, now: float, scale: float) -> float | None:
     """When the service asked to be read next (service seconds), if it said.
 
@@ -106,7 +138,6 @@ class TaskHandle(Generic[R_co]):
         self._poller: asyncio.Task[Task] | None = None
         self._waiters = 0
         self._changed: asyncio.Future[None] | None = None
-        self._rng = random.Random()
 
     def __repr__(self) -> str:
         status = self._task.status.value if self._task is not None else "unknown"
@@ -292,36 +323,31 @@ class TaskHandle(Generic[R_co]):
             self._observe(task, retry_after, now=now(), scale=scale)
             return task
 
-        def give_up(retry_state: tenacity.RetryCallState) -> Task:
-            outcome = retry_state.outcome
-            if outcome is not None and outcome.failed:
-                exc = outcome.exception()
-                assert exc is not None
-                if not is_retryable_read(exc):
-                    raise exc
-            raise TaskTimeoutError(self._job_id, timeout, self._task)
-
-        async def sleep(seconds: float) -> None:
-            await asyncio.sleep(seconds * scale)
-
-        retrying = tenacity.AsyncRetrying(
-            sleep=sleep,
-            wait=ScheduleWait(
-                delay_for=delay_for,
-                error_delay=error_delay,
-                pace=lambda: pace.factor,
-                remaining=remaining,
-                jitter=policy.jitter,
-                rng=self._rng,
-            ),
-            stop=StopAtDeadline(remaining),
-            retry=(
-                tenacity.retry_if_result(lambda task: not task.is_finished)
-                | tenacity.retry_if_exception(is_retryable_read)
-            ),
-            retry_error_callback=give_up,
+        wait = ScheduleWait(
+            delay_for=delay_for,
+            error_delay=error_delay,
+            pace=lambda: pace.factor,
+            remaining=remaining,
+            jitter=policy.jitter,
+            rng=_RNG,
         )
-        return await retrying(read)
+        stop = StopAtDeadline(remaining)
+        # Tenacity's own retry loop costs ~4 KB and a reference cycle per poller, which
+        # ten thousand pending handles feel; this loop drives the same tenacity strategies.
+        attempt = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        while True:
+            try:
+                outcome = _Outcome(await read(), None)
+            except Exception as exc:  # judged by _KEEP_POLLING; CancelledError passes
+                outcome = _Outcome(None, exc)
+            attempt.outcome = outcome  # type: ignore[assignment]
+            if not _KEEP_POLLING(attempt):
+                return outcome.result()  # a finished task, or raises what ends the wait
+            attempt.upcoming_sleep = wait(attempt)
+            if stop(attempt):
+                raise TaskTimeoutError(self._job_id, timeout, self._task)
+            await asyncio.sleep(attempt.upcoming_sleep * scale)
+            attempt.prepare_for_next_attempt()
 
     def _offset(self, scale: float) -> float | None:
         """The service's clock minus ours (service seconds), from our submission if we made
