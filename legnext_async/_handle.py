@@ -44,6 +44,88 @@ R_co = TypeVar("R_co", covariant=True)
 _UNLEARNED = DurationModel()
 
 
+class _PollRun:
+    """One poller's clock, deadline and reads; slotted, as thousands may wait at once.
+
+    Times are service seconds: the event loop's clock divided by the policy's time scale.
+    """
+
+    __slots__ = (
+        "client",
+        "deadline",
+        "durations",
+        "handle",
+        "loop",
+        "policy",
+        "scale",
+        "state",
+        "timeout",
+    )
+
+    def __init__(self, handle: TaskHandle[Any], policy: PollPolicy) -> None:
+        self.handle = handle
+        self.client = client = handle._client
+        self.policy = policy
+        self.loop = asyncio.get_running_loop()
+        self.scale = scale = policy.time_scale
+        task_type = handle._task.task_type if handle._task is not None else None
+        self.timeout = policy.timeout_for(task_type)
+        self.deadline = self.loop.time() + self.timeout * scale
+        if handle._state_scale != scale:
+            # The schedule's clock is in service seconds of this policy's scale.
+            submitted = handle._submitted_at
+            handle._state = PollState(
+                task_type=task_type,
+                submitted_at=submitted / scale if submitted is not None else None,
+            )
+            handle._state_scale = scale
+        self.state = handle._state
+        self.durations = client._durations if policy.learn else _UNLEARNED
+
+    def now(self) -> float:
+        return self.loop.time() / self.scale
+
+    def remaining(self) -> float:
+        return (self.deadline - self.loop.time()) / self.scale
+
+    def pace(self) -> float:
+        return self.client._budget.pace.factor
+
+    def delay_for(self, task: Task) -> float:
+        return next_delay(
+            self.policy,
+            self.durations,
+            self.state,
+            task,
+            self.now(),
+            self.handle._offset(self.scale),
+        )
+
+    def error_delay(self, exc: BaseException) -> float:
+        state = self.state
+        state.errors += 1
+        wait = self.client.retry.wait_for(exc, state.errors)
+        # Retry-After is in real seconds; the schedule speaks service seconds.
+        scaled = wait / self.scale
+        return self.policy.clamp(scaled) if isinstance(exc, RateLimitError) else scaled
+
+    async def read(self) -> Task:
+        handle = self.handle
+        if handle._seed_unread and handle._task is not None:
+            handle._seed_unread = False
+            return handle._task
+        pace = self.client._budget.pace
+        try:
+            task, retry_after = await self.client._read_task_once(handle._job_id)
+        except RateLimitError:
+            pace.throttled()
+            raise
+        pace.succeeded()
+        self.state.errors = 0
+        handle._observe(task, retry_after, now=self.now(), scale=self.scale)
+        return task
+
+
 class _Outcome:
     """One read's outcome, as tenacity's strategies read it (``failed``, ``result()``,
     ``exception()``), without the lock and condition of tenacity's own Future."""
@@ -107,6 +189,27 @@ class TaskHandle(Generic[R_co]):
     for this job's slot, which frees only when the job is seen finished). A finished handle
     returns its cached result without a request.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_changed",
+        "_client",
+        "_failure",
+        "_finalizer",
+        "_job_id",
+        "_make_result",
+        "_occupied",
+        "_poll",
+        "_poller",
+        "_result",
+        "_seed_unread",
+        "_state",
+        "_state_scale",
+        "_submitted_at",
+        "_task",
+        "_ticket",
+        "_waiters",
+    )
 
     def __init__(
         self,
@@ -279,65 +382,22 @@ class TaskHandle(Generic[R_co]):
 
     async def _run(self, policy: PollPolicy) -> Task:
         """Poll until a finished status, the deadline, or a refusal that retrying cannot mend."""
-        client = self._client
-        loop = asyncio.get_running_loop()
-        scale = policy.time_scale
-        task_type = self._task.task_type if self._task is not None else None
-        timeout = policy.timeout_for(task_type)
-        deadline = loop.time() + timeout * scale
-        if self._state_scale != scale:
-            # The schedule's clock is in service seconds of this policy's scale.
-            submitted = self._submitted_at / scale if self._submitted_at is not None else None
-            self._state = PollState(task_type=task_type, submitted_at=submitted)
-            self._state_scale = scale
-        state = self._state
-        durations = client._durations if policy.learn else _UNLEARNED
-        pace = client._budget.pace
-
-        def remaining() -> float:
-            return (deadline - loop.time()) / scale
-
-        def now() -> float:
-            return loop.time() / scale
-
-        def delay_for(task: Task) -> float:
-            return next_delay(policy, durations, state, task, now(), self._offset(scale))
-
-        def error_delay(exc: BaseException) -> float:
-            state.errors += 1
-            wait = client.retry.wait_for(exc, state.errors)
-            # Retry-After is in real seconds; the schedule speaks service seconds.
-            return policy.clamp(wait / scale) if isinstance(exc, RateLimitError) else wait / scale
-
-        async def read() -> Task:
-            if self._seed_unread and self._task is not None:
-                self._seed_unread = False
-                return self._task
-            try:
-                task, retry_after = await client._read_task_once(self._job_id)
-            except RateLimitError:
-                pace.throttled()
-                raise
-            pace.succeeded()
-            state.errors = 0
-            self._observe(task, retry_after, now=now(), scale=scale)
-            return task
-
+        run = _PollRun(self, policy)
         wait = ScheduleWait(
-            delay_for=delay_for,
-            error_delay=error_delay,
-            pace=lambda: pace.factor,
-            remaining=remaining,
+            delay_for=run.delay_for,
+            error_delay=run.error_delay,
+            pace=run.pace,
+            remaining=run.remaining,
             jitter=policy.jitter,
             rng=_RNG,
         )
-        stop = StopAtDeadline(remaining)
+        stop = StopAtDeadline(run.remaining)
         # Tenacity's own retry loop costs ~4 KB and a reference cycle per poller, which
         # ten thousand pending handles feel; this loop drives the same tenacity strategies.
         attempt = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         while True:
             try:
-                outcome = _Outcome(await read(), None)
+                outcome = _Outcome(await run.read(), None)
             except Exception as exc:  # judged by _KEEP_POLLING; CancelledError passes
                 outcome = _Outcome(None, exc)
             attempt.outcome = outcome  # type: ignore[assignment]
@@ -345,8 +405,8 @@ class TaskHandle(Generic[R_co]):
                 return outcome.result()  # a finished task, or raises what ends the wait
             attempt.upcoming_sleep = wait(attempt)
             if stop(attempt):
-                raise TaskTimeoutError(self._job_id, timeout, self._task)
-            await asyncio.sleep(attempt.upcoming_sleep * scale)
+                raise TaskTimeoutError(self._job_id, run.timeout, self._task)
+            await asyncio.sleep(attempt.upcoming_sleep * run.scale)
             attempt.prepare_for_next_attempt()
 
     def _offset(self, scale: float) -> float | None:
