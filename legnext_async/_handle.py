@@ -55,6 +55,7 @@ class _PollRun:
         "deadline",
         "durations",
         "handle",
+        "jitter",
         "loop",
         "policy",
         "scale",
@@ -66,6 +67,7 @@ class _PollRun:
         self.handle = handle
         self.client = client = handle._client
         self.policy = policy
+        self.jitter = policy.jitter
         self.loop = asyncio.get_running_loop()
         self.scale = scale = policy.time_scale
         task_type = handle._task.task_type if handle._task is not None else None
@@ -152,6 +154,9 @@ class _Outcome:
 
 #: Jitter for every handle's poll gaps (one generator: its state is 2.5 KB).
 _RNG = random.Random()
+#: The poll loop's tenacity strategies, shared by every handle.
+_WAIT = ScheduleWait(_RNG)
+_STOP = StopAtDeadline()
 #: Keep polling while the job is not finished or the read failed in a way worth retrying.
 _KEEP_POLLING = tenacity.retry_if_result(lambda task: not task.is_finished) | (
     tenacity.retry_if_exception(is_retryable_read)
@@ -383,18 +388,10 @@ class TaskHandle(Generic[R_co]):
     async def _run(self, policy: PollPolicy) -> Task:
         """Poll until a finished status, the deadline, or a refusal that retrying cannot mend."""
         run = _PollRun(self, policy)
-        wait = ScheduleWait(
-            delay_for=run.delay_for,
-            error_delay=run.error_delay,
-            pace=run.pace,
-            remaining=run.remaining,
-            jitter=policy.jitter,
-            rng=_RNG,
-        )
-        stop = StopAtDeadline(run.remaining)
         # Tenacity's own retry loop costs ~4 KB and a reference cycle per poller, which
-        # ten thousand pending handles feel; this loop drives the same tenacity strategies.
-        attempt = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        # ten thousand pending handles feel; this loop drives the same tenacity strategies,
+        # shared by all handles, with this run as the retry state's ``retry_object``.
+        attempt = tenacity.RetryCallState(retry_object=run, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         while True:
             try:
                 outcome = _Outcome(await run.read(), None)
@@ -403,8 +400,8 @@ class TaskHandle(Generic[R_co]):
             attempt.outcome = outcome  # type: ignore[assignment]
             if not _KEEP_POLLING(attempt):
                 return outcome.result()  # a finished task, or raises what ends the wait
-            attempt.upcoming_sleep = wait(attempt)
-            if stop(attempt):
+            attempt.upcoming_sleep = _WAIT(attempt)
+            if _STOP(attempt):
                 raise TaskTimeoutError(self._job_id, run.timeout, self._task)
             await asyncio.sleep(attempt.upcoming_sleep * run.scale)
             attempt.prepare_for_next_attempt()

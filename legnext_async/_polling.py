@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import collections
 import random
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 import attrs
 import tenacity
 
 from ._models import Task, TaskStatus, TaskType
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 __all__ = ["PollPolicy"]
 
@@ -241,52 +238,60 @@ def _started_on_client_clock(task: Task, state: PollState, server_offset: float 
     return 0.0
 
 
+class PollSchedule(Protocol):
+    """One poller's view of its job, as the tenacity strategies below consult it.
+
+    The poll loop passes it as the retry state's ``retry_object``, so the strategies
+    themselves hold no per-job state and one instance serves every handle.
+    """
+
+    jitter: float
+
+    def delay_for(self, task: Task) -> float:
+        """The schedule's gap (service seconds) after reading ``task``."""
+
+    def error_delay(self, exc: BaseException) -> float:
+        """The gap after a failed read."""
+
+    def pace(self) -> float:
+        """The client-wide stretch factor of poll gaps."""
+
+    def remaining(self) -> float:
+        """Service seconds until the wait's deadline."""
+
+
 class ScheduleWait(tenacity.wait.wait_base):
     """Tenacity wait for the poll loop: the ETA schedule after a status, backoff after an error.
 
-    ``delay_for`` computes the schedule gap (service seconds) from a status; ``error_delay``
-    the gap after a failed read. Both are then jittered, stretched by the client's pace
-    factor, and cut so the last read lands on the deadline.
+    The gap comes from the retry state's :class:`PollSchedule`, then is jittered by its
+    ``jitter`` (``1 ± jitter``), stretched by the client's pace factor, and cut so the last
+    read lands on the deadline.
     """
 
-    def __init__(
-        self,
-        *,
-        delay_for: Callable[[Task], float],
-        error_delay: Callable[[BaseException], float],
-        pace: Callable[[], float],
-        remaining: Callable[[], float],
-        jitter: float,
-        rng: random.Random,
-    ) -> None:
-        self._delay_for = delay_for
-        self._error_delay = error_delay
-        self._pace = pace
-        self._remaining = remaining
-        self._jitter = jitter
+    def __init__(self, rng: random.Random) -> None:
         self._rng = rng
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        schedule: PollSchedule = retry_state.retry_object  # type: ignore[assignment]
         outcome = retry_state.outcome
         if outcome is None:
             return 0.0
         if outcome.failed:
             exc = outcome.exception()
             assert exc is not None
-            delay = self._error_delay(exc)
+            delay = schedule.error_delay(exc)
         else:
-            delay = self._delay_for(outcome.result())
-        if self._jitter and delay > 0:
-            delay *= self._rng.uniform(1 - self._jitter, 1 + self._jitter)
-        delay *= self._pace()
-        return max(0.0, min(delay, self._remaining()))
+            delay = schedule.delay_for(outcome.result())
+        jitter = schedule.jitter
+        if jitter and delay > 0:
+            delay *= self._rng.uniform(1 - jitter, 1 + jitter)
+        delay *= schedule.pace()
+        return max(0.0, min(delay, schedule.remaining()))
 
 
 class StopAtDeadline(tenacity.stop.stop_base):
-    """Tenacity stop: the wait's deadline has come."""
-
-    def __init__(self, remaining: Callable[[], float]) -> None:
-        self._remaining = remaining
+    """Tenacity stop: the deadline of the retry state's :class:`PollSchedule` has come."""
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self._remaining() <= 0
+        schedule: PollSchedule = retry_state.retry_object  # type: ignore[assignment]
+        return schedule.remaining() <= 0

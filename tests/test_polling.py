@@ -17,6 +17,7 @@ from legnext_async._polling import (
     DurationModel,
     PollState,
     ScheduleWait,
+    StopAtDeadline,
     next_delay,
 )
 from legnext_async.emulator import Emulator
@@ -170,45 +171,59 @@ def test_failed_jobs_teach_nothing() -> None:
     assert model.samples(TaskType.INPAINT) == 0
 
 
+class FixedSchedule:
+    """A PollSchedule with fixed answers, for the strategies' arithmetic."""
+
+    def __init__(self, gap: float, *, jitter: float, pace: float = 1.0, left: float = 1e9) -> None:
+        self.gap = gap
+        self.jitter = jitter
+        self._pace = pace
+        self._left = left
+
+    def delay_for(self, task: Task) -> float:
+        return self.gap
+
+    def error_delay(self, exc: BaseException) -> float:
+        return 1.0
+
+    def pace(self) -> float:
+        return self._pace
+
+    def remaining(self) -> float:
+        return self._left
+
+
+def after_read(schedule: FixedSchedule) -> tenacity.RetryCallState:
+    """A retry state holding one successful read, with ``schedule`` as its retry object."""
+    state = tenacity.RetryCallState(schedule, None, (), {})  # type: ignore[arg-type]
+    state.set_result(task("processing", started=0.0))
+    return state
+
+
 def test_jitter_spreads_reads() -> None:
     """Jitter makes identical schedules produce different gaps (no lock-step polling)."""
-    wait = ScheduleWait(
-        delay_for=lambda _: 3.0,
-        error_delay=lambda _: 1.0,
-        pace=lambda: 1.0,
-        remaining=lambda: 1e9,
-        jitter=0.1,
-        rng=random.Random(5),
-    )
-    state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-    state.set_result(task("processing", started=0.0))
+    wait = ScheduleWait(random.Random(5))
+    state = after_read(FixedSchedule(3.0, jitter=0.1))
     gaps = {wait(state) for _ in range(50)}
     assert len(gaps) > 40
     assert all(2.7 <= gap <= 3.3 for gap in gaps)
 
 
 def test_pace_and_deadline_shape_the_gap() -> None:
-    """The client's pace stretches a gap, and the deadline cuts it."""
-    state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-    state.set_result(task("processing", started=0.0))
-    slow = ScheduleWait(
-        delay_for=lambda _: 3.0,
-        error_delay=lambda _: 1.0,
-        pace=lambda: 4.0,
-        remaining=lambda: 1e9,
-        jitter=0.0,
-        rng=random.Random(),
-    )
-    assert slow(state) == 12.0
-    near_end = ScheduleWait(
-        delay_for=lambda _: 3.0,
-        error_delay=lambda _: 1.0,
-        pace=lambda: 1.0,
-        remaining=lambda: 0.5,
-        jitter=0.0,
-        rng=random.Random(),
-    )
-    assert near_end(state) == 0.5
+    """The client's pace stretches a gap, and the deadline cuts it (and stops the loop)."""
+    wait = ScheduleWait(random.Random())
+    assert wait(after_read(FixedSchedule(3.0, jitter=0.0, pace=4.0))) == 12.0
+    near_end = after_read(FixedSchedule(3.0, jitter=0.0, left=0.5))
+    assert wait(near_end) == 0.5
+    assert not StopAtDeadline()(near_end)
+    assert StopAtDeadline()(after_read(FixedSchedule(3.0, jitter=0.0, left=0.0)))
+
+
+def test_errors_use_the_error_gap() -> None:
+    """After a failed read the gap comes from the schedule's error backoff."""
+    state = tenacity.RetryCallState(FixedSchedule(3.0, jitter=0.0), None, (), {})  # type: ignore[arg-type]
+    state.set_exception((OSError, OSError("reset"), None))
+    assert ScheduleWait(random.Random())(state) == 1.0
 
 
 @pytest.mark.parametrize(
