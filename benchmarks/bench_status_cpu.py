@@ -16,7 +16,7 @@ CPU is ``time.process_time()`` of this process around each contender's batch. Re
 the median round's CPU per read, and the median over rounds of each round's ratio to the
 floor's round (paired, so a noisy moment of the shared machine hits both sides).
 
-Run: ``python benchmarks/bench_status_cpu.py [--reads 3000] [--rounds 10] [--json PATH]``
+Run: ``python benchmarks/bench_status_cpu.py [--reads 6000] [--rounds 20] [--json PATH]``
 (or ``nox -s bench``).
 """
 
@@ -185,7 +185,7 @@ def render(result: dict[str, Any]) -> str:
     )
 
 
-def run(reads: int = 3000, rounds: int = 10, warmup: int = 300) -> dict[str, Any]:
+def run(reads: int = 6000, rounds: int = 20, warmup: int = 300) -> dict[str, Any]:
     """Start an emulator, seed one completed job, and measure every contender."""
     with RemoteEmulator(seed=1) as emulator:
         (job_id,) = emulator.seed_jobs(1, "diffusion")
@@ -205,8 +205,8 @@ def run(reads: int = 3000, rounds: int = 10, warmup: int = 300) -> dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reads", type=int, default=3000, help="measured reads per contender")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--reads", type=int, default=6000, help="measured reads per contender")
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--json", help="where to write the result (default results/)")
     args = parser.parse_args()
