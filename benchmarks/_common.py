@@ -352,16 +352,7 @@ def machine() -> dict[str, Any]:
         client_version = legnext_async.__version__
     except ImportError:  # pragma: no cover - the benchmarks need the package
         client_version = "missing"
-    try:
-        root = Path(__file__).resolve().parent.parent
-        commit = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty", "--exclude", "*"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    commit = _package_commit()
     return {
         "commit": commit,
         "cpu": cpu_model,
@@ -373,6 +364,23 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _package_commit() -> str:
+    """The last commit that touched ``legnext_async/``, "+ local changes" if it has some."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("log", "-1", "--format=%h", "--", "legnext_async")
+        changed = git("status", "--porcelain", "--", "legnext_async")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} + local changes" if changed else commit
 
 
 def write_result(name: str, result: dict[str, Any], path: str | None = None) -> Path:

@@ -48,7 +48,7 @@ def _machine_table(info: dict[str, Any]) -> str:
         ["CPU", f"{info['cpu']} ({info['cores']} cores, shared and noisy)"],
         ["Python", f"{info['implementation']} {info['python']}"],
         ["aiohttp", info["aiohttp"]],
-        ["legnext_async", f"{info['legnext_async']} (tree at {info.get('commit', '?')})"],
+        ["legnext_async", f"{info['legnext_async']} (package at {info.get('commit', '?')})"],
         ["OS", info["platform"]],
         ["date", info["date"]],
     ]
