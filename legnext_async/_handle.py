@@ -124,8 +124,7 @@ class _PollRun:
             raise
         pace.succeeded()
         self.state.errors = 0
-        handle._observe(task, retry_after, now=self.now(), scale=self.scale)
-        return task
+        return handle._observe(task, retry_after, now=self.now(), scale=self.scale)
 
 
 class _Outcome:
@@ -296,8 +295,7 @@ class TaskHandle(Generic[R_co]):
     async def refresh(self) -> Task:
         """Read the job's status once (retrying failed reads) and return it."""
         task, _ = await self._client._read_task(self._job_id)
-        self._observe(task, None)
-        return task
+        return self._observe(task, None)
 
     async def updates(self, poll: PollPolicy | None = None) -> AsyncIterator[Task]:
         """Yield a snapshot each time the status (or progress) changes, ending with the final one.
@@ -423,9 +421,15 @@ class TaskHandle(Generic[R_co]):
         *,
         now: float | None = None,
         scale: float = 1.0,
-    ) -> None:
-        """Take in a status read: remember it, wake watchers, free the slot when finished."""
+    ) -> Task:
+        """Take in a status read: remember it, wake watchers, free the slot when finished.
+
+        Returns the snapshot kept: the previous one when nothing changed, so a big batch of
+        waiting handles does not keep promoting fresh copies into the GC's oldest generation.
+        """
         previous = self._task
+        if previous is not None and previous.raw == task.raw:
+            task = previous
         self._task = task
         self._seed_unread = False
         state = self._state
@@ -442,13 +446,14 @@ class TaskHandle(Generic[R_co]):
             if changed is not None and not changed.done():
                 changed.set_result(None)
             self._changed = None
-        if task.is_finished:
+        if task.is_finished and (previous is None or not previous.is_finished):
             if (self._poll or self._client.poll).learn:
                 self._client._durations.observe(task)
             self._release_slot()
             if task.status is TaskStatus.COMPLETED and self._result is None:
                 self._result = self._make_result(task)
             logger.debug("job %s finished: %s", self._job_id, task.status.value)
+        return task
 
     def _change_future(self) -> asyncio.Future[None]:
         if self._changed is None or self._changed.done():

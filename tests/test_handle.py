@@ -293,3 +293,13 @@ async def test_awaiting_again_right_after_a_timeout_resumes(
     assert len(result.image_urls) == 4
     await settle()
     assert not client._pollers
+
+
+async def test_unchanged_reads_keep_the_snapshot(client: LegnextClient, emulator: Emulator) -> None:
+    """A read that brings nothing new keeps the snapshot already held; a finish is learned once."""
+    handle = client.task(emulator.seed_job("diffusion"))
+    first = await handle.refresh()
+    assert client._durations.samples(first.task_type) == 1
+    second = await handle.refresh()
+    assert second is first
+    assert client._durations.samples(first.task_type) == 1
