@@ -16,6 +16,7 @@ import asyncio
 import collections
 import datetime as dt
 import gc
+import hashlib
 import json
 import math
 import multiprocessing
@@ -352,7 +353,7 @@ def machine() -> dict[str, Any]:
         client_version = legnext_async.__version__
     except ImportError:  # pragma: no cover - the benchmarks need the package
         client_version = "missing"
-    commit = _package_commit()
+    commit = package_label()
     return {
         "commit": commit,
         "cpu": cpu_model,
@@ -366,9 +367,30 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _package_commit() -> str:
-    """The last commit that touched ``legnext_async/``, "+ local changes" if it has some."""
+#: Set by ``run_all.py`` for its children: which package version the run measures.
+PACKAGE_ENV: Final = "LEGNEXT_BENCH_PACKAGE"
+
+
+def source_digest(directory: Path) -> str:
+    """A short SHA-256 over the names and contents of the ``.py`` files under ``directory``."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.py")):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def package_label() -> str:
+    """Which ``legnext_async`` is measured: the last commit that touched ``legnext_async/``
+    when the imported copy matches the working tree (plus "+ local changes" if the tree has
+    uncommitted ones); otherwise the imported copy's digest, since the tree moved on."""
+    from_env = os.environ.get(PACKAGE_ENV)
+    if from_env:
+        return from_env
+    import legnext_async
+
     root = Path(__file__).resolve().parent.parent
+    installed = source_digest(Path(legnext_async.__file__).parent)
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -379,7 +401,9 @@ def _package_commit() -> str:
         commit = git("log", "-1", "--format=%h", "--", "legnext_async")
         changed = git("status", "--porcelain", "--", "legnext_async")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return f"source digest {installed}"
+    if installed != source_digest(root / "legnext_async"):
+        return f"source digest {installed}, not the tree's (tree at {commit})"
     return f"{commit} + local changes" if changed else commit
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import bench_concurrency_limit
 import bench_many_handles
 import bench_poll_efficiency
 import bench_status_cpu
-from _common import RESULTS_DIR, log, machine, table
+from _common import PACKAGE_ENV, RESULTS_DIR, log, machine, package_label, table
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs" / "benchmarks.md"
@@ -122,6 +123,9 @@ def main() -> None:
     # A quick run is a smoke test: its numbers stay out of the tree.
     where = Path(tempfile.gettempdir()) / "legnext-bench-quick" if args.quick else RESULTS_DIR
     where.mkdir(parents=True, exist_ok=True)
+    # Fixed now, right after the package was installed: the tree may move on during the run.
+    os.environ[PACKAGE_ENV] = package_label()
+    log(f"measuring legnext_async at {os.environ[PACKAGE_ENV]}")
     failed: list[str] = []
     results: dict[str, dict[str, Any]] = {}
     for name, script, full, quick in BENCHMARKS:
