@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import weakref
@@ -18,6 +19,7 @@ from ._exceptions import (
 )
 from ._models import Task, TaskStatus, TaskType
 from ._polling import (
+    FIRST_READ_SHARE,
     DurationModel,
     PollPolicy,
     PollState,
@@ -151,6 +153,8 @@ class _Outcome:
         return self._task
 
 
+#: Real seconds over which pollers started together spread their set-up (see ``_run``).
+START_SPREAD = 0.25
 #: Jitter for every handle's poll gaps (one generator: its state is 2.5 KB).
 _RNG = random.Random()
 #: The poll loop's tenacity strategies, shared by every handle.
@@ -201,6 +205,7 @@ class TaskHandle(Generic[R_co]):
         "_failure",
         "_finalizer",
         "_job_id",
+        "_listeners",
         "_make_result",
         "_occupied",
         "_poll",
@@ -243,6 +248,7 @@ class TaskHandle(Generic[R_co]):
         self._result: R_co | None = None
         self._failure: TaskFailedError | None = None
         self._poller: asyncio.Task[Task] | None = None
+        self._listeners: list[asyncio.Future[Task]] = []
         self._waiters = 0
         self._changed: asyncio.Future[None] | None = None
 
@@ -341,25 +347,47 @@ class TaskHandle(Generic[R_co]):
                 self._occupied = True
             policy = poll or self._poll or client.poll
             poller = self._poller = client._spawn(self._run(policy), self._job_id)
-            poller.add_done_callback(self._poller_done)
+            listeners: list[asyncio.Future[Task]] = []
+            self._listeners = listeners
+            poller.add_done_callback(functools.partial(self._poller_done, listeners))
         return poller
 
-    def _poller_done(self, poller: asyncio.Task[Task]) -> None:
+    def _poller_done(
+        self, listeners: list[asyncio.Future[Task]], poller: asyncio.Task[Task]
+    ) -> None:
+        """Hand the poller's outcome to everyone waiting on it; free an occupied slot."""
         if not poller.cancelled():
-            poller.exception()  # retrieved here; waiters get it through shield()
+            poller.exception()  # retrieved even with no one waiting (a slot keeper's error)
+        for listener in listeners:
+            if not listener.done():
+                self._settle(listener, poller)
         if self._occupied and not self.done and poller is self._poller:
             self._release_slot()
 
+    def _settle(self, future: asyncio.Future[Task], poller: asyncio.Task[Task]) -> None:
+        if poller.cancelled():
+            # Pollers are cancelled by aclose(), or when their last waiter left.
+            future.set_exception(
+                ClientClosedError(f"the client was closed while waiting for job {self._job_id}")
+            )
+        elif (error := poller.exception()) is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(poller.result())
+
     async def _join(self, poller: asyncio.Task[Task]) -> Task:
+        """Wait for ``poller``'s outcome on a future of our own, so that cancelling this
+        wait cancels only it (what ``asyncio.shield`` does, for less per waiter)."""
+        future: asyncio.Future[Task] = poller.get_loop().create_future()
+        if poller.done():
+            self._settle(future, poller)
+            return await future
+        listeners = self._listeners
+        listeners.append(future)
         try:
-            return await asyncio.shield(poller)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if poller.cancelled() and (current is None or not current.cancelling()):
-                raise ClientClosedError(
-                    f"the client was closed while waiting for job {self._job_id}"
-                ) from None
-            raise
+            return await future
+        finally:
+            listeners.remove(future)
 
     def _leave(self, poller: asyncio.Task[Task]) -> None:
         self._waiters -= 1
@@ -385,6 +413,16 @@ class TaskHandle(Generic[R_co]):
 
     async def _run(self, policy: PollPolicy) -> Task:
         """Poll until a finished status, the deadline, or a refusal that retrying cannot mend."""
+        task = self._task
+        if self._seed_unread and task is not None:
+            # Thousands of handles awaited at once would all set up their pollers in one
+            # event-loop iteration; spread that work over the wait before the first read,
+            # whose time is fixed by the submission, so nothing is read later for it.
+            first = policy.first_delay
+            if first is None:
+                first = FIRST_READ_SHARE * self._client._durations.window(task.task_type)[0]
+            cap = min(START_SPREAD, first * policy.time_scale / 2)
+            await asyncio.sleep(_RNG.uniform(0.0, cap))
         run = _PollRun(self, policy)
         # Tenacity's own retry loop costs ~4 KB and a reference cycle per poller, which
         # ten thousand pending handles feel; this loop drives the same tenacity strategies,
