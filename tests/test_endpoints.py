@@ -9,7 +9,7 @@ replays every request example of the vendor's OpenAPI file through the client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,6 @@ from legnext_async import (
     LegnextClient,
     Mask,
     PanDirection,
-    PollPolicy,
     Polygon,
     RemixMode,
     TaskHandle,
@@ -38,12 +37,12 @@ from legnext_async import (
 )
 from legnext_async.emulator import Emulator
 
+from .conftest import API_KEY
+
 if TYPE_CHECKING:
     from _pytest.mark.structures import ParameterSet
 
 #: Real seconds per emulated second: a 6-minute video upscale takes 0.36 s.
-SCALE = 0.001
-KEY = "5e1f0c2a9b7d4e3f8a6c1b0d2e4f6a8c5e1f0c2a9b7d4e3f8a6c1b0d2e4f6a8c"
 HOOK = "https://example.com/hooks/legnext"
 IMG = "https://example.com/images/source.png"
 IMG2 = "https://example.com/images/second.png"
@@ -58,22 +57,6 @@ class Parents:
     grid: str
     draft: str
     video: str
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """An emulator on a fast clock whose only key is whitelisted for edit and upload-paint."""
-    async with Emulator(api_key=KEY, time_scale=SCALE, seed=7, whitelisted=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def legnext(emu: Emulator) -> AsyncIterator[LegnextClient]:
-    """A client pointed at ``emu``, polling on the same clock."""
-    async with LegnextClient(
-        api_key=KEY, base_url=emu.base_url, poll=PollPolicy(time_scale=SCALE)
-    ) as client:
-        yield client
 
 
 @pytest.fixture
@@ -850,7 +833,7 @@ async def test_round_trip(
 
 async def test_balance_is_typed(emu: Emulator, legnext: LegnextClient) -> None:
     """balance() reads the account's wallet as a typed Balance."""
-    emu.set_balance(KEY, credits=3000, points=1068)
+    emu.set_balance(API_KEY, credits=3000, points=1068)
     balance = await legnext.balance()
     assert balance.available_credits == 3000
     assert balance.available_points == 1068

@@ -8,7 +8,7 @@ only image 0 and no reroll, a background removal nothing, an upscaled video noth
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,7 +21,6 @@ from legnext_async import (
     LegnextClient,
     Mask,
     PanDirection,
-    PollPolicy,
     RemixMode,
     TaskHandle,
     UpscaleType,
@@ -35,26 +34,8 @@ from legnext_async.emulator import Emulator
 if TYPE_CHECKING:
     from _pytest.mark.structures import ParameterSet
 
-SCALE = 0.001
-KEY = "9d2b7c41e0f34a5b8c6d1e2f3a4b5c6d9d2b7c41e0f34a5b8c6d1e2f3a4b5c6d"
 HOOK = "https://example.com/hooks/legnext"
 MASK_URL = "https://example.com/images/mask.png"
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """An emulator on a fast clock whose only key is whitelisted for edit."""
-    async with Emulator(api_key=KEY, time_scale=SCALE, seed=11, whitelisted=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def legnext(emu: Emulator) -> AsyncIterator[LegnextClient]:
-    """A client pointed at ``emu``, polling on the same clock."""
-    async with LegnextClient(
-        api_key=KEY, base_url=emu.base_url, poll=PollPolicy(time_scale=SCALE)
-    ) as client:
-        yield client
 
 
 async def image_result(client: LegnextClient, job_id: str) -> ImageResult:
