@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from ._batch import BatchProgress, as_completed
-from ._budget import JobSlots, RequestBudget
+from ._budget import JobSlots, RequestBudget, SlotTicket
 from ._endpoints import Endpoints
 from ._exceptions import (
     APIConnectionError,
@@ -483,65 +483,20 @@ class LegnextClient(Endpoints):
         sending raises :class:`SubmissionOutcomeUnknownError`.
         """
         self._check_open()
-        path = f"/v1/{endpoint}"
         slots = self._slots
         loop = asyncio.get_running_loop()
-        if self._submit_gate is None:
-            self._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
-        gate = self._submit_gate
         ticket = await slots.acquire()
         try:
-            retries = 0
-            started = loop.time()
-            while True:
-                async with gate:
-                    if not slots.mark_sent(ticket):
-                        sent = False
-                    else:
-                        sent = True
-                        sent_at = time.time()
-                        try:
-                            data, _ = await self._request("POST", path, payload)
-                            break
-                        except RateLimitError as exc:
-                            if slots.refused(ticket):
-                                logger.info(
-                                    "%s refused with 429; active-job limit now %s",
-                                    endpoint,
-                                    slots.limit,
-                                )
-                                continue
-                            failure: Exception = exc
-                        except APIConnectionError as exc:
-                            if exc.sent:
-                                raise self._unknown(endpoint, payload, sent_at, exc) from exc
-                            failure = exc
-                        except (APITimeoutError, MalformedResponseError, ServerError) as exc:
-                            raise self._unknown(endpoint, payload, sent_at, exc) from exc
-                if not sent:
-                    await slots.wait_granted(ticket)
-                    continue
-                # Provably no job was made: retry after a wait, within the retry policy.
-                slots.unsend(ticket)
-                retries += 1
-                wait = self.retry.wait_for(failure, retries)
-                policy = self.retry
-                if (
-                    retries >= policy.attempts
-                    or loop.time() - started + wait > policy.timeout
-                    or wait > policy.max_retry_after
-                ):
-                    raise failure
-                await asyncio.sleep(wait)
+            data, sent_at = await self._post_submission(endpoint, payload, ticket)
             task = Task.from_json(data)
             if not task.job_id:
-                exc2 = MalformedResponseError(
-                    f"POST {path}: the answer carries no job_id",
+                missing = MalformedResponseError(
+                    f"POST /v1/{endpoint}: the answer carries no job_id",
                     method="POST",
-                    path=path,
+                    path=f"/v1/{endpoint}",
                     status=200,
                 )
-                raise self._unknown(endpoint, payload, sent_at, exc2) from exc2
+                raise self._unknown(endpoint, payload, sent_at, missing) from missing
             slots.mark_running(ticket)
         except BaseException:
             slots.release(ticket)
@@ -575,6 +530,58 @@ class LegnextClient(Endpoints):
             return
         for handle in list(self._slot_holders):
             handle._keep_polling()
+
+    async def _post_submission(
+        self, endpoint: str, payload: dict[str, Any], ticket: SlotTicket
+    ) -> tuple[dict[str, Any], float]:
+        """POST a job until the service answers it: the JSON body and when it was sent.
+
+        Sent again only when provably no job was made: after a 429 (waiting for a slot if
+        the limit of active jobs was learned from it, else backing off) or a connection
+        that failed before sending. Anything else after sending is an unknown outcome.
+        """
+        slots = self._slots
+        path = f"/v1/{endpoint}"
+        if self._submit_gate is None:
+            self._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        retries = 0
+        while True:
+            failure: Exception | None = None
+            async with self._submit_gate:
+                # The slot may have been taken back while waiting here (see JobSlots).
+                if slots.mark_sent(ticket):
+                    sent_at = time.time()
+                    try:
+                        data, _ = await self._request("POST", path, payload)
+                    except RateLimitError as exc:
+                        if slots.refused(ticket):
+                            logger.info("%s got 429: active-job limit %s", endpoint, slots.limit)
+                        else:
+                            failure = exc
+                    except APIConnectionError as exc:
+                        if exc.sent:
+                            raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                        failure = exc
+                    except (APITimeoutError, MalformedResponseError, ServerError) as exc:
+                        raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                    else:
+                        return data, sent_at
+            if failure is None:
+                await slots.wait_granted(ticket)
+                continue
+            slots.unsend(ticket)
+            retries += 1
+            wait = self.retry.wait_for(failure, retries)
+            policy = self.retry
+            if (
+                retries >= policy.attempts
+                or loop.time() - started + wait > policy.timeout
+                or wait > policy.max_retry_after
+            ):
+                raise failure
+            await asyncio.sleep(wait)
 
     @staticmethod
     def _unknown(
