@@ -53,6 +53,7 @@ class JobSlots:
         self.limit = limit
         self.discoveries = 0
         self._held = 0  # granted + sent + running
+        self._waiting = 0
         self._sent = 0
         self._running = 0
         self._queue: list[SlotTicket] = []  # a heap, by submission order
@@ -69,12 +70,13 @@ class JobSlots:
     @property
     def waiting(self) -> int:
         """Submissions waiting for a slot."""
-        return sum(1 for ticket in self._queue if ticket.state == "waiting")
+        return self._waiting
 
     async def acquire(self) -> SlotTicket:
         """Wait (first come, first served) until a slot is free, and take it."""
         ticket = SlotTicket(next(self._orders))
         heapq.heappush(self._queue, ticket)
+        self._waiting += 1
         self._pump()
         await self.wait_granted(ticket)
         return ticket
@@ -133,6 +135,8 @@ class JobSlots:
             self._running -= 1
         elif state == "sent":
             self._sent -= 1
+        elif state == "waiting":
+            self._waiting -= 1
         if state in ("granted", "sent", "running"):
             self._held -= 1
         self._pump()
@@ -157,6 +161,8 @@ class JobSlots:
                 self._held -= 1
             if other.state == "sent":
                 self._sent -= 1
+            if other.state != "waiting":
+                self._waiting += 1
             other.state = "waiting"
             other.future = None
             heapq.heappush(self._queue, other)
@@ -171,6 +177,7 @@ class JobSlots:
             if ticket.state != "waiting":
                 continue  # cancelled while waiting
             ticket.state = "granted"
+            self._waiting -= 1
             self._held += 1
             self._granted.add(ticket)
             if ticket.future is not None and not ticket.future.done():

@@ -282,3 +282,29 @@ async def test_a_429_on_a_status_read_slows_every_poll(emulator: Emulator) -> No
         for _ in range(500):
             pace.succeeded()
         assert pace.factor == 1.0
+
+
+async def test_waiting_count_follows_the_queue() -> None:
+    """JobSlots counts waiting submissions through grants, cancellations and 429s."""
+    from legnext_async._budget import JobSlots
+
+    slots = JobSlots(limit=1)
+    first = await slots.acquire()
+    waiters = [asyncio.create_task(slots.acquire()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert slots.waiting == 3
+    waiters[0].cancel()
+    await asyncio.gather(waiters[0], return_exceptions=True)
+    assert slots.waiting == 2
+    assert slots.mark_sent(first)
+    slots.mark_running(first)
+    slots.release(first)  # the next in line is granted
+    second = await waiters[1]
+    assert slots.waiting == 1
+    assert slots.mark_sent(second)
+    slots.occupy()  # a job made elsewhere runs, so a 429 can teach a limit
+    assert slots.refused(second)  # back in the queue, in front of the last waiter
+    assert slots.waiting == 2
+    waiters[2].cancel()
+    await asyncio.gather(waiters[2], return_exceptions=True)
+    assert slots.waiting == 1
