@@ -41,11 +41,12 @@ from ._models import Balance, Task
 from ._polling import DurationModel, PollPolicy
 from ._results import TaskResult, result_for
 from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
+from ._scheduler import PollScheduler
 from ._validation import check_job_id
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 
     from multidict import CIMultiDictProxy
 
@@ -216,7 +217,7 @@ class LegnextClient(Endpoints):
             "Accept": "application/json",
         }
         self._closed = False
-        self._pollers: set[asyncio.Task[Any]] = set()
+        self._polling = PollScheduler(max_concurrent_requests)
         self._slots = JobSlots(max_active_jobs)
         self._slots.on_wait = self._watch_running_jobs
         self._slot_holders: weakref.WeakSet[TaskHandle[Any]] = weakref.WeakSet()
@@ -247,11 +248,9 @@ class LegnextClient(Endpoints):
         if self._closed:
             return
         self._closed = True
-        pollers = list(self._pollers)
-        for poller in pollers:
-            poller.cancel()
-        if pollers:
-            await asyncio.gather(*pollers, return_exceptions=True)
+        await self._polling.aclose(
+            lambda run: ClientClosedError(f"the client was closed while waiting for job {run.name}")
+        )
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None
@@ -271,12 +270,6 @@ class LegnextClient(Endpoints):
             connector = aiohttp.TCPConnector(limit=self._budget.max_concurrent, limit_per_host=0)
             session = self._session = aiohttp.ClientSession(connector=connector)
         return session
-
-    def _spawn(self, coro: Coroutine[Any, Any, R], name: str) -> asyncio.Task[R]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"legnext-poll-{name}")
-        self._pollers.add(task)
-        task.add_done_callback(self._pollers.discard)
-        return task
 
     # --- the request choke point ---------------------------------------------------------
 
@@ -440,7 +433,7 @@ class LegnextClient(Endpoints):
         """
         check_job_id(job_id)
         self._check_open()
-        return TaskHandle(self, job_id, make_result=lambda task: result_for(task, self), poll=poll)
+        return TaskHandle(self, job_id, make_result=result_for, poll=poll)
 
     async def balance(self) -> Balance:
         """The account's balance (``GET /account/balance``)."""
@@ -509,7 +502,7 @@ class LegnextClient(Endpoints):
         handle = TaskHandle(
             self,
             task.job_id,
-            make_result=lambda final: make_result(final, self),
+            make_result=make_result,
             task=task,
             submitted_at=received,
             ticket=ticket,

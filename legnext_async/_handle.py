@@ -1,25 +1,27 @@
-"""TaskHandle: an awaitable job, polled by one background poller however many await it."""
+"""TaskHandle: an awaitable job, polled by one poll run however many await it.
+
+A run holds the handle's policy, deadline and waiters; the client's ``PollScheduler``
+(``_scheduler.py``) times its reads, so a waiting handle owns no task or timer of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
+import types
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import tenacity
 
 from ._exceptions import (
-    ClientClosedError,
     RateLimitError,
     TaskFailedError,
     TaskTimeoutError,
 )
 from ._models import Task, TaskStatus, TaskType
 from ._polling import (
-    FIRST_READ_SHARE,
     DurationModel,
     PollPolicy,
     PollState,
@@ -40,6 +42,7 @@ __all__ = ["TaskHandle"]
 logger = logging.getLogger("legnext_async")
 
 R_co = TypeVar("R_co", covariant=True)
+_T = TypeVar("_T")
 
 
 #: The schedule of a policy with ``learn=False``: the reference's typical durations only.
@@ -47,19 +50,23 @@ _UNLEARNED = DurationModel()
 
 
 class _PollRun:
-    """One poller's clock, deadline and reads; slotted, as thousands may wait at once.
+    """One stretch of polling for a handle: its policy, deadline and waiters; slotted, as
+    thousands may wait at once. The client's :class:`PollScheduler` times its reads.
 
-    Times are service seconds: the event loop's clock divided by the policy's time scale.
+    Times are service seconds (the event loop's clock divided by the policy's time scale),
+    except ``begin()`` and ``poll()`` answer on the loop's clock, for the scheduler.
     """
 
     __slots__ = (
-        "client",
         "deadline",
         "durations",
+        "ended",
         "handle",
-        "jitter",
+        "listeners",
         "loop",
         "policy",
+        "queued",
+        "reading",
         "scale",
         "state",
         "timeout",
@@ -67,9 +74,7 @@ class _PollRun:
 
     def __init__(self, handle: TaskHandle[Any], policy: PollPolicy) -> None:
         self.handle = handle
-        self.client = client = handle._client
         self.policy = policy
-        self.jitter = policy.jitter
         self.loop = asyncio.get_running_loop()
         self.scale = scale = policy.time_scale
         task_type = handle._task.task_type if handle._task is not None else None
@@ -84,7 +89,97 @@ class _PollRun:
             )
             handle._state_scale = scale
         self.state = handle._state
-        self.durations = client._durations if policy.learn else _UNLEARNED
+        self.durations = handle._client._durations if policy.learn else _UNLEARNED
+        self.listeners: list[asyncio.Future[Task]] = []
+        self.ended = False
+        self.queued = False
+        self.reading: asyncio.Task[None] | None = None
+
+    # --- what the scheduler asks ---------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.handle._job_id
+
+    def begin(self) -> float | None:
+        """The first read is due now, unless the submission's answer stands for it."""
+        handle = self.handle
+        seed = handle._task
+        if handle._seed_unread and seed is not None:
+            handle._seed_unread = False
+            return self._decide(seed, None)
+        return self.loop.time()
+
+    async def poll(self) -> float | None:
+        """One status read, then the time of the next (``None``: the run ended)."""
+        handle = self.handle
+        client = handle._client
+        pace = client._budget.pace
+        task: Task | None = None
+        error: Exception | None = None
+        try:
+            task, retry_after = await client._read_task_once(handle._job_id)
+        except RateLimitError as exc:
+            pace.throttled()
+            error = exc
+        except Exception as exc:  # judged by _KEEP_POLLING; CancelledError passes
+            error = exc
+        else:
+            pace.succeeded()
+            self.state.errors = 0
+            task = handle._observe(task, retry_after, now=self.now(), scale=self.scale)
+        self.reading = None
+        if self.ended:
+            return None
+        return self._decide(task, error)
+
+    def _decide(self, task: Task | None, error: Exception | None) -> float | None:
+        """Tenacity's strategies judge the outcome: end the run, or when to read next."""
+        attempt = tenacity.RetryCallState(retry_object=self, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        outcome = _Outcome(task, error)
+        attempt.outcome = outcome  # type: ignore[assignment]
+        if not _KEEP_POLLING(attempt):
+            self._finish(outcome)
+            return None
+        wait = _WAIT(attempt)
+        if _STOP(attempt):
+            job_id = self.handle._job_id
+            self._finish(_Outcome(None, TaskTimeoutError(job_id, self.timeout, self.handle._task)))
+            return None
+        return self.loop.time() + wait * self.scale
+
+    def end(self, error: BaseException) -> None:
+        """The client is closing: waiters get ``error``."""
+        self._finish(_Outcome(None, error))
+
+    def stop(self) -> None:
+        """No one waits any more: stop reading (an in-flight read is cancelled)."""
+        self._finish(None)
+
+    def _finish(self, outcome: _Outcome | None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        handle = self.handle
+        handle._client._polling.forget(self)
+        reading = self.reading
+        if reading is not None:
+            self.reading = None
+            reading.cancel()
+        if outcome is not None:
+            for listener in self.listeners:
+                if not listener.done():
+                    outcome.settle(listener)
+        if handle._run is self:
+            handle._run = None  # no cycle between a finished handle and its last run
+            if handle._occupied and not handle.done:
+                handle._release_slot()
+
+    # --- what the tenacity strategies ask (PollSchedule) ---------------------------------
+
+    @property
+    def jitter(self) -> float:
+        return self.policy.jitter
 
     def now(self) -> float:
         return self.loop.time() / self.scale
@@ -93,40 +188,26 @@ class _PollRun:
         return (self.deadline - self.loop.time()) / self.scale
 
     def pace(self) -> float:
-        return self.client._budget.pace.factor
+        return self.handle._client._budget.pace.factor
 
     def delay_for(self, task: Task) -> float:
+        handle = self.handle
         return next_delay(
             self.policy,
             self.durations,
             self.state,
             task,
             self.now(),
-            self.handle._offset(self.scale),
+            handle._offset(self.scale),
         )
 
     def error_delay(self, exc: BaseException) -> float:
         state = self.state
         state.errors += 1
-        wait = self.client.retry.wait_for(exc, state.errors)
+        wait = self.handle._client.retry.wait_for(exc, state.errors)
         # Retry-After is in real seconds; the schedule speaks service seconds.
         scaled = wait / self.scale
         return self.policy.clamp(scaled) if isinstance(exc, RateLimitError) else scaled
-
-    async def read(self) -> Task:
-        handle = self.handle
-        if handle._seed_unread and handle._task is not None:
-            handle._seed_unread = False
-            return handle._task
-        pace = self.client._budget.pace
-        try:
-            task, retry_after = await self.client._read_task_once(handle._job_id)
-        except RateLimitError:
-            pace.throttled()
-            raise
-        pace.succeeded()
-        self.state.errors = 0
-        return handle._observe(task, retry_after, now=self.now(), scale=self.scale)
 
 
 class _Outcome:
@@ -135,7 +216,7 @@ class _Outcome:
 
     __slots__ = ("_error", "_task")
 
-    def __init__(self, task: Task | None, error: Exception | None) -> None:
+    def __init__(self, task: Task | None, error: BaseException | None) -> None:
         self._task = task
         self._error = error
 
@@ -143,7 +224,7 @@ class _Outcome:
     def failed(self) -> bool:
         return self._error is not None
 
-    def exception(self) -> Exception | None:
+    def exception(self) -> BaseException | None:
         return self._error
 
     def result(self) -> Task:
@@ -152,9 +233,15 @@ class _Outcome:
         assert self._task is not None
         return self._task
 
+    def settle(self, future: asyncio.Future[Task]) -> None:
+        """Hand this outcome to a waiter's future."""
+        if self._error is not None:
+            future.set_exception(self._error)
+        else:
+            assert self._task is not None
+            future.set_result(self._task)
 
-#: Real seconds over which pollers started together spread their set-up (see ``_run``).
-START_SPREAD = 0.25
+
 #: Jitter for every handle's poll gaps (one generator: its state is 2.5 KB).
 _RNG = random.Random()
 #: The poll loop's tenacity strategies, shared by every handle.
@@ -182,6 +269,12 @@ def _server_hint(task: Task, retry_after: str | None, now: float, scale: float) 
     return max(hints) if hints else None
 
 
+@types.coroutine
+def _awaitable(steps: Generator[Any, None, _T]) -> Generator[Any, None, _T]:
+    """``steps`` (a plain generator of awaiting steps), awaitable in a coroutine."""
+    return (yield from steps)
+
+
 def _change_key(task: Task) -> tuple[object, ...]:
     return (task.status, task.meta.started_at, task.meta.ended_at, len(task.logs))
 
@@ -205,12 +298,11 @@ class TaskHandle(Generic[R_co]):
         "_failure",
         "_finalizer",
         "_job_id",
-        "_listeners",
         "_make_result",
         "_occupied",
         "_poll",
-        "_poller",
         "_result",
+        "_run",
         "_seed_unread",
         "_state",
         "_state_scale",
@@ -225,7 +317,7 @@ class TaskHandle(Generic[R_co]):
         client: LegnextClient,
         job_id: str,
         *,
-        make_result: Callable[[Task], R_co],
+        make_result: Callable[[Task, LegnextClient], R_co],
         task: Task | None = None,
         submitted_at: float | None = None,
         ticket: SlotTicket | None = None,
@@ -247,8 +339,7 @@ class TaskHandle(Generic[R_co]):
             self._finalizer = weakref.finalize(self, client._slots.release, ticket)
         self._result: R_co | None = None
         self._failure: TaskFailedError | None = None
-        self._poller: asyncio.Task[Task] | None = None
-        self._listeners: list[asyncio.Future[Task]] = []
+        self._run: _PollRun | None = None
         self._waiters = 0
         self._changed: asyncio.Future[None] | None = None
 
@@ -272,12 +363,12 @@ class TaskHandle(Generic[R_co]):
         return self._task is not None and self._task.is_finished
 
     def __await__(self) -> Generator[Any, None, R_co]:
-        return self.wait().__await__()
+        return self._waiting(None)
 
     async def wait(self, poll: PollPolicy | None = None) -> R_co:
         """Poll until the job finishes and return its result.
 
-        ``poll`` overrides the handle's policy if this call starts the poller.
+        ``poll`` overrides the handle's policy if this call starts polling.
 
         Raises:
             TaskFailedError: the job ended ``failed``.
@@ -286,22 +377,12 @@ class TaskHandle(Generic[R_co]):
             ClientClosedError: the client was closed meanwhile.
             APIStatusError: a status read was refused for good (401, 403, 404).
         """
-        if self._result is not None:
-            return self._result
-        if self._failure is not None:
-            raise self._failure
-        poller = self._start_poller(poll)
-        self._waiters += 1
-        try:
-            task = await self._join(poller)
-        finally:
-            self._leave(poller)
-        return self._outcome(task)
+        return await _awaitable(self._waiting(poll))
 
     async def refresh(self) -> Task:
         """Read the job's status once (retrying failed reads) and return it."""
         task, _ = await self._client._read_task(self._job_id)
-        return self._observe(task, None)
+        return self._observe(task)
 
     async def updates(self, poll: PollPolicy | None = None) -> AsyncIterator[Task]:
         """Yield a snapshot each time the status (or progress) changes, ending with the final one.
@@ -314,8 +395,7 @@ class TaskHandle(Generic[R_co]):
         if task is not None and task.is_finished:
             yield task
             return
-        poller = self._start_poller(poll)
-        self._waiters += 1
+        run, ended = self._join(poll)
         try:
             while True:
                 task = self._task
@@ -324,75 +404,65 @@ class TaskHandle(Generic[R_co]):
                     yield task
                     if task.is_finished:
                         return
-                if poller.done():
-                    await self._join(poller)  # raises the poller's error, if any
-                    continue
+                if ended.done():
+                    ended.result()  # raises the error that ended polling, if any
+                    return
                 changed = self._change_future()
-                await asyncio.wait((changed, poller), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((changed, ended), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._leave(poller)
+            self._leave(run, ended)
 
-    # --- the poller ----------------------------------------------------------------------
+    # --- polling -------------------------------------------------------------------------
 
-    def _start_poller(self, poll: PollPolicy | None) -> asyncio.Task[Task]:
+    def _waiting(self, poll: PollPolicy | None) -> Generator[Any, None, R_co]:
+        """The steps of an await: a plain generator, which costs a big gather less than a
+        coroutine calling coroutines."""
+        if self._result is not None:
+            return self._result
+        if self._failure is not None:
+            raise self._failure
+        run, ended = self._join(poll)
+        try:
+            task = yield from ended
+        finally:
+            self._leave(run, ended)
+        return self._outcome(task)
+
+    def _join(self, poll: PollPolicy | None) -> tuple[_PollRun, asyncio.Future[Task]]:
+        """Wait on the current run (starting one if none): a future of our own, so that
+        cancelling one waiter cancels only it (what ``asyncio.shield`` does, for less)."""
+        run = self._ensure_run(poll)
+        ended: asyncio.Future[Task] = run.loop.create_future()
+        run.listeners.append(ended)
+        self._waiters += 1
+        return run, ended
+
+    def _ensure_run(self, poll: PollPolicy | None) -> _PollRun:
         client = self._client
         client._check_open()
-        poller = self._poller
-        # A poller asked to stop (its last awaiter left) may not have ended yet: a new
-        # await must not join it, or it would share its cancellation.
-        if poller is None or poller.done() or poller.cancelling():
+        run = self._run
+        if run is None or run.ended:
             if self._ticket is None:
                 # A handle for a job made elsewhere occupies a slot only while awaited.
                 self._ticket = client._slots.occupy()
                 self._occupied = True
-            policy = poll or self._poll or client.poll
-            poller = self._poller = client._spawn(self._run(policy), self._job_id)
-            listeners: list[asyncio.Future[Task]] = []
-            self._listeners = listeners
-            poller.add_done_callback(functools.partial(self._poller_done, listeners))
-        return poller
+            run = self._run = _PollRun(self, poll or self._poll or client.poll)
+            client._polling.start(run)
+        return run
 
-    def _poller_done(
-        self, listeners: list[asyncio.Future[Task]], poller: asyncio.Task[Task]
-    ) -> None:
-        """Hand the poller's outcome to everyone waiting on it; free an occupied slot."""
-        if not poller.cancelled():
-            poller.exception()  # retrieved even with no one waiting (a slot keeper's error)
-        for listener in listeners:
-            if not listener.done():
-                self._settle(listener, poller)
-        if self._occupied and not self.done and poller is self._poller:
-            self._release_slot()
-
-    def _settle(self, future: asyncio.Future[Task], poller: asyncio.Task[Task]) -> None:
-        if poller.cancelled():
-            # Pollers are cancelled by aclose(), or when their last waiter left.
-            future.set_exception(
-                ClientClosedError(f"the client was closed while waiting for job {self._job_id}")
-            )
-        elif (error := poller.exception()) is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(poller.result())
-
-    async def _join(self, poller: asyncio.Task[Task]) -> Task:
-        """Wait for ``poller``'s outcome on a future of our own, so that cancelling this
-        wait cancels only it (what ``asyncio.shield`` does, for less per waiter)."""
-        future: asyncio.Future[Task] = poller.get_loop().create_future()
-        if poller.done():
-            self._settle(future, poller)
-            return await future
-        listeners = self._listeners
-        listeners.append(future)
-        try:
-            return await future
-        finally:
-            listeners.remove(future)
-
-    def _leave(self, poller: asyncio.Task[Task]) -> None:
+    def _leave(self, run: _PollRun, ended: asyncio.Future[Task]) -> None:
         self._waiters -= 1
-        if self._waiters == 0 and not poller.done() and not self._keeps_slot_moving():
-            poller.cancel()
+        run.listeners.remove(ended)
+        if ended.done() and not ended.cancelled():
+            ended.exception()  # retrieved, even if this waiter was cancelled meanwhile
+        current = self._run
+        if (
+            self._waiters == 0
+            and current is not None
+            and not current.ended
+            and not self._keeps_slot_moving()
+        ):
+            current.stop()
 
     def _keeps_slot_moving(self) -> bool:
         """Whether this job's slot is wanted by a waiting submission (so keep polling)."""
@@ -400,47 +470,16 @@ class TaskHandle(Generic[R_co]):
 
     def _keep_polling(self) -> None:
         """Poll without an awaiter, so the job's slot frees when it ends (see JobSlots)."""
-        if not self.done and (self._poller is None or self._poller.done()):
-            self._start_poller(None)
+        if not self.done:
+            self._ensure_run(None)
 
     def _outcome(self, task: Task) -> R_co:
         if task.status is TaskStatus.FAILED:
             failure = self._failure = self._failure or TaskFailedError(task)
             raise failure
         if self._result is None:
-            self._result = self._make_result(task)
+            self._result = self._make_result(task, self._client)
         return self._result
-
-    async def _run(self, policy: PollPolicy) -> Task:
-        """Poll until a finished status, the deadline, or a refusal that retrying cannot mend."""
-        task = self._task
-        if self._seed_unread and task is not None:
-            # Thousands of handles awaited at once would all set up their pollers in one
-            # event-loop iteration; spread that work over the wait before the first read,
-            # whose time is fixed by the submission, so nothing is read later for it.
-            first = policy.first_delay
-            if first is None:
-                first = FIRST_READ_SHARE * self._client._durations.window(task.task_type)[0]
-            cap = min(START_SPREAD, first * policy.time_scale / 2)
-            await asyncio.sleep(_RNG.uniform(0.0, cap))
-        run = _PollRun(self, policy)
-        # Tenacity's own retry loop costs ~4 KB and a reference cycle per poller, which
-        # ten thousand pending handles feel; this loop drives the same tenacity strategies,
-        # shared by all handles, with this run as the retry state's ``retry_object``.
-        attempt = tenacity.RetryCallState(retry_object=run, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-        while True:
-            try:
-                outcome = _Outcome(await run.read(), None)
-            except Exception as exc:  # judged by _KEEP_POLLING; CancelledError passes
-                outcome = _Outcome(None, exc)
-            attempt.outcome = outcome  # type: ignore[assignment]
-            if not _KEEP_POLLING(attempt):
-                return outcome.result()  # a finished task, or raises what ends the wait
-            attempt.upcoming_sleep = _WAIT(attempt)
-            if _STOP(attempt):
-                raise TaskTimeoutError(self._job_id, run.timeout, self._task)
-            await asyncio.sleep(attempt.upcoming_sleep * run.scale)
-            attempt.prepare_for_next_attempt()
 
     def _offset(self, scale: float) -> float | None:
         """The service's clock minus ours (service seconds), from our submission if we made
@@ -455,7 +494,7 @@ class TaskHandle(Generic[R_co]):
     def _observe(
         self,
         task: Task,
-        retry_after: str | None,
+        retry_after: str | None = None,
         *,
         now: float | None = None,
         scale: float = 1.0,
@@ -489,7 +528,7 @@ class TaskHandle(Generic[R_co]):
                 self._client._durations.observe(task)
             self._release_slot()
             if task.status is TaskStatus.COMPLETED and self._result is None:
-                self._result = self._make_result(task)
+                self._result = self._make_result(task, self._client)
             logger.debug("job %s finished: %s", self._job_id, task.status.value)
         return task
 

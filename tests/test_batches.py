@@ -195,7 +195,7 @@ async def test_leaving_as_completed_early_stops_waiting(emulator: Emulator) -> N
         await batch.aclose()
         for _ in range(5):
             await asyncio.sleep(0)
-        assert not client._pollers
+        assert not client._polling
 
 
 # --- the request budget ---------------------------------------------------------------

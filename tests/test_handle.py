@@ -127,7 +127,7 @@ async def test_many_awaiters_share_one_poller(client: LegnextClient, emulator: E
     handle = await inpaint(client, emulator)
     waiters = [asyncio.create_task(handle.wait()) for _ in range(50)]
     await settle()
-    assert len(client._pollers) == 1
+    assert len(client._polling) == 1
     results = await asyncio.gather(*waiters)
     assert all(result is results[0] for result in results)
     # One poller reads about a dozen times; fifty would read at least fifty times.
@@ -166,7 +166,7 @@ async def test_last_awaiter_cancelled_stops_the_poller(
     assert count >= 1
     await asyncio.sleep(150 * SCALE)  # longer than the whole job
     assert reads(emulator, handle.job_id) == count
-    assert not client._pollers
+    assert not client._polling
     # The job still runs on the service: awaiting again resumes and finishes.
     assert len((await handle).image_urls) == 4
 
@@ -181,7 +181,7 @@ async def test_closing_the_client_stops_pollers_and_wakes_awaiters(emulator: Emu
     for waiter in waiters:
         with pytest.raises(ClientClosedError):
             await waiter
-    assert not client._pollers
+    assert not client._polling
     assert client.closed
 
 
@@ -222,7 +222,7 @@ async def test_asyncio_timeout_around_an_await(client: LegnextClient, emulator: 
         async with asyncio.timeout(0.05):
             await handle
     await settle()
-    assert not client._pollers
+    assert not client._polling
 
 
 async def test_task_handle_sends_nothing_until_awaited(
@@ -292,7 +292,7 @@ async def test_awaiting_again_right_after_a_timeout_resumes(
     result = await handle  # the old poller is still being cancelled at this point
     assert len(result.image_urls) == 4
     await settle()
-    assert not client._pollers
+    assert not client._polling
 
 
 async def test_unchanged_reads_keep_the_snapshot(client: LegnextClient, emulator: Emulator) -> None:

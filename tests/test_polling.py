@@ -319,3 +319,41 @@ async def test_learning_can_be_turned_off(emulator: Emulator) -> None:
         for handle in handles:
             await handle
         assert client._durations.samples(TaskType.INPAINT) == 0
+
+
+async def test_status_answer_hints_reach_the_schedule() -> None:
+    """``estimated_time`` and ``Retry-After`` on a real status answer hold the next read back."""
+    import time
+
+    from aiohttp import web
+
+    reads: list[float] = []
+
+    async def job(request: web.Request) -> web.Response:
+        reads.append(time.monotonic())
+        body = {
+            "job_id": request.match_info["job_id"],
+            "task_type": "remove_background",  # typical run 15-20 s: alone, a 15 s gap
+            "status": "processing" if len(reads) == 1 else "completed",
+            "output": {"image_url": "https://cdn.example/x.png"},
+            "estimated_time": 40,
+        }
+        return web.json_response(body, headers={"Retry-After": "0"})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/job/{job_id}", job)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        policy = PollPolicy(time_scale=0.01, jitter=0.0)
+        async with LegnextClient(
+            api_key=API_KEY, base_url=f"http://127.0.0.1:{port}/api", poll=policy
+        ) as client:
+            await client.task("job-1")
+    finally:
+        await runner.cleanup()
+    assert len(reads) == 2
+    assert reads[1] - reads[0] >= 40 * 0.01  # the hint's 40 s, not the schedule's 15 s
