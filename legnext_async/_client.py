@@ -36,7 +36,7 @@ from ._exceptions import (
     SubmissionOutcomeUnknownError,
     ValidationError,
 )
-from ._handle import TaskHandle
+from ._handle import ServerHint, TaskHandle
 from ._models import Balance, Task
 from ._polling import DurationModel, PollPolicy
 from ._results import TaskResult, result_for
@@ -275,8 +275,8 @@ class LegnextClient(Endpoints):
 
     async def _request(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None
-    ) -> tuple[dict[str, Any], CIMultiDictProxy[str]]:
-        """Send one request (no retry) and return the JSON object and the headers.
+    ) -> tuple[dict[str, Any], CIMultiDictProxy[str], bytes]:
+        """Send one request (no retry); return the JSON object, the headers and the body.
 
         Every aiohttp failure becomes one of our errors here, and every error status is
         read (body first) into the :class:`APIStatusError` subclass for it.
@@ -343,7 +343,7 @@ class LegnextClient(Endpoints):
                     path=path,
                     status=status,
                 )
-            return parsed, response_headers
+            return parsed, response_headers, body
         # A server or proxy may quote the key back in its error body; the error must not.
         body = body.replace(self._api_key.encode(), b"***")
         raise self._status_error(method, path, status, body, response_headers)
@@ -402,15 +402,16 @@ class LegnextClient(Endpoints):
 
     async def _read(self, path: str) -> dict[str, Any]:
         """A GET, retried as the retry policy says."""
-        data, _ = await self._retried(lambda: self._request("GET", path))
+        data, _, _ = await self._retried(lambda: self._request("GET", path))
         return data
 
-    async def _read_task_once(self, job_id: str) -> tuple[Task, str | None]:
-        """One status read: the task and the answer's ``Retry-After`` (a server hint)."""
-        data, headers = await self._request("GET", f"/v1/job/{job_id}")
-        return Task.from_json(data), headers.get("Retry-After")
+    async def _read_task_once(self, job_id: str) -> tuple[Task, ServerHint]:
+        """One status read: the task, and the answer's hints of when to read again."""
+        data, headers, body = await self._request("GET", f"/v1/job/{job_id}")
+        hint = ServerHint(headers.get("Retry-After"), data.get("estimated_time"))
+        return Task.from_json(data, body=body), hint
 
-    async def _read_task(self, job_id: str) -> tuple[Task, str | None]:
+    async def _read_task(self, job_id: str) -> tuple[Task, ServerHint]:
         return await self._retried(lambda: self._read_task_once(job_id))
 
     # --- public reads --------------------------------------------------------------------
@@ -480,8 +481,8 @@ class LegnextClient(Endpoints):
         loop = asyncio.get_running_loop()
         ticket = await slots.acquire()
         try:
-            data, sent_at = await self._post_submission(endpoint, payload, ticket)
-            task = Task.from_json(data)
+            data, body, sent_at = await self._post_submission(endpoint, payload, ticket)
+            task = Task.from_json(data, body=body)
             if not task.job_id:
                 missing = MalformedResponseError(
                     f"POST /v1/{endpoint}: the answer carries no job_id",
@@ -526,8 +527,8 @@ class LegnextClient(Endpoints):
 
     async def _post_submission(
         self, endpoint: str, payload: dict[str, Any], ticket: SlotTicket
-    ) -> tuple[dict[str, Any], float]:
-        """POST a job until the service answers it: the JSON body and when it was sent.
+    ) -> tuple[dict[str, Any], bytes, float]:
+        """POST a job until the service answers it: the JSON object, the body, when it was sent.
 
         Sent again only when provably no job was made: after a 429 (waiting for a slot if
         the limit of active jobs was learned from it, else backing off) or a connection
@@ -547,7 +548,7 @@ class LegnextClient(Endpoints):
                 if slots.mark_sent(ticket):
                     sent_at = time.time()
                     try:
-                        data, _ = await self._request("POST", path, payload)
+                        data, _, body = await self._request("POST", path, payload)
                     except RateLimitError as exc:
                         if slots.refused(ticket):
                             logger.info("%s got 429: active-job limit %s", endpoint, slots.limit)
@@ -560,7 +561,7 @@ class LegnextClient(Endpoints):
                     except (APITimeoutError, MalformedResponseError, ServerError) as exc:
                         raise self._unknown(endpoint, payload, sent_at, exc) from exc
                     else:
-                        return data, sent_at
+                        return data, body, sent_at
             if failure is None:
                 await slots.wait_granted(ticket)
                 continue

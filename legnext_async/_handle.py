@@ -11,7 +11,7 @@ import logging
 import random
 import types
 import weakref
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, TypeVar
 
 import tenacity
 
@@ -20,7 +20,7 @@ from ._exceptions import (
     TaskFailedError,
     TaskTimeoutError,
 )
-from ._models import Task, TaskStatus, TaskType
+from ._models import RawJSON, Task, TaskStatus, TaskType
 from ._polling import (
     DurationModel,
     PollPolicy,
@@ -32,7 +32,7 @@ from ._polling import (
 from ._retry import is_retryable_read, parse_retry_after
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Generator
+    from collections.abc import AsyncIterator, Callable, Generator, Mapping
 
     from ._budget import SlotTicket
     from ._client import LegnextClient
@@ -118,7 +118,7 @@ class _PollRun:
         task: Task | None = None
         error: Exception | None = None
         try:
-            task, retry_after = await client._read_task_once(handle._job_id)
+            task, hint = await client._read_task_once(handle._job_id)
         except RateLimitError as exc:
             pace.throttled()
             error = exc
@@ -127,7 +127,7 @@ class _PollRun:
         else:
             pace.succeeded()
             self.state.errors = 0
-            task = handle._observe(task, retry_after, now=self.now(), scale=self.scale)
+            task = handle._observe(task, hint, now=self.now(), scale=self.scale)
         self.reading = None
         if self.ended:
             return None
@@ -253,26 +253,42 @@ _KEEP_POLLING = tenacity.retry_if_result(lambda task: not task.is_finished) | (
 )
 
 
-def _server_hint(task: Task, retry_after: str | None, now: float, scale: float) -> float | None:
-    """When the service asked to be read next (service seconds), if it said.
+class ServerHint(NamedTuple):
+    """What a status answer said of when to read again, if anything.
 
-    ``Retry-After`` on a status answer is in real seconds; an ``estimated_time`` field
-    (seconds left, as in the vendor's task listing) is in service seconds.
+    ``retry_after``: the ``Retry-After`` header, in real seconds. ``estimated_time``: the
+    field of that name (seconds left, as in the vendor's task listing), in service seconds.
     """
-    hints = []
-    wait = parse_retry_after(retry_after)
-    if wait is not None:
-        hints.append(now + wait / scale)
-    eta = task.raw.get("estimated_time")
-    if isinstance(eta, int | float) and not isinstance(eta, bool) and eta >= 0:
-        hints.append(now + float(eta))
-    return max(hints) if hints else None
+
+    retry_after: str | None = None
+    estimated_time: object = None
+
+    def at(self, now: float, scale: float) -> float | None:
+        """The time (service seconds) before which the service asked not to read, if any."""
+        hints = []
+        wait = parse_retry_after(self.retry_after)
+        if wait is not None:
+            hints.append(now + wait / scale)
+        eta = self.estimated_time
+        if isinstance(eta, int | float) and not isinstance(eta, bool) and eta >= 0:
+            hints.append(now + float(eta))
+        return max(hints) if hints else None
+
+
+_NO_HINT: Final = ServerHint()
 
 
 @types.coroutine
 def _awaitable(steps: Generator[Any, None, _T]) -> Generator[Any, None, _T]:
     """``steps`` (a plain generator of awaiting steps), awaitable in a coroutine."""
     return (yield from steps)
+
+
+def _same_answer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two snapshots came from the same answer (bytes compared, nothing decoded)."""
+    if isinstance(a, RawJSON) or isinstance(b, RawJSON):
+        return isinstance(a, RawJSON) and isinstance(b, RawJSON) and a.body == b.body
+    return a == b
 
 
 def _change_key(task: Task) -> tuple[object, ...]:
@@ -494,7 +510,7 @@ class TaskHandle(Generic[R_co]):
     def _observe(
         self,
         task: Task,
-        retry_after: str | None = None,
+        hint: ServerHint = _NO_HINT,
         *,
         now: float | None = None,
         scale: float = 1.0,
@@ -505,7 +521,7 @@ class TaskHandle(Generic[R_co]):
         waiting handles does not keep promoting fresh copies into the GC's oldest generation.
         """
         previous = self._task
-        if previous is not None and previous.raw == task.raw:
+        if previous is not None and _same_answer(previous.raw, task.raw):
             task = previous
         self._task = task
         self._seed_unread = False
@@ -517,7 +533,7 @@ class TaskHandle(Generic[R_co]):
                 state.last_queued_at = now
             elif state.first_running_at is None:
                 state.first_running_at = now
-            state.hint = _server_hint(task, retry_after, now, scale)
+            state.hint = hint.at(now, scale)
         if previous is None or _change_key(previous) != _change_key(task):
             changed = self._changed
             if changed is not None and not changed.done():

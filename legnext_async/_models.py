@@ -9,7 +9,8 @@ and unknown statuses and task types are kept.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Self
 
@@ -29,6 +30,7 @@ __all__ = [
     "Output",
     "PanDirection",
     "Polygon",
+    "RawJSON",
     "RemixMode",
     "Task",
     "TaskError",
@@ -425,12 +427,59 @@ class TaskError:
         return cls(code=code, message=message, raw_message=raw_message)
 
 
+class RawJSON(Mapping[str, Any]):
+    """A JSON object kept as the bytes it came in, decoded when first read.
+
+    ``Task.raw`` of a status read: a read-only mapping like the parsed dict, which thousands
+    of waiting jobs then hold as one object each, rather than as trees of dicts and lists
+    that the garbage collector walks on every full collection. ``dict(raw)`` gives a dict.
+    """
+
+    __slots__ = ("_body", "_data")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._data: dict[str, Any] | None = None
+
+    @property
+    def body(self) -> bytes:
+        """The bytes as received."""
+        return self._body
+
+    def _decoded(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            parsed = json.loads(self._body)
+            data = self._data = parsed if isinstance(parsed, dict) else {}
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RawJSON) and other._body == self._body:
+            return True
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a dict
+
+    def __repr__(self) -> str:
+        return repr(self._decoded())
+
+
 @attrs.frozen
 class Task:
     """One job as the API reports it (``GET /v1/job/{job_id}``, a POST's answer, a callback).
 
     ``callback`` is the webhook URL the job was submitted with, if any. ``raw`` is the
-    parsed JSON, for fields this client does not model.
+    JSON object, for fields this client does not model: a :class:`RawJSON` (a read-only
+    mapping) for the client's own status reads and submissions.
     """
 
     job_id: str
@@ -445,8 +494,12 @@ class Task:
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Task:
-        """Read a task object as the service sends it (tolerantly; see the module docstring)."""
+    def from_json(cls, data: Mapping[str, Any], *, body: bytes | None = None) -> Task:
+        """Read a task object as the service sends it (tolerantly; see the module docstring).
+
+        ``body``: the bytes ``data`` was decoded from; ``raw`` then keeps those (as
+        :class:`RawJSON`) instead of ``data``.
+        """
         config = _dict(data.get("config"))
         logs = data.get("logs")
         return cls(
@@ -459,7 +512,7 @@ class Task:
             model=_str(data.get("model")) or "midjourney",
             callback=_opt_str(_dict(config.get("webhook_config")).get("endpoint")),
             logs=tuple(logs) if isinstance(logs, list) else (),
-            raw=data,
+            raw=data if body is None else RawJSON(body),
         )
 
     @property

@@ -14,6 +14,7 @@ from legnext_async import (
     Balance,
     Mask,
     Polygon,
+    RawJSON,
     Task,
     TaskStatus,
     TaskType,
@@ -301,3 +302,33 @@ def test_identical_action_maps_share_one_value() -> None:
     assert first.reroll is True
     odd = AvailableActions.from_json({"zoom": [{"x": 1}], "upscale": [1]})
     assert odd.upscale == (1,)
+
+
+def test_raw_json_keeps_the_bytes_and_decodes_on_first_read() -> None:
+    """``Task.raw`` from bytes: the same mapping as the parsed dict, decoded only when read."""
+    body = (SAMPLES / "task-completed-diffusion.live.json").read_bytes()
+    data = json.loads(body)
+    task = Task.from_json(data, body=body)
+    raw = task.raw
+    assert isinstance(raw, RawJSON)
+    assert raw.body == body
+    assert raw._data is None  # nothing decoded yet
+    assert raw["job_id"] == data["job_id"]
+    assert raw.get("no such field") is None
+    assert "output" in raw
+    assert len(raw) == len(data)
+    assert dict(raw) == data
+    assert raw == data
+    assert data == raw
+    assert raw == RawJSON(body)
+    assert raw != RawJSON(b'{"job_id": "other"}')
+    assert repr(raw) == repr(data)
+    assert json.loads(json.dumps(dict(raw))) == data
+    with pytest.raises(TypeError):
+        hash(raw)
+    assert task == Task.from_json(data)  # raw takes no part in equality
+
+
+def test_raw_json_of_a_non_object_is_empty() -> None:
+    """Bytes that are not a JSON object read as an empty mapping."""
+    assert dict(RawJSON(b"[1, 2]")) == {}

@@ -10,6 +10,7 @@ import pytest
 import tenacity
 
 from legnext_async import LegnextClient, Mask, PollPolicy, Polygon, Task
+from legnext_async._handle import ServerHint
 from legnext_async._models import TaskType
 from legnext_async._polling import (
     DEFAULT_DURATIONS,
@@ -297,14 +298,9 @@ async def test_estimated_time_field_is_honoured(emulator: Emulator) -> None:
         handle = c.task(emulator.seed_job("diffusion"))
         now = 1000.0
         snapshot = Task.from_json(
-            {
-                "job_id": handle.job_id,
-                "task_type": "inpaint",
-                "status": "processing",
-                "estimated_time": 42,
-            }
+            {"job_id": handle.job_id, "task_type": "inpaint", "status": "processing"}
         )
-        handle._observe(snapshot, "3", now=now, scale=0.5)
+        handle._observe(snapshot, ServerHint("3", 42), now=now, scale=0.5)
         assert handle._state.hint == now + 42.0  # later than Retry-After's 3 s / 0.5
 
 
