@@ -9,7 +9,6 @@ import logging
 import os
 import platform
 import time
-import weakref
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -36,7 +35,7 @@ from ._exceptions import (
     SubmissionOutcomeUnknownError,
     ValidationError,
 )
-from ._handle import ServerHint, TaskHandle
+from ._handle import ServerHint, TaskHandle, _SlotHolder
 from ._models import Balance, Task
 from ._polling import DurationModel, PollPolicy
 from ._results import TaskResult, result_for
@@ -220,7 +219,7 @@ class LegnextClient(Endpoints):
         self._polling = PollScheduler(max_concurrent_requests)
         self._slots = JobSlots(max_active_jobs)
         self._slots.on_wait = self._watch_running_jobs
-        self._slot_holders: weakref.WeakSet[TaskHandle[Any]] = weakref.WeakSet()
+        self._slot_holders: set[_SlotHolder] = set()
         self._budget = RequestBudget(max_concurrent_requests, requests_per_second)
         self._submit_gate: asyncio.Semaphore | None = None
         self._durations = DurationModel()
@@ -509,7 +508,6 @@ class LegnextClient(Endpoints):
             ticket=ticket,
             poll=poll,
         )
-        self._slot_holders.add(handle)
         if slots.waiting:
             handle._keep_polling()
         return handle
@@ -522,8 +520,10 @@ class LegnextClient(Endpoints):
         """
         if self._closed:
             return
-        for handle in list(self._slot_holders):
-            handle._keep_polling()
+        for holder in list(self._slot_holders):
+            handle = holder()
+            if handle is not None:
+                handle._keep_polling()
 
     async def _post_submission(
         self, endpoint: str, payload: dict[str, Any], ticket: SlotTicket

@@ -11,7 +11,7 @@ import logging
 import random
 import types
 import weakref
-from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, Self, TypeVar
 
 import tenacity
 
@@ -210,6 +210,28 @@ class _PollRun:
         return self.policy.clamp(scaled) if isinstance(exc, RateLimitError) else scaled
 
 
+class _SlotHolder(weakref.ref["TaskHandle[Any]"]):
+    """The client's weak reference to a handle holding a job slot: it finds the handles to
+    poll when a submission waits for a slot, and frees the slot of a handle dropped before
+    its job was seen finished. One object per handle (``weakref.finalize`` costs five)."""
+
+    __slots__ = ("client", "ticket")
+
+    def __new__(cls, handle: TaskHandle[Any], client: LegnextClient, ticket: SlotTicket) -> Self:
+        return super().__new__(cls, handle, _holder_dropped)
+
+    def __init__(self, handle: TaskHandle[Any], client: LegnextClient, ticket: SlotTicket) -> None:
+        # weakref.ref.__init__ only checks the arguments __new__ took.
+        self.client = client
+        self.ticket = ticket
+
+
+def _holder_dropped(holder: weakref.ref[TaskHandle[Any]]) -> None:
+    assert isinstance(holder, _SlotHolder)
+    holder.client._slots.release(holder.ticket)
+    holder.client._slot_holders.discard(holder)
+
+
 class _Outcome:
     """One read's outcome, as tenacity's strategies read it (``failed``, ``result()``,
     ``exception()``), without the lock and condition of tenacity's own Future."""
@@ -312,7 +334,7 @@ class TaskHandle(Generic[R_co]):
         "_changed",
         "_client",
         "_failure",
-        "_finalizer",
+        "_holder",
         "_job_id",
         "_make_result",
         "_occupied",
@@ -350,9 +372,10 @@ class TaskHandle(Generic[R_co]):
         self._state_scale: float | None = None
         self._ticket = ticket
         self._occupied = False
-        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._holder: _SlotHolder | None = None
         if ticket is not None:
-            self._finalizer = weakref.finalize(self, client._slots.release, ticket)
+            self._holder = holder = _SlotHolder(self, client, ticket)
+            client._slot_holders.add(holder)
         self._result: R_co | None = None
         self._failure: TaskFailedError | None = None
         self._run: _PollRun | None = None
@@ -557,9 +580,10 @@ class TaskHandle(Generic[R_co]):
         ticket = self._ticket
         if ticket is not None:
             self._client._slots.release(ticket)
-            self._client._slot_holders.discard(self)
-            if self._finalizer is not None:
-                self._finalizer.detach()
+            holder = self._holder
+            if holder is not None:
+                self._client._slot_holders.discard(holder)
+                self._holder = None
             if self._occupied:
                 self._ticket = None
                 self._occupied = False
