@@ -344,7 +344,7 @@ class Output:
         raw = _dict(data)
         if not raw:
             return _NO_OUTPUT
-        return cls(
+        output = cls(
             image_url=_opt_str(raw.get("image_url")),
             image_urls=_strs(raw.get("image_urls")),
             video_urls=_strs(raw.get("video_urls")),
@@ -355,6 +355,9 @@ class Output:
             final_prompt=_opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),
             prompts=_strs(raw.get("prompts")),
         )
+        # A queued job's output is all blanks: share one instance (fewer objects for the GC
+        # to walk when thousands of jobs wait).
+        return _NO_OUTPUT if output == _NO_OUTPUT else output
 
 
 _NO_OUTPUT: Final = Output()
@@ -372,11 +375,18 @@ class Usage:
     def from_json(cls, data: object) -> Usage:
         """Read ``meta.usage``."""
         raw = _dict(data)
-        return cls(
-            type=_str(raw.get("type")) or "point",
-            frozen=_int(raw.get("frozen")),
-            consume=_int(raw.get("consume")),
-        )
+        key = (_str(raw.get("type")) or "point", _int(raw.get("frozen")), _int(raw.get("consume")))
+        usage = _USAGE_CACHE.get(key)
+        if usage is None:
+            # A few distinct values serve a whole batch: share them, like AvailableActions.
+            if len(_USAGE_CACHE) >= _USAGE_CACHE_SIZE:
+                _USAGE_CACHE.clear()
+            usage = _USAGE_CACHE[key] = cls(*key)
+        return usage
+
+
+_USAGE_CACHE: dict[tuple[str, int, int], Usage] = {}
+_USAGE_CACHE_SIZE: Final = 256
 
 
 @attrs.frozen

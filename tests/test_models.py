@@ -13,11 +13,13 @@ from legnext_async import (
     AvailableActions,
     Balance,
     Mask,
+    Output,
     Polygon,
     RawJSON,
     Task,
     TaskStatus,
     TaskType,
+    Usage,
     ValidationError,
 )
 
@@ -332,3 +334,13 @@ def test_raw_json_keeps_the_bytes_and_decodes_on_first_read() -> None:
 def test_raw_json_of_a_non_object_is_empty() -> None:
     """Bytes that are not a JSON object read as an empty mapping."""
     assert dict(RawJSON(b"[1, 2]")) == {}
+
+
+def test_blank_outputs_and_equal_usages_are_shared() -> None:
+    """A queued job's blank output is the shared empty one; equal usages are one object."""
+    first = Task.from_json(sample("task-pending-diffusion.live.json"))
+    second = Task.from_json(sample("task-pending-diffusion.live.json"))
+    assert first.output is second.output
+    assert first.output == Output()
+    assert first.meta.usage is second.meta.usage
+    assert first.meta.usage == Usage(type="point", frozen=80, consume=0)
