@@ -36,7 +36,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._handle import ServerHint, TaskHandle, _SlotHolder
-from ._models import Balance, Task
+from ._models import Balance, RawJSON, Task
 from ._polling import DurationModel, PollPolicy
 from ._results import TaskResult, result_for
 from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
@@ -280,6 +280,16 @@ class LegnextClient(Endpoints):
         Every aiohttp failure becomes one of our errors here, and every error status is
         read (body first) into the :class:`APIStatusError` subclass for it.
         """
+        status, headers, body = await self._exchange(method, path, payload)
+        return self._decode(method, path, status, headers, body), headers, body
+
+    async def _exchange(
+        self, method: str, path: str, payload: Mapping[str, Any] | None = None
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        """Send one request; the answer's status, headers and body, whatever the status.
+
+        Every aiohttp failure becomes one of our errors here.
+        """
         session = self._ensure_session()
         url = self.base_url + path
         data = None
@@ -330,6 +340,17 @@ class LegnextClient(Endpoints):
                 ) from exc
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s", method, path, status)
+        return status, response_headers, body
+
+    def _decode(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+    ) -> dict[str, Any]:
+        """The JSON object of a 2xx answer; any other status raises its APIStatusError."""
         if 200 <= status < 300:
             try:
                 parsed = json.loads(body)
@@ -342,10 +363,10 @@ class LegnextClient(Endpoints):
                     path=path,
                     status=status,
                 )
-            return parsed, response_headers, body
+            return parsed
         # A server or proxy may quote the key back in its error body; the error must not.
         body = body.replace(self._api_key.encode(), b"***")
-        raise self._status_error(method, path, status, body, response_headers)
+        raise self._status_error(method, path, status, body, headers)
 
     @staticmethod
     def _status_error(
@@ -404,14 +425,31 @@ class LegnextClient(Endpoints):
         data, _, _ = await self._retried(lambda: self._request("GET", path))
         return data
 
-    async def _read_task_once(self, job_id: str) -> tuple[Task, ServerHint]:
-        """One status read: the task, and the answer's hints of when to read again."""
-        data, headers, body = await self._request("GET", f"/v1/job/{job_id}")
-        hint = ServerHint(headers.get("Retry-After"), data.get("estimated_time"))
+    async def _read_task_once(
+        self, job_id: str, known: Task | None = None
+    ) -> tuple[Task, ServerHint]:
+        """One status read: the task, and the answer's hints of when to read again.
+
+        ``known``: the snapshot held already; an answer of the very same bytes returns it
+        without decoding anything (most reads of a waiting job change nothing).
+        """
+        path = f"/v1/job/{job_id}"
+        status, headers, body = await self._exchange("GET", path)
+        retry_after = headers.get("Retry-After")
+        if (
+            known is not None
+            and 200 <= status < 300
+            and isinstance(known.raw, RawJSON)
+            and known.raw.body == body
+            and b"estimated_time" not in body  # a hint relative to now: read it afresh
+        ):
+            return known, ServerHint(retry_after)
+        data = self._decode("GET", path, status, headers, body)
+        hint = ServerHint(retry_after, data.get("estimated_time"))
         return Task.from_json(data, body=body), hint
 
-    async def _read_task(self, job_id: str) -> tuple[Task, ServerHint]:
-        return await self._retried(lambda: self._read_task_once(job_id))
+    async def _read_task(self, job_id: str, known: Task | None = None) -> tuple[Task, ServerHint]:
+        return await self._retried(lambda: self._read_task_once(job_id, known))
 
     # --- public reads --------------------------------------------------------------------
 

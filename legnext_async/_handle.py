@@ -118,7 +118,7 @@ class _PollRun:
         task: Task | None = None
         error: Exception | None = None
         try:
-            task, hint = await client._read_task_once(handle._job_id)
+            task, hint = await client._read_task_once(handle._job_id, handle._task)
         except RateLimitError as exc:
             pace.throttled()
             error = exc
@@ -420,7 +420,7 @@ class TaskHandle(Generic[R_co]):
 
     async def refresh(self) -> Task:
         """Read the job's status once (retrying failed reads) and return it."""
-        task, _ = await self._client._read_task(self._job_id)
+        task, _ = await self._client._read_task(self._job_id, self._task)
         return self._observe(task)
 
     async def updates(self, poll: PollPolicy | None = None) -> AsyncIterator[Task]:
@@ -544,7 +544,7 @@ class TaskHandle(Generic[R_co]):
         waiting handles does not keep promoting fresh copies into the GC's oldest generation.
         """
         previous = self._task
-        if previous is not None and _same_answer(previous.raw, task.raw):
+        if previous is not None and (task is previous or _same_answer(previous.raw, task.raw)):
             task = previous
         self._task = task
         self._seed_unread = False
@@ -557,6 +557,8 @@ class TaskHandle(Generic[R_co]):
             elif state.first_running_at is None:
                 state.first_running_at = now
             state.hint = hint.at(now, scale)
+        if task is previous:
+            return task  # nothing new: no change to announce, no finish to learn from
         if previous is None or _change_key(previous) != _change_key(task):
             changed = self._changed
             if changed is not None and not changed.done():

@@ -303,3 +303,9 @@ async def test_unchanged_reads_keep_the_snapshot(client: LegnextClient, emulator
     second = await handle.refresh()
     assert second is first
     assert client._durations.samples(first.task_type) == 1
+    # The very same bytes are not even decoded: the read hands back the snapshot held.
+    again, _ = await client._read_task_once(handle.job_id, known=first)
+    assert again is first
+    fresh, _ = await client._read_task_once(handle.job_id)
+    assert fresh is not first
+    assert fresh == first
