@@ -206,13 +206,15 @@ def _int(value: object) -> int:
 
 
 def _dict(value: object) -> Mapping[str, Any]:
+    if type(value) is dict:  # what json.loads gives: skip the slower ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 
 def _strs(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
+    if not value or not isinstance(value, list | tuple):
         return ()
-    return tuple(item for item in value if isinstance(item, str) and item)
+    return tuple([item for item in value if isinstance(item, str) and item])
 
 
 def _ints(value: object) -> tuple[int, ...]:
@@ -342,9 +344,11 @@ class Output:
     def from_json(cls, data: object) -> Output:
         """Read ``output``; ``null`` (as in error envelopes) gives an empty output."""
         raw = _dict(data)
-        if not raw:
+        if not any(raw.values()):
+            # Null, or all blanks as while a job waits: share one empty instance (fewer
+            # objects for the GC to walk when thousands of jobs wait).
             return _NO_OUTPUT
-        output = cls(
+        return cls(
             image_url=_opt_str(raw.get("image_url")),
             image_urls=_strs(raw.get("image_urls")),
             video_urls=_strs(raw.get("video_urls")),
@@ -355,9 +359,6 @@ class Output:
             final_prompt=_opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),
             prompts=_strs(raw.get("prompts")),
         )
-        # A queued job's output is all blanks: share one instance (fewer objects for the GC
-        # to walk when thousands of jobs wait).
-        return _NO_OUTPUT if output == _NO_OUTPUT else output
 
 
 _NO_OUTPUT: Final = Output()

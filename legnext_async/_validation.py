@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -17,11 +18,15 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 _S = TypeVar("_S", bound=enum.StrEnum)
 
 
+#: A job id: one or more characters, none of them whitespace or ``/``.
+_JOB_ID = re.compile(r"[^\s/]+")
+
+
 def check_job_id(value: object, field: str = "job_id") -> str:
     """A parent job id: a non-empty string without surrounding or inner whitespace."""
     if not isinstance(value, str):
         raise ValidationError(field, f"must be a string, got {type(value).__name__}")
-    if not value or value != value.strip() or any(c.isspace() or c == "/" for c in value):
+    if _JOB_ID.fullmatch(value) is None:
         raise ValidationError(
             field, f"must be a non-empty job id without spaces or '/', got {value!r}"
         )
