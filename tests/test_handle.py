@@ -309,3 +309,34 @@ async def test_unchanged_reads_keep_the_snapshot(client: LegnextClient, emulator
     fresh, _ = await client._read_task_once(handle.job_id)
     assert fresh is not first
     assert fresh == first
+
+
+async def test_updates_raise_what_ends_the_wait(client: LegnextClient, emulator: Emulator) -> None:
+    """``updates()`` past the policy's deadline raises TaskTimeoutError after the snapshots."""
+    handle = await inpaint(client, emulator)
+    seen: list[TaskStatus] = []
+
+    async def follow() -> None:
+        async for snapshot in handle.updates(poll=fast_poll(timeout=5.0)):
+            seen.append(snapshot.status)
+
+    with pytest.raises(TaskTimeoutError):
+        await follow()
+    assert seen[0] is TaskStatus.PENDING  # the submission's snapshot
+    assert TaskStatus.COMPLETED not in seen  # an inpaint outlasts 5 s
+    assert not client._polling
+
+
+async def test_an_await_cancelled_before_its_first_read_sends_nothing(
+    client: LegnextClient, emulator: Emulator
+) -> None:
+    """Cancelled while its poll run is still being set up, an await costs no request."""
+    handle = client.task(emulator.seed_job("diffusion"))
+    waiter = asyncio.create_task(handle.wait())
+    await asyncio.sleep(0)  # the waiter joined; its run is queued for set-up
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await asyncio.sleep(0.05)
+    assert emulator.requests == []
+    assert not client._polling
