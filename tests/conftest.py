@@ -6,15 +6,17 @@ Jobs run on the emulator's virtual clock :data:`SCALE` times real time (an inpai
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from aiohttp import web
 
 from legnext_async import LegnextClient, PollPolicy, RetryPolicy
 from legnext_async.emulator import Emulator
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 #: Real seconds per service second in tests.
 SCALE = 0.005
@@ -63,3 +65,20 @@ async def legnext(emu: Emulator) -> AsyncIterator[LegnextClient]:
         api_key=API_KEY, base_url=emu.base_url, poll=PollPolicy(time_scale=FAST_SCALE)
     ) as client:
         yield client
+
+
+@contextlib.asynccontextmanager
+async def job_server(
+    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A small server on 127.0.0.1 answering ``GET /api/v1/job/{job_id}`` with ``answer``;
+    yields the client's ``base_url`` for it."""
+    app = web.Application()
+    app.router.add_get("/api/v1/job/{job_id}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/api"
+    finally:
+        await runner.cleanup()

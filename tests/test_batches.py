@@ -22,7 +22,7 @@ from legnext_async import (
 )
 from legnext_async.emulator import Emulator, Fault
 
-from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll
+from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll, job_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -242,15 +242,8 @@ async def slow_server() -> AsyncIterator[tuple[str, dict[str, Any]]]:
         stats["in_flight"] -= 1
         return web.json_response({**COMPLETED, "job_id": request.match_info["job_id"]})
 
-    app = web.Application()
-    app.router.add_get("/api/v1/job/{job_id}", job)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}/api", stats
-    await runner.cleanup()
+    async with job_server(job) as base_url:
+        yield base_url, stats
 
 
 async def test_concurrent_requests_are_capped(slow_server: tuple[str, dict[str, Any]]) -> None:

@@ -23,7 +23,7 @@ from legnext_async._polling import (
 )
 from legnext_async.emulator import Emulator
 
-from .conftest import API_KEY, FAST_RETRY, fast_poll
+from .conftest import API_KEY, FAST_RETRY, fast_poll, job_server
 
 EPOCH = 1_800_000_000.0  # the service's clock at "client time 0" in these tests
 
@@ -336,20 +336,11 @@ async def test_status_answer_hints_reach_the_schedule() -> None:
         }
         return web.json_response(body, headers={"Retry-After": "0"})
 
-    app = web.Application()
-    app.router.add_get("/api/v1/job/{job_id}", job)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        policy = PollPolicy(time_scale=0.01, jitter=0.0)
-        async with LegnextClient(
-            api_key=API_KEY, base_url=f"http://127.0.0.1:{port}/api", poll=policy
-        ) as client:
-            await client.task("job-1")
-    finally:
-        await runner.cleanup()
+    policy = PollPolicy(time_scale=0.01, jitter=0.0)
+    async with (
+        job_server(job) as base_url,
+        LegnextClient(api_key=API_KEY, base_url=base_url, poll=policy) as client,
+    ):
+        await client.task("job-1")
     assert len(reads) == 2
     assert reads[1] - reads[0] >= 40 * 0.01  # the hint's 40 s, not the schedule's 15 s

@@ -11,7 +11,7 @@ from aiohttp import web
 from legnext_async import ClientClosedError, LegnextClient, PollPolicy
 from legnext_async._scheduler import STALE_MIN
 
-from .conftest import API_KEY
+from .conftest import API_KEY, job_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -42,15 +42,8 @@ async def endless() -> AsyncIterator[tuple[str, dict[str, Any]]]:
         }
         return web.json_response(body)
 
-    app = web.Application()
-    app.router.add_get("/api/v1/job/{job_id}", job)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}/api", stats
-    await runner.cleanup()
+    async with job_server(job) as base_url:
+        yield base_url, stats
 
 
 def poll_tasks() -> int:
