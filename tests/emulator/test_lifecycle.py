@@ -61,16 +61,21 @@ async def test_pending_timestamps_are_zero_except_created(api: Api) -> None:
     assert meta["ended_at"] == ZERO_TIME
 
 
-async def test_job_goes_pending_processing_completed(api: Api, emulator: Emulator) -> None:
+async def test_job_goes_pending_processing_completed(
+    make_emulator: EmulatorFactory, api: Api
+) -> None:
     """A job is pending, then processing with started_at set, then completed."""
+    # Phases of 1,000 virtual seconds (a real second each): a busy machine cannot skip one.
+    emu = await make_emulator(pending_seconds=1000, durations={"diffusion": (1000.0, 1000.0)})
+    api.emulator = emu
     job_id = (await api.create("diffusion", {"text": "x"}))["job_id"]
     assert (await api.job(job_id))["status"] == "pending"
-    emulator.advance(5)
+    emu.advance(1000)
     running = await api.job(job_id)
     assert running["status"] == "processing"
     assert running["meta"]["started_at"] != ZERO_TIME
     assert running["meta"]["ended_at"] == ZERO_TIME
-    emulator.advance(3600)
+    emu.advance(1000)
     done = await api.job(job_id)
     assert done["status"] == "completed"
     assert done["meta"]["usage"] == {"type": "point", "frozen": 80, "consume": 80}
@@ -78,10 +83,10 @@ async def test_job_goes_pending_processing_completed(api: Api, emulator: Emulato
 
 async def test_staged_phase_is_optional(make_emulator: EmulatorFactory, api: Api) -> None:
     """With ``staged_seconds`` a job shows ``staged`` between pending and processing."""
-    emu = await make_emulator(pending_seconds=10, staged_seconds=10)
+    emu = await make_emulator(pending_seconds=1000, staged_seconds=1000)
     api.emulator = emu
     job_id = (await api.create("diffusion", {"text": "x"}))["job_id"]
-    emu.advance(15)
+    emu.advance(1500)  # mid-way through staged, a real half second from either edge
     staged = await api.job(job_id)
     assert staged["status"] == "staged"
     assert staged["meta"]["started_at"] == ZERO_TIME
