@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 HANDLES = 400
 MAX_REQUESTS = 4
-#: Every read of a never-ending job comes about 2 real ms apart (min_interval 1 s x 0.002).
-POLICY = PollPolicy(time_scale=0.002, min_interval=1.0, max_interval=1.0, jitter=0.0)
+#: Every read of a never-ending job comes about 2 real ms apart (min_interval 1 s x 0.002);
+#: the deadline (200 real seconds) never falls within a test, however busy the machine.
+POLICY = PollPolicy(
+    time_scale=0.002, min_interval=1.0, max_interval=1.0, jitter=0.0, timeout=100_000.0
+)
 
 
 @pytest.fixture

@@ -258,8 +258,9 @@ async def test_seed_makes_runs_reproducible(make_emulator: EmulatorFactory, api:
     assert ids[0] == ids[1]
 
 
-async def test_jobs_lists_created_jobs(api: Api, emulator: Emulator) -> None:
+async def test_jobs_lists_created_jobs(make_emulator: EmulatorFactory, api: Api) -> None:
     """``emu.jobs`` lists each created job once with its task type and account."""
+    emulator = api.emulator = await make_emulator(pending_seconds=1000)  # pending for 1 s
     created = await api.create("diffusion", {"text": "x"})
     (info,) = emulator.jobs
     assert info.job_id == created["job_id"]
