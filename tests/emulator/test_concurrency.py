@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from .conftest import OTHER_KEY, Api, EmulatorFactory
 
+#: Diffusions of 1,000 virtual seconds (a real second): still running when the test looks.
+LONG = {"diffusion": (1000.0, 1000.0)}
+
 
 async def test_over_limit_is_429(make_emulator: EmulatorFactory, api: Api) -> None:
     """The seventh unfinished job of a key answers 429 and is not created or billed."""
-    api.emulator = await make_emulator(concurrency_limit=6, extra_api_keys=[OTHER_KEY])
+    api.emulator = await make_emulator(
+        concurrency_limit=6, extra_api_keys=[OTHER_KEY], durations=LONG
+    )
     for _ in range(6):
         await api.create("diffusion", {"text": "x"})
     status, body = await api.post("diffusion", {"text": "x"})
@@ -20,7 +25,7 @@ async def test_over_limit_is_429(make_emulator: EmulatorFactory, api: Api) -> No
 
 async def test_slot_frees_when_a_job_ends(make_emulator: EmulatorFactory, api: Api) -> None:
     """Once jobs finish, new ones are accepted again."""
-    api.emulator = await make_emulator(concurrency_limit=1)
+    api.emulator = await make_emulator(concurrency_limit=1, durations=LONG)
     await api.create("diffusion", {"text": "x"})
     assert (await api.post("diffusion", {"text": "x"}))[0] == 429
     api.emulator.advance(3600)
