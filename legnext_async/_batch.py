@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import attrs
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["BatchProgress"]
 
 R = TypeVar("R")
+#: A job's task in a batch: it ends with ``(handle, result or error)``.
+_Settled: TypeAlias = "asyncio.Task[tuple[TaskHandle[R] | None, R | LegnextError]]"
 
 
 @attrs.frozen
@@ -49,21 +51,33 @@ async def as_completed(
         except LegnextError as exc:
             return handle, exc
 
+    # Finished tasks arrive on a queue from their done-callbacks: asyncio.wait() over the
+    # pending set would touch every pending task at each completion (quadratic in a batch).
+    # A task is dropped once yielded, so a long batch holds only what is still to come.
     loop = asyncio.get_running_loop()
-    pending = {loop.create_task(settle(job)) for job in jobs}
-    total = len(pending)
+    finished_tasks: asyncio.Queue[_Settled[R]] = asyncio.Queue()
+    running: set[_Settled[R]] = set()
+
+    def finish(task: _Settled[R]) -> None:
+        running.discard(task)
+        finished_tasks.put_nowait(task)
+
+    for job in jobs:
+        task = loop.create_task(settle(job))
+        running.add(task)
+        task.add_done_callback(finish)
+    total = len(running)
     finished = failed = 0
     try:
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                item = task.result()
-                finished += 1
-                failed += isinstance(item[1], LegnextError)
-                if on_progress is not None:
-                    on_progress(BatchProgress(total=total, finished=finished, failed=failed))
-                yield item
+        while finished < total:
+            item = (await finished_tasks.get()).result()
+            finished += 1
+            failed += isinstance(item[1], LegnextError)
+            if on_progress is not None:
+                on_progress(BatchProgress(total=total, finished=finished, failed=failed))
+            yield item
     finally:
+        pending = list(running)
         for task in pending:
             task.cancel()
         if pending:

@@ -221,6 +221,52 @@ async def test_leaving_as_completed_early_stops_waiting(emulator: Emulator) -> N
         assert not client._polling
 
 
+async def test_as_completed_yields_in_finishing_order_and_each_once() -> None:
+    """Outcomes come as jobs finish (a slow job last), every one of 2,000 exactly once."""
+    reads: dict[str, int] = {}
+    everyone_read: list[int] = []  # the slow job's reads when every other job had been read
+
+    async def job(request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        reads[job_id] = reads.get(job_id, 0) + 1
+        if not everyone_read and len(reads) == 2001:
+            everyone_read.append(reads.get("slow", 0))
+        # The slow job ends two of its reads after every other job was answered "completed".
+        slow = job_id == "slow" and (not everyone_read or reads[job_id] < everyone_read[0] + 2)
+        body = {**COMPLETED, "job_id": job_id, "status": "processing" if slow else "completed"}
+        return web.json_response(body)
+
+    policy = fast_poll(min_interval=1.0, max_interval=1.0)
+    async with (
+        job_server(job) as base_url,
+        LegnextClient(api_key=API_KEY, base_url=base_url, poll=policy) as client,
+    ):
+        ids = ["slow", *(f"job{i}" for i in range(2000))]
+        handles = [client.task(job_id) for job_id in ids]
+        seen = [h.job_id async for h, _ in client.as_completed(handles) if h is not None]
+    assert seen[-1] == "slow"
+    assert sorted(seen) == sorted(ids)
+
+
+async def test_an_unexpected_error_ends_as_completed_and_stops_the_rest(
+    emulator: Emulator,
+) -> None:
+    """A job awaitable raising something other than a LegnextError ends the iteration with
+    it; the jobs still waiting stop being polled."""
+    parent = emulator.seed_job("diffusion")
+
+    async def broken() -> TaskHandle[ImageResult]:
+        raise RuntimeError("not a Legnext error")
+
+    async with make_client(emulator) as client:
+        handle = await client.inpaint(parent, 0, MASK)
+        jobs: list[Any] = [handle, broken()]
+        with pytest.raises(RuntimeError, match="not a Legnext error"):
+            await anext(client.as_completed(jobs))
+        await asyncio.sleep(0)
+        assert not client._polling
+
+
 # --- the request budget ---------------------------------------------------------------
 
 COMPLETED = {
