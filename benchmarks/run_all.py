@@ -1,4 +1,4 @@
-"""Run the four benchmarks, each in a fresh process, and table the results.
+"""Run the five benchmarks, each in a fresh process, and table the results.
 
 Writes ``benchmarks/results/<name>.json`` per benchmark and ``benchmarks/results/latest.md``
 (the machine and every table; ``--quick`` writes to the temporary directory instead). With
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_as_completed
 import bench_concurrency_limit
 import bench_many_handles
 import bench_poll_efficiency
@@ -41,6 +42,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("many_handles", "bench_many_handles.py", [], ["--handles", "1000"]),
     ("poll_efficiency", "bench_poll_efficiency.py", [], ["--quick", "--jobs", "20", "--plot", ""]),
     ("concurrency_limit", "bench_concurrency_limit.py", [], ["--jobs", "200"]),
+    ("as_completed", "bench_as_completed.py", [], ["--jobs", "500"]),
 ]
 
 
@@ -97,6 +99,15 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             f"### 4. {r['jobs']:,} jobs against a limit of {r['limit']} active jobs\n\n"
             f"Inpaints (90–120 s), time scale {r['time_scale']:g}, no `max_active_jobs` given."
             "\n\n" + bench_concurrency_limit.render(r)
+        )
+    if "as_completed" in results:
+        r = results["as_completed"]
+        parts.append(
+            f"### 5. Results as they finish, {r['jobs']:,} jobs\n\n"
+            f"Diffusions of {r['job_durations'][0]:g}–{r['job_durations'][1]:g} s, "
+            f"time scale {r['time_scale']:g}, `PollPolicy(target_lag="
+            f"{r['poll_policy']['target_lag']:g})`; CPU per job includes the polling, the "
+            "same in every row.\n\n" + bench_as_completed.render(r)
         )
     return "\n\n".join(parts) + "\n"
 
