@@ -142,13 +142,20 @@ class DurationModel:
 
     def __init__(self) -> None:
         self._runs: dict[TaskType, collections.deque[float]] = {}
+        # Every poll asks for a window; the runs change only when a job finishes.
+        self._windows: dict[TaskType, tuple[float, float]] = {}
 
     def window(self, task_type: TaskType) -> tuple[float, float]:
         """Seconds after ``started_at`` between which a job of this type usually ends."""
-        runs = self._runs.get(task_type)
-        if runs is not None and len(runs) >= LEARN_AFTER:
-            return max(0.0, min(runs) - LEARN_MARGIN), max(runs) + LEARN_MARGIN
-        return DEFAULT_DURATIONS.get(task_type, UNKNOWN_DURATION)
+        window = self._windows.get(task_type)
+        if window is None:
+            runs = self._runs.get(task_type)
+            if runs is not None and len(runs) >= LEARN_AFTER:
+                window = (max(0.0, min(runs) - LEARN_MARGIN), max(runs) + LEARN_MARGIN)
+            else:
+                window = DEFAULT_DURATIONS.get(task_type, UNKNOWN_DURATION)
+            self._windows[task_type] = window
+        return window
 
     def observe(self, task: Task) -> None:
         """Learn from a job that finished successfully (others say nothing of run time)."""
@@ -159,6 +166,7 @@ class DurationModel:
         if runs is None:
             runs = self._runs[task.task_type] = collections.deque(maxlen=LEARN_WINDOW)
         runs.append(run)
+        self._windows.pop(task.task_type, None)
 
     def samples(self, task_type: TaskType) -> int:
         """How many run times of ``task_type`` were learned."""
