@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, Self, TypeVar
 import tenacity
 
 from ._exceptions import (
+    ClientClosedError,
+    LegnextError,
+    NotFoundError,
     RateLimitError,
     TaskFailedError,
     TaskTimeoutError,
@@ -166,10 +169,23 @@ class _PollRun:
         if reading is not None:
             self.reading = None
             reading.cancel()
+        error = outcome.exception() if outcome is not None else None
+        heard = False
         if outcome is not None:
             for listener in self.listeners:
                 if not listener.done():
                     outcome.settle(listener)
+                    heard = True
+        if error is not None and not heard and not isinstance(error, ClientClosedError):
+            # A run nobody awaits (it polls so that a waiting submission gets this job's
+            # slot): its failure must still be seen somewhere.
+            if isinstance(error, LegnextError):
+                logger.warning("stopped polling job %s: %s", handle._job_id, error)
+            else:
+                logger.error("stopped polling job %s", handle._job_id, exc_info=error)
+        if isinstance(error, NotFoundError):
+            # The service knows no such job (any more): it holds no slot of the account.
+            handle._release_slot()
         if handle._run is self:
             handle._run = None  # no cycle between a finished handle and its last run
             if handle._occupied and not handle.done:

@@ -179,6 +179,23 @@ async def test_a_dropped_handle_frees_its_slot() -> None:
             assert emulator.job(first_id).status in ("pending", "processing")
 
 
+async def test_a_job_the_service_no_longer_knows_frees_its_slot(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A slot-holding job whose reads answer 404 gives its slot up, so the submissions
+    waiting for it go on; the failure of that unwatched poll is logged, not swallowed."""
+    parent = emulator.seed_job("diffusion")
+    async with make_client(emulator, max_active_jobs=1) as client:
+        gone = await client.inpaint(parent, 0, MASK, remix_prompt="gone")  # never awaited
+        emulator.add_fault(Fault.http_status(f"GET /api/v1/job/{gone.job_id}", 404, times=None))
+        with caplog.at_level("WARNING", logger="legnext_async"):
+            async with asyncio.timeout(5.0):
+                nxt = await client.inpaint(parent, 0, MASK, remix_prompt="next")
+        assert isinstance(await nxt, ImageResult)
+    assert [r.getMessage() for r in caplog.records if gone.job_id in r.getMessage()]
+    assert all(API_KEY not in r.getMessage() for r in caplog.records)
+
+
 async def test_as_completed_yields_every_outcome(emulator: Emulator) -> None:
     """as_completed yields results and errors alike, and reports progress after each."""
     parent = emulator.seed_job("diffusion")
