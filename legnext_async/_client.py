@@ -439,8 +439,7 @@ class LegnextClient(Endpoints):
         if (
             known is not None
             and 200 <= status < 300
-            and isinstance(known.raw, RawJSON)
-            and known.raw.body == body
+            and RawJSON.came_as(known.raw, body)
             and b"estimated_time" not in body  # a hint relative to now: read it afresh
         ):
             return known, ServerHint(retry_after)

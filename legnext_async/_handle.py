@@ -324,9 +324,9 @@ def _awaitable(steps: Generator[Any, None, _T]) -> Generator[Any, None, _T]:
 
 def _same_answer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two snapshots came from the same answer (bytes compared, nothing decoded)."""
-    if isinstance(a, RawJSON) or isinstance(b, RawJSON):
-        return isinstance(a, RawJSON) and isinstance(b, RawJSON) and a.body == b.body
-    return a == b
+    if isinstance(b, RawJSON):
+        return RawJSON.came_as(a, b.body)
+    return not isinstance(a, RawJSON) and a == b
 
 
 def _change_key(task: Task) -> tuple[object, ...]:

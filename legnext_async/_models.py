@@ -457,6 +457,11 @@ class RawJSON(Mapping[str, Any]):
         """The bytes as received."""
         return self._body
 
+    @staticmethod
+    def came_as(raw: Mapping[str, Any], body: bytes) -> bool:
+        """Whether ``raw`` is a :class:`RawJSON` of exactly ``body`` (nothing is decoded)."""
+        return isinstance(raw, RawJSON) and raw._body == body
+
     def _decoded(self) -> dict[str, Any]:
         data = self._data
         if data is None:

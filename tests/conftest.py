@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiohttp import web
 
-from legnext_async import LegnextClient, PollPolicy, RetryPolicy
+from legnext_async import LegnextClient, Mask, PollPolicy, Polygon, RetryPolicy
 from legnext_async.emulator import Emulator
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ SCALE = 0.005
 API_KEY = "0f3c9a7be1d24c5fa6b8e2d1c4f7a9b30f3c9a7be1d24c5fa6b8e2d1c4f7a9b3"
 #: Fast retries for tests: same logic, shorter waits.
 FAST_RETRY = RetryPolicy(attempts=5, timeout=5.0, initial_wait=0.01, max_wait=0.05)
+#: Any valid inpaint mask: one 500x500 area.
+MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
 
 
 def fast_poll(**overrides: Any) -> PollPolicy:

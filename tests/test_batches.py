@@ -15,21 +15,17 @@ from legnext_async import (
     ImageResult,
     LegnextClient,
     LegnextError,
-    Mask,
-    Polygon,
     TaskFailedError,
     ValidationError,
 )
 from legnext_async.emulator import Emulator, Fault
 
-from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll, job_server
+from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll, job_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from legnext_async import TaskHandle
-
-MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
 
 
 def statuses(emulator: Emulator, method: str = "POST") -> list[int | None]:

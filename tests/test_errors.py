@@ -22,10 +22,8 @@ from legnext_async import (
     InvalidRequestError,
     LegnextClient,
     LegnextError,
-    Mask,
     NotFoundError,
     PermissionDeniedError,
-    Polygon,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -33,7 +31,7 @@ from legnext_async import (
 )
 from legnext_async.emulator import Emulator
 
-from .conftest import API_KEY, SCALE, fast_poll
+from .conftest import API_KEY, MASK, SCALE, fast_poll
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -43,7 +41,6 @@ E = TypeVar("E", bound=BaseException)
 SAMPLES = Path(__file__).resolve().parent / "wire_samples"
 JOB_ID = "5dd94ec3-7282-4f04-9445-59e850ef1822"
 NO_RETRY = RetryPolicy(attempts=1)
-MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
 WRONG_KEY = "f" * 64
 
 

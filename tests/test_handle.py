@@ -11,20 +11,16 @@ import pytest
 from legnext_async import (
     ClientClosedError,
     LegnextClient,
-    Mask,
-    Polygon,
     TaskFailedError,
     TaskStatus,
     TaskTimeoutError,
 )
 
-from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll
+from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
 
 if TYPE_CHECKING:
     from legnext_async import ImageResult, TaskHandle
     from legnext_async.emulator import Emulator
-
-MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
 
 
 def session_of(client: LegnextClient) -> object:

@@ -323,6 +323,8 @@ def test_raw_json_keeps_the_bytes_and_decodes_on_first_read() -> None:
     assert raw == data
     assert data == raw
     assert raw == RawJSON(body)
+    assert RawJSON.came_as(raw, body)
+    assert not RawJSON.came_as(data, body)  # a dict, however equal
     assert raw != RawJSON(b'{"job_id": "other"}')
     assert repr(raw) == repr(data)
     assert json.loads(json.dumps(dict(raw))) == data

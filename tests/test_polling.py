@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import tenacity
 
-from legnext_async import LegnextClient, Mask, PollPolicy, Polygon, Task
+from legnext_async import LegnextClient, PollPolicy, Task
 from legnext_async._handle import ServerHint
 from legnext_async._models import TaskType
 from legnext_async._polling import (
@@ -23,7 +23,7 @@ from legnext_async._polling import (
 )
 from legnext_async.emulator import Emulator
 
-from .conftest import API_KEY, FAST_RETRY, fast_poll, job_server
+from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll, job_server
 
 EPOCH = 1_800_000_000.0  # the service's clock at "client time 0" in these tests
 
@@ -248,9 +248,6 @@ def test_default_deadlines_by_family() -> None:
     assert POLICY.timeout_for(TaskType.INPAINT) == 900.0
     assert POLICY.timeout_for(TaskType.VIDEO_DIFFUSION) == 1800.0
     assert PollPolicy(timeout=60.0).timeout_for(TaskType.VIDEO_DIFFUSION) == 60.0
-
-
-MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
 
 
 async def test_learned_schedule_reads_an_inpaint_about_a_dozen_times() -> None:

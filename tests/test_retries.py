@@ -21,9 +21,7 @@ from legnext_async import (
     InvalidRequestError,
     LegnextClient,
     MalformedResponseError,
-    Mask,
     PermissionDeniedError,
-    Polygon,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -35,7 +33,7 @@ from legnext_async import (
 from legnext_async._retry import parse_retry_after
 from legnext_async.emulator import Emulator, Fault
 
-from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll
+from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -47,7 +45,6 @@ E = TypeVar("E", bound=BaseException)
 
 SAMPLES = Path(__file__).resolve().parent / "wire_samples"
 JOB_ROUTE = "GET /api/v1/job/*"
-MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
 #: Client request timeout where a latency fault must outlast it (real seconds).
 SHORT_TIMEOUT = 0.3
 #: A backoff so long that a retry only happens soon if ``Retry-After`` replaced it.

@@ -22,9 +22,7 @@ from legnext_async import (
     LegnextClient,
     LegnextError,
     MalformedResponseError,
-    Mask,
     NotFoundError,
-    Polygon,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -36,7 +34,7 @@ from legnext_async import (
 )
 from legnext_async.emulator import Emulator, Fault
 
-from .conftest import API_KEY, FAST_RETRY, fast_poll
+from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -45,7 +43,6 @@ if TYPE_CHECKING:
 
 NO_RETRY = RetryPolicy(attempts=1)
 JOB_ID = "5dd94ec3-7282-4f04-9445-59e850ef1822"
-MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
 BALANCE = {"code": 200, "message": "success", "data": {"account_id": 1, "balance_usd": 1.0}}
 
 
