@@ -11,9 +11,10 @@ import platform
 import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
+import attrs
 
 from ._batch import BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget, SlotTicket
@@ -41,7 +42,7 @@ from ._polling import DurationModel, PollPolicy
 from ._results import TaskResult, result_for
 from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
 from ._scheduler import PollScheduler
-from ._validation import check_job_id
+from ._validation import check_job_id, is_job_id
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -433,7 +434,8 @@ class LegnextClient(Endpoints):
         ``known``: the snapshot held already; an answer of the very same bytes returns it
         without decoding anything (most reads of a waiting job change nothing).
         """
-        path = f"/v1/job/{job_id}"
+        # Callers pass checked ids only; quoting keeps the path one segment regardless.
+        path = f"/v1/job/{quote(job_id, safe='')}"
         status, headers, body = await self._exchange("GET", path)
         retry_after = headers.get("Retry-After")
         if (
@@ -445,7 +447,28 @@ class LegnextClient(Endpoints):
             return known, ServerHint(retry_after)
         data = self._decode("GET", path, status, headers, body)
         hint = ServerHint(retry_after, data.get("estimated_time"))
-        return Task.from_json(data, body=body), hint
+        task = Task.from_json(data, body=body)
+        if task.job_id != job_id:
+            task = self._same_job(path, job_id, task)
+        return task, hint
+
+    @staticmethod
+    def _same_job(path: str, job_id: str, task: Task) -> Task:
+        """A status answer whose ``job_id`` is not the one asked for, made to carry it.
+
+        No ``job_id`` (or one spelled in other letter case): the asked id is kept. Another
+        job's id: the answer says nothing of this job (a misrouted or hostile answer), and
+        taking it would hand that job's status and outputs, and its id for follow-ups, to
+        this one; it is unreadable (:class:`MalformedResponseError`, retried like others).
+        """
+        if task.job_id and task.job_id.lower() != job_id.lower():
+            raise MalformedResponseError(
+                f"GET {path}: HTTP 200 with the status of another job",
+                method="GET",
+                path=path,
+                status=200,
+            )
+        return attrs.evolve(task, job_id=job_id)
 
     async def _read_task(self, job_id: str, known: Task | None = None) -> tuple[Task, ServerHint]:
         return await self._retried(lambda: self._read_task_once(job_id, known))
@@ -456,8 +479,11 @@ class LegnextClient(Endpoints):
         """Read a job's status once (failed reads are retried) and return it.
 
         Raises:
-            ValidationError: ``job_id`` is empty or not an id.
+            ValidationError: ``job_id`` is not 1 to 128 characters from ``A-Z``, ``a-z``,
+                ``0-9``, ``_`` and ``-`` (nothing is sent).
             NotFoundError: no such job for this key, or it is past the retention window.
+            MalformedResponseError: the answers, retries included, were unreadable or about
+                another job.
         """
         check_job_id(job_id)
         task, _ = await self._read_task(job_id)
@@ -467,6 +493,10 @@ class LegnextClient(Endpoints):
         """A handle for a job created elsewhere; nothing is sent until it is awaited.
 
         Its result's type follows the job's task type (image, video or text).
+
+        Raises:
+            ValidationError: ``job_id`` is not 1 to 128 characters from ``A-Z``, ``a-z``,
+                ``0-9``, ``_`` and ``-``.
         """
         check_job_id(job_id)
         self._check_open()
@@ -519,14 +549,16 @@ class LegnextClient(Endpoints):
         try:
             data, body, sent_at = await self._post_submission(endpoint, payload, ticket)
             task = Task.from_json(data, body=body)
-            if not task.job_id:
-                missing = MalformedResponseError(
-                    f"POST /v1/{endpoint}: the answer carries no job_id",
+            if not is_job_id(task.job_id):
+                # The job may exist, but its id is unknown: never guessed, never sent again.
+                what = "no job_id" if not task.job_id else "a job_id that is not a job id"
+                unreadable = MalformedResponseError(
+                    f"POST /v1/{endpoint}: the answer carries {what}",
                     method="POST",
                     path=f"/v1/{endpoint}",
                     status=200,
                 )
-                raise self._unknown(endpoint, payload, sent_at, missing) from missing
+                raise self._unknown(endpoint, payload, sent_at, unreadable) from unreadable
             slots.mark_running(ticket)
         except BaseException:
             slots.release(ticket)

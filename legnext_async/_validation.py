@@ -18,19 +18,42 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 _S = TypeVar("_S", bound=enum.StrEnum)
 
 
-#: A job id: one or more characters, none of them whitespace or ``/``.
-_JOB_ID = re.compile(r"[^\s/]+")
+JOB_ID_MAX: Final = 128
+#: What a job id looks like: UUIDs, the numeric ids some docs show, and the short ids of tests.
+#: Nothing that could leave the path segment of ``/v1/job/{job_id}``: no ``.``, ``%``, ``/``,
+#: backslash, ``?``, ``#``, ``;``, whitespace, control or non-ASCII characters.
+_JOB_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{JOB_ID_MAX}}}")
+#: How much of a refused value an error message shows.
+_SHOWN_MAX: Final = 40
+
+
+def is_job_id(value: object) -> bool:
+    """Whether ``value`` is a string that looks like a job id (see :func:`check_job_id`)."""
+    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
 
 
 def check_job_id(value: object, field: str = "job_id") -> str:
-    """A parent job id: a non-empty string without surrounding or inner whitespace."""
+    """A job id: 1 to 128 characters, each an ASCII letter, a digit, ``_`` or ``-``.
+
+    Job ids go into request paths (``/v1/job/{job_id}``), so anything else is refused before
+    a request is made.
+    """
     if not isinstance(value, str):
         raise ValidationError(field, f"must be a string, got {type(value).__name__}")
     if _JOB_ID.fullmatch(value) is None:
         raise ValidationError(
-            field, f"must be a non-empty job id without spaces or '/', got {value!r}"
+            field,
+            f"must be 1 to {JOB_ID_MAX} characters from A-Z, a-z, 0-9, '_' and '-',"
+            f" got {shown(value)}",
         )
     return value
+
+
+def shown(value: str) -> str:
+    """``value`` as an error message may quote it: its repr, cut short if long."""
+    if len(value) <= _SHOWN_MAX:
+        return repr(value)
+    return f"{value[:_SHOWN_MAX]!r}... ({len(value)} characters)"
 
 
 def check_int(value: object, field: str, low: int, high: int) -> int:

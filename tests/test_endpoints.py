@@ -412,7 +412,7 @@ INVALID = [
         id="diffusion-callback-relative",
     ),
     # variation
-    bad(lambda c, p: c.variation("", 0, 0), "job_id", "non-empty", id="variation-job-id"),
+    bad(lambda c, p: c.variation("", 0, 0), "job_id", "1 to 128 characters", id="variation-job-id"),
     bad(lambda c, p: c.variation(p.grid, 4, 0), "image_no", "0 to 3", id="variation-4"),
     bad(lambda c, p: c.variation(p.grid, -1, 0), "image_no", "0 to 3", id="variation-neg"),
     bad(lambda c, p: c.variation(p.grid, True, 0), "image_no", "integer", id="variation-bool-no"),
@@ -438,8 +438,8 @@ INVALID = [
     bad(lambda c, p: c.upscale(p.grid, 0, "subtle"), "type", "SUBTLE (0)", id="upscale-type-str"),
     bad(lambda c, p: c.upscale(p.grid, 0, False), "type", "SUBTLE (0)", id="upscale-type-bool"),
     # reroll
-    bad(lambda c, p: c.reroll("a b"), "job_id", "without spaces", id="reroll-space"),
-    bad(lambda c, p: c.reroll("a/b"), "job_id", "'/'", id="reroll-slash"),
+    bad(lambda c, p: c.reroll("a b"), "job_id", "1 to 128 characters", id="reroll-space"),
+    bad(lambda c, p: c.reroll("a/b"), "job_id", "1 to 128 characters", id="reroll-slash"),
     bad(lambda c, p: c.reroll(None), "job_id", "string", id="reroll-none"),
     # blend
     bad(lambda c, p: c.blend([IMG], "1:1"), "img_urls", "2 to 5", id="blend-one-url"),
@@ -628,7 +628,7 @@ INVALID = [
     bad(lambda c, p: c.remove_background(LONG_URL), "img_url", "1024", id="remove-background-long"),
     # enhance
     bad(lambda c, p: c.enhance(p.draft, 4), "image_no", "0 to 3", id="enhance-no-4"),
-    bad(lambda c, p: c.enhance("", 0), "job_id", "non-empty", id="enhance-job-id"),
+    bad(lambda c, p: c.enhance("", 0), "job_id", "1 to 128 characters", id="enhance-job-id"),
     # video-diffusion
     bad(lambda c, p: c.video_diffusion(), "prompt", "required", id="video-diffusion-nothing"),
     bad(
@@ -680,7 +680,12 @@ INVALID = [
         "integer",
         id="video-upscale-bool",
     ),
-    bad(lambda c, p: c.video_upscale(" x", 0), "job_id", "without spaces", id="video-upscale-job"),
+    bad(
+        lambda c, p: c.video_upscale(" x", 0),
+        "job_id",
+        "1 to 128 characters",
+        id="video-upscale-job",
+    ),
 ]
 
 

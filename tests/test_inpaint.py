@@ -65,8 +65,8 @@ async def test_several_polygons_in_one_mask(client: LegnextClient, emulator: Emu
 @pytest.mark.parametrize(
     ("args", "kwargs", "field", "limit"),
     [
-        pytest.param(("", 0, AREA_MASK), {}, "job_id", "non-empty", id="empty-job-id"),
-        pytest.param(("a b", 0, AREA_MASK), {}, "job_id", "without spaces", id="space-job-id"),
+        pytest.param(("", 0, AREA_MASK), {}, "job_id", "1 to 128 characters", id="empty-job-id"),
+        pytest.param(("a b", 0, AREA_MASK), {}, "job_id", "1 to 128 characters", id="space-job-id"),
         pytest.param((7, 0, AREA_MASK), {}, "job_id", "string", id="int-job-id"),
         pytest.param(("j", -1, AREA_MASK), {}, "image_no", "0 to 3", id="image-no-low"),
         pytest.param(("j", 4, AREA_MASK), {}, "image_no", "0 to 3", id="image-no-high"),
