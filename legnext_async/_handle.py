@@ -343,6 +343,10 @@ class TaskHandle(Generic[R_co]):
     service; when the last awaiter goes, the poller stops (unless a submission is waiting
     for this job's slot, which frees only when the job is seen finished). A finished handle
     returns its cached result without a request.
+
+    The first finished status seen is final for the handle: a later answer saying otherwise
+    is ignored (logged at debug level), so ``done`` never turns back, and the result or the
+    failure stays as first seen.
     """
 
     __slots__ = (
@@ -435,7 +439,12 @@ class TaskHandle(Generic[R_co]):
         return await _awaitable(self._waiting(poll))
 
     async def refresh(self) -> Task:
-        """Read the job's status once (retrying failed reads) and return it."""
+        """Read the job's status once (retrying failed reads) and return it.
+
+        Once the job was seen finished, that snapshot is returned whatever the read says: a
+        finished job does not change, so a later ``processing`` (or a ``completed`` turned
+        ``failed``) can only be a stale answer.
+        """
         task, _ = await self._client._read_task(self._job_id, self._task)
         return self._observe(task)
 
@@ -560,6 +569,17 @@ class TaskHandle(Generic[R_co]):
         waiting handles does not keep promoting fresh copies into the GC's oldest generation.
         """
         previous = self._task
+        if previous is not None and previous.is_finished:
+            # A finished job never changes again: a later answer that says otherwise (a stale
+            # replica, say) is not news, and the first finish, result or failure stands.
+            if task.status is not previous.status:
+                logger.debug(
+                    "job %s: ignored status %s after %s",
+                    self._job_id,
+                    task.status.value,
+                    previous.status.value,
+                )
+            return previous
         if previous is not None and (task is previous or _same_answer(previous.raw, task.raw)):
             task = previous
         self._task = task
