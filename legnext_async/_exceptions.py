@@ -162,7 +162,8 @@ class NotFoundError(APIStatusError):
 class RateLimitError(APIStatusError):
     """HTTP 429: too many requests, or too many active jobs.
 
-    ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None`` if it sent none.
+    ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None`` if it sent none
+    (or one that is neither a finite number nor an HTTP date).
     """
 
     def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import types
 import weakref
@@ -61,6 +62,7 @@ class _PollRun:
     """
 
     __slots__ = (
+        "clock",
         "deadline",
         "durations",
         "ended",
@@ -75,14 +77,21 @@ class _PollRun:
         "timeout",
     )
 
-    def __init__(self, handle: TaskHandle[Any], policy: PollPolicy) -> None:
+    def __init__(
+        self,
+        handle: TaskHandle[Any],
+        policy: PollPolicy,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.handle = handle
         self.policy = policy
         self.loop = asyncio.get_running_loop()
+        #: The event loop's clock; a test may pass a fixed one to check decisions exactly.
+        self.clock = clock or self.loop.time
         self.scale = scale = policy.time_scale
         task_type = handle._task.task_type if handle._task is not None else None
         self.timeout = policy.timeout_for(task_type)
-        self.deadline = self.loop.time() + self.timeout * scale
+        self.deadline = self.clock() + self.timeout * scale
         if handle._state_scale != scale:
             # The schedule's clock is in service seconds of this policy's scale.
             submitted = handle._submitted_at
@@ -111,7 +120,7 @@ class _PollRun:
         if handle._seed_unread and seed is not None:
             handle._seed_unread = False
             return self._decide(seed, None)
-        return self.loop.time()
+        return self.clock()
 
     async def poll(self) -> float | None:
         """One status read, then the time of the next (``None``: the run ended)."""
@@ -149,7 +158,7 @@ class _PollRun:
             job_id = self.handle._job_id
             self._finish(_Outcome(None, TaskTimeoutError(job_id, self.timeout, self.handle._task)))
             return None
-        return self.loop.time() + wait * self.scale
+        return self.clock() + wait * self.scale
 
     def end(self, error: BaseException) -> None:
         """The client is closing: waiters get ``error``."""
@@ -198,10 +207,10 @@ class _PollRun:
         return self.policy.jitter
 
     def now(self) -> float:
-        return self.loop.time() / self.scale
+        return self.clock() / self.scale
 
     def remaining(self) -> float:
-        return (self.deadline - self.loop.time()) / self.scale
+        return (self.deadline - self.clock()) / self.scale
 
     def pace(self) -> float:
         return self.handle._client._budget.pace.factor
@@ -221,9 +230,12 @@ class _PollRun:
         state = self.state
         state.errors += 1
         wait = self.handle._client.retry.wait_for(exc, state.errors)
-        # Retry-After is in real seconds; the schedule speaks service seconds.
-        scaled = wait / self.scale
-        return self.policy.clamp(scaled) if isinstance(exc, RateLimitError) else scaled
+        # Retry-After and the backoff are real seconds, the schedule's service seconds; and a
+        # gap stays within the policy's bounds whatever the service asked for.
+        return self.policy.clamp(wait / self.scale)
+
+    def bounds(self) -> tuple[float, float]:
+        return self.policy.min_interval, self.policy.max_interval
 
 
 class _SlotHolder(weakref.ref["TaskHandle[Any]"]):
@@ -302,13 +314,22 @@ class ServerHint(NamedTuple):
     estimated_time: object = None
 
     def at(self, now: float, scale: float) -> float | None:
-        """The time (service seconds) before which the service asked not to read, if any."""
+        """The time (service seconds) before which the service asked not to read, if any.
+
+        It may lie far ahead (even at infinity): the schedule honours it only up to the
+        policy's ``max_interval``. An ``estimated_time`` that is not a finite number of at
+        least 0 (``Infinity``, ``NaN``, a string) is no hint.
+        """
         hints = []
         wait = parse_retry_after(self.retry_after)
         if wait is not None:
             hints.append(now + wait / scale)
         eta = self.estimated_time
-        if isinstance(eta, int | float) and not isinstance(eta, bool) and eta >= 0:
+        if (
+            isinstance(eta, int | float)
+            and not isinstance(eta, bool)
+            and 0 <= eta < math.inf  # False for NaN
+        ):
             hints.append(now + float(eta))
         return max(hints) if hints else None
 

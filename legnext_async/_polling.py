@@ -12,7 +12,8 @@ minute of an inpaint. So the schedule:
    window ``[low, high]``; it sleeps until ``low`` and then reads every ``2 × target_lag``
    until ``high``, so a finish inside the window is seen ``target_lag`` late on average;
 4. past ``high`` (an overdue job), backs off in proportion to how overdue it is;
-5. honours a server hint (``Retry-After`` on a status answer, an ``estimated_time`` field);
+5. honours a server hint (``Retry-After`` on a status answer, an ``estimated_time`` field)
+   up to ``max_interval``;
 6. learns each task type's window from the ``started_at``/``ended_at`` of jobs this client
    saw finish (:class:`DurationModel`).
 
@@ -81,8 +82,9 @@ class PollPolicy:
     Attributes:
         first_delay: seconds between submission and the first status read. ``None``: a share
             (0.8) of the task type's shortest typical run, e.g. 72 s for an inpaint.
-        min_interval: the shortest gap between two reads of one job.
-        max_interval: the longest gap between two reads of one job.
+        min_interval: the shortest gap between two reads of one job (jitter included).
+        max_interval: the longest gap between two reads of one job, whatever the service's
+            hints (``Retry-After``, ``estimated_time``) or the client's pace after 429s say.
         target_lag: how late, on average, a finish inside the predicted window is seen;
             reads there come every ``2 × target_lag`` seconds.
         queued_interval: the gap between reads of a job still queued (``pending``/``staged``);
@@ -229,7 +231,9 @@ def next_delay(
             delay = policy.clamp(max(dense, OVERDUE_GROWTH * (elapsed - high)))
         delay = min(delay, policy.max_interval)
     if state.hint is not None:
-        delay = max(delay, state.hint - now)
+        # Honoured up to max_interval only: the service's word could be anything (a
+        # Retry-After of 999999, an estimated_time of 1e308), and the wait must go on.
+        delay = max(delay, min(state.hint - now, policy.max_interval))
     return delay
 
 
@@ -264,6 +268,9 @@ class PollSchedule(Protocol):
     def pace(self) -> float:
         """The client-wide stretch factor of poll gaps."""
 
+    def bounds(self) -> tuple[float, float]:
+        """The shortest and the longest gap the policy allows between two reads."""
+
     def remaining(self) -> float:
         """Service seconds until the wait's deadline."""
 
@@ -273,7 +280,10 @@ class ScheduleWait(tenacity.wait.wait_base):
 
     The gap comes from the retry state's :class:`PollSchedule`, then is jittered by its
     ``jitter`` (``1 ± jitter``), stretched by the client's pace factor, and cut so the last
-    read lands on the deadline.
+    read lands on the deadline. Jitter and pace never take a gap out of the policy's
+    ``min_interval..max_interval`` (one the schedule set outside it, such as the first read
+    after a submission, they only move towards it): however many 429s, no job goes unread
+    for longer than ``max_interval``.
     """
 
     def __init__(self, rng: random.Random) -> None:
@@ -290,10 +300,13 @@ class ScheduleWait(tenacity.wait.wait_base):
             delay = schedule.error_delay(exc)
         else:
             delay = schedule.delay_for(outcome.result())
+        planned = delay
         jitter = schedule.jitter
         if jitter and delay > 0:
             delay *= self._rng.uniform(1 - jitter, 1 + jitter)
         delay *= schedule.pace()
+        shortest, longest = schedule.bounds()
+        delay = min(max(delay, min(shortest, planned)), max(longest, planned))
         return max(0.0, min(delay, schedule.remaining()))
 
 

@@ -48,8 +48,10 @@ class RetryPolicy:
         initial_wait: the backoff's first ceiling; each retry doubles it, and the wait is
             drawn uniformly below it (full jitter), so clients never retry in step.
         max_wait: the backoff's largest ceiling.
-        max_retry_after: the longest ``Retry-After`` honoured; a longer one ends the retries
-            and the :class:`RateLimitError` (carrying ``retry_after``) reaches the caller.
+        max_retry_after: the longest ``Retry-After`` honoured; a longer one (``999999``, a
+            date years ahead) ends the retries and the :class:`RateLimitError` (carrying
+            ``retry_after``) reaches the caller. A ``Retry-After`` that is not a finite
+            number (``inf``, ``nan``) or a date counts as absent: the backoff applies.
     """
 
     attempts: int = attrs.field(default=DEFAULT_ATTEMPTS, validator=attrs.validators.ge(1))
@@ -68,13 +70,13 @@ class RetryPolicy:
         return (rng or random).uniform(0, ceiling)
 
     def wait_for(self, exc: BaseException | None, retry_number: int) -> float:
-        """The wait before the next retry after ``exc``: ``Retry-After`` if it gave one."""
-        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
-            return exc.retry_after
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, int | float):
-            return float(retry_after)
-        return self.backoff(retry_number)
+        """The wait before the next retry after ``exc``: ``Retry-After`` if it gave one.
+
+        The result may be longer than the policy allows (``inf`` even); callers compare it
+        with ``max_retry_after`` and ``timeout`` before sleeping. It is never NaN.
+        """
+        hinted = asked_wait(exc)
+        return self.backoff(retry_number) if hinted is None else hinted
 
 
 NO_RETRY: Final = RetryPolicy(attempts=1)
@@ -92,8 +94,28 @@ def is_retryable_read(exc: BaseException) -> bool:
     )
 
 
+def asked_wait(exc: BaseException | None) -> float | None:
+    """The wait a failure asked for (its ``retry_after``), if it is a number of at least 0.
+
+    NaN and negative values count as no hint; ``inf`` is kept (longer than any policy).
+    """
+    retry_after = getattr(exc, "retry_after", None)
+    if (
+        isinstance(retry_after, int | float)
+        and not isinstance(retry_after, bool)
+        and retry_after >= 0  # False for NaN
+    ):
+        return float(retry_after)
+    return None
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` in seconds from delta-seconds or an HTTP date; ``None`` if absent."""
+    """``Retry-After`` in seconds from delta-seconds or an HTTP date.
+
+    ``None`` if absent, unreadable, or not finite (``inf``, ``nan``, ``1e999``: no HTTP
+    value, so no hint). A time in the past counts as 0. A huge value (``999999``, a date in
+    year 9999) is returned as it is: callers bound what they honour.
+    """
     if not value:
         return None
     text = value.strip()
@@ -107,7 +129,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         if when.tzinfo is None:  # "-0000": UTC, with the source's zone unknown
             when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds):
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 
@@ -140,7 +162,8 @@ class _StopFromPolicy(tenacity.stop.stop_base):
         upcoming = retry_state.upcoming_sleep
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None and outcome.failed else None
-        if isinstance(exc, RateLimitError) and (exc.retry_after or 0) > policy.max_retry_after:
+        hinted = asked_wait(exc)
+        if hinted is not None and hinted > policy.max_retry_after:
             return True
         elapsed = retry_state.seconds_since_start or 0.0
         return elapsed + upcoming > policy.timeout

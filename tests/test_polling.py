@@ -193,6 +193,9 @@ class FixedSchedule:
     def remaining(self) -> float:
         return self._left
 
+    def bounds(self) -> tuple[float, float]:
+        return POLICY.min_interval, POLICY.max_interval
+
 
 def after_read(schedule: FixedSchedule) -> tenacity.RetryCallState:
     """A retry state holding one successful read, with ``schedule`` as its retry object."""
@@ -329,7 +332,7 @@ async def test_status_answer_hints_reach_the_schedule() -> None:
             "task_type": "remove_background",  # typical run 15-20 s: alone, a 15 s gap
             "status": "processing" if len(reads) == 1 else "completed",
             "output": {"image_url": "https://cdn.example/x.png"},
-            "estimated_time": 40,
+            "estimated_time": 25,  # within max_interval (30 s), so honoured in full
         }
         return web.json_response(body, headers={"Retry-After": "0"})
 
@@ -340,4 +343,4 @@ async def test_status_answer_hints_reach_the_schedule() -> None:
     ):
         await client.task("job-1")
     assert len(reads) == 2
-    assert reads[1] - reads[0] >= 40 * 0.01  # the hint's 40 s, not the schedule's 15 s
+    assert reads[1] - reads[0] >= 25 * 0.01  # the hint's 25 s, not the schedule's 15 s
