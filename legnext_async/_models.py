@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Self
@@ -17,7 +19,7 @@ from typing import Any, Final, Self
 import attrs
 
 from ._exceptions import ValidationError
-from ._validation import check_int, check_min_int, check_url
+from ._validation import check_int, check_min_int, check_url, is_http_url, is_job_id
 
 __all__ = [
     "AvailableActions",
@@ -41,6 +43,8 @@ __all__ = [
     "VariationType",
     "VideoType",
 ]
+
+logger = logging.getLogger("legnext_async")
 
 POLYGON_MIN: Final = 500
 POLYGON_MAX: Final = 4096
@@ -217,6 +221,49 @@ def _strs(value: object) -> tuple[str, ...]:
     return tuple([item for item in value if isinstance(item, str) and item])
 
 
+#: The scheme of a URL, as a warning may name it (never the rest of the URL).
+_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,15}):")
+
+
+def _kind(value: object) -> str:
+    """What a refused output URL was, in a word or two: its scheme, or why it has none."""
+    if value is None:
+        return "null"
+    if not isinstance(value, str):
+        return type(value).__name__
+    if not value:
+        return "empty"
+    scheme = _SCHEME.match(value)
+    if scheme is None:
+        return "no scheme"
+    name = scheme.group(1).lower()
+    return f"{name}: without a host or with spaces" if name in ("http", "https") else f"{name}:"
+
+
+def _http_url(value: object, field: str, dropped: list[str]) -> str | None:
+    """An output URL if it is an absolute http(s) URL; else ``None``, noted in ``dropped``
+    unless the service left the field unset (``""`` or ``null``)."""
+    if is_http_url(value):
+        return value
+    if value is not None and value != "":
+        dropped.append(f"{field} ({_kind(value)})")
+    return None
+
+
+def _http_urls(value: object, field: str, dropped: list[str]) -> tuple[str, ...]:
+    """A list of output URLs, ending just before the first that is not an absolute http(s)
+    URL (noted in ``dropped``): item ``i`` stays image (or video) number ``i``."""
+    if not value or not isinstance(value, list | tuple):
+        return ()
+    for index, item in enumerate(value):
+        if not is_http_url(item):
+            after = len(value) - index - 1
+            rest = f" and the {after} after it" if after else ""
+            dropped.append(f"{field}[{index}] ({_kind(item)}){rest}")
+            return tuple(value[:index])
+    return tuple(value)
+
+
 def _ints(value: object) -> tuple[int, ...]:
     if not isinstance(value, list | tuple):
         return ()
@@ -328,6 +375,13 @@ class Output:
     ``image_url`` is the grid (or the single image), ``image_urls`` the separate images;
     ``video_urls`` for video jobs; ``prompt_en``, ``description``, ``final_prompt`` and
     ``prompts`` for describe and shorten.
+
+    The URLs are only ever absolute ``http://`` or ``https://`` URLs with a host. Anything
+    else an answer puts there (``javascript:``, ``file:``, ``data:``, a relative path, a
+    number) is dropped, with one warning log naming the field and the scheme (never the
+    URL): ``image_url`` becomes ``None``, and ``image_urls`` or ``video_urls`` end just
+    before the first such item, so that ``image_urls[i]`` is always image number ``i`` (the
+    images from there on are missing, never renumbered).
     """
 
     image_url: str | None = None
@@ -341,17 +395,30 @@ class Output:
     prompts: tuple[str, ...] = ()
 
     @classmethod
-    def from_json(cls, data: object) -> Output:
-        """Read ``output``; ``null`` (as in error envelopes) gives an empty output."""
+    def from_json(cls, data: object, *, job_id: str = "") -> Output:
+        """Read ``output``; ``null`` (as in error envelopes) gives an empty output.
+
+        ``job_id`` names the job in the warning about dropped URLs, if any.
+        """
         raw = _dict(data)
         if not any(raw.values()):
             # Null, or all blanks as while a job waits: share one empty instance (fewer
             # objects for the GC to walk when thousands of jobs wait).
             return _NO_OUTPUT
+        dropped: list[str] = []
+        image_url = _http_url(raw.get("image_url"), "image_url", dropped)
+        image_urls = _http_urls(raw.get("image_urls"), "image_urls", dropped)
+        video_urls = _http_urls(raw.get("video_urls"), "video_urls", dropped)
+        if dropped:
+            logger.warning(
+                "job %s: dropped output URLs that are not absolute http(s) URLs: %s",
+                job_id if is_job_id(job_id) else "(no valid id)",
+                ", ".join(dropped),
+            )
         return cls(
-            image_url=_opt_str(raw.get("image_url")),
-            image_urls=_strs(raw.get("image_urls")),
-            video_urls=_strs(raw.get("video_urls")),
+            image_url=image_url,
+            image_urls=image_urls,
+            video_urls=video_urls,
             seed=_opt_str(raw.get("seed")),
             available_actions=AvailableActions.from_json(raw.get("available_actions")),
             prompt_en=_opt_str(raw.get("promptEn", raw.get("prompt_en"))),
@@ -518,11 +585,12 @@ class Task:
         """
         config = _dict(data.get("config"))
         logs = data.get("logs")
+        job_id = _str(data.get("job_id"))
         return cls(
-            job_id=_str(data.get("job_id")),
+            job_id=job_id,
             task_type=TaskType(_str(data.get("task_type"))),
             status=TaskStatus(_str(data.get("status"))),
-            output=Output.from_json(data.get("output")),
+            output=Output.from_json(data.get("output"), job_id=job_id),
             meta=Meta.from_json(data.get("meta")),
             error=TaskError.from_json(data.get("error")),
             model=_str(data.get("model")) or "midjourney",

@@ -82,12 +82,17 @@ class ImageResult(TaskResult):
 
     @property
     def image_urls(self) -> tuple[str, ...]:
-        """The separate images (four for a grid; one for upscale or background removal)."""
+        """The separate images (four for a grid; one for upscale or background removal).
+
+        ``image_urls[i]`` is image number ``i``. Only absolute http(s) URLs: the tuple ends
+        before the first URL the service sent that is not one (see :class:`Output`).
+        """
         return self.task.output.image_urls
 
     @property
     def image_url(self) -> str | None:
-        """The grid image, or the single image; ``None`` when the service left it empty."""
+        """The grid image, or the single image; ``None`` when the service left it empty
+        (or sent something that is not an absolute http(s) URL)."""
         return self.task.output.image_url
 
     async def upscale(
@@ -311,7 +316,10 @@ class VideoResult(TaskResult):
 
     @property
     def video_urls(self) -> tuple[str, ...]:
-        """The videos (mp4), one per batch item."""
+        """The videos (mp4), one per batch item; ``video_urls[i]`` is video number ``i``.
+
+        Only absolute http(s) URLs, as with :attr:`ImageResult.image_urls`.
+        """
         return self.task.output.video_urls
 
     async def extend(

@@ -6,7 +6,7 @@ import enum
 import math
 import re
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from ._exceptions import ValidationError
@@ -27,7 +27,7 @@ _JOB_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{JOB_ID_MAX}}}")
 _SHOWN_MAX: Final = 40
 
 
-def is_job_id(value: object) -> bool:
+def is_job_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a string that looks like a job id (see :func:`check_job_id`)."""
     return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
 
@@ -54,6 +54,31 @@ def shown(value: str) -> str:
     if len(value) <= _SHOWN_MAX:
         return repr(value)
     return f"{value[:_SHOWN_MAX]!r}... ({len(value)} characters)"
+
+
+#: An absolute http(s) URL with a host, without space, backslash, or ASCII or C1 control
+#: characters anywhere (those make URLs that parsers read differently). Character ranges
+#: only, and no re.IGNORECASE: they keep the match cheap for every URL of every answer.
+_HTTP_URL = re.compile(
+    r"[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:[^\x00-\x20\x7f-\x9f/?#\\@]*@)?"  # user info
+    r"(?:\[[0-9A-Fa-f:.]+\]|[^\x00-\x20\x7f-\x9f/?#\\@:\[\]]+)"  # host: a name, or [IPv6]
+    r"(?::[0-9]*)?"  # port
+    r"(?:[/?#][^\x00-\x20\x7f-\x9f\\]*)?"  # path, query, fragment
+)
+
+
+def is_http_url(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is an absolute ``http://`` or ``https://`` URL with a host.
+
+    Beyond ASCII, only printable characters count (no Unicode spaces, line separators or
+    direction marks).
+    """
+    return (
+        isinstance(value, str)
+        and _HTTP_URL.fullmatch(value) is not None
+        and (value.isascii() or value.isprintable())
+    )
 
 
 def check_int(value: object, field: str, low: int, high: int) -> int:
