@@ -595,7 +595,7 @@ class TaskHandle(Generic[R_co]):
             # replica, say) is not news, and the first finish, result or failure stands.
             if task.status is not previous.status:
                 logger.debug(
-                    "job %s: ignored status %s after %s",
+                    "job %s: ignored status %.40r after %s",  # escaped, cut: the service chose it
                     self._job_id,
                     task.status.value,
                     previous.status.value,

@@ -89,7 +89,7 @@ async def test_a_stale_answer_is_logged_at_debug(
         handle = client.task("job-1")
         await handle.refresh()
         await handle.refresh()
-    assert "job job-1: ignored status processing after completed" in caplog.messages
+    assert "job job-1: ignored status 'processing' after completed" in caplog.messages
 
 
 async def test_completed_then_failed_keeps_the_result() -> None:
