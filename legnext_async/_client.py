@@ -43,6 +43,7 @@ from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
 from ._scheduler import PollScheduler
 from ._validation import check_job_id
 from ._version import __version__
+from ._wire import loads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
@@ -353,8 +354,8 @@ class LegnextClient(Endpoints):
         """The JSON object of a 2xx answer; any other status raises its APIStatusError."""
         if 200 <= status < 300:
             try:
-                parsed = json.loads(body)
-            except ValueError:
+                parsed = loads(body)
+            except ValueError:  # not JSON, or nested too deep to be the API's
                 parsed = None
             if not isinstance(parsed, dict):
                 raise MalformedResponseError(
@@ -373,7 +374,7 @@ class LegnextClient(Endpoints):
         method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
     ) -> APIStatusError:
         try:
-            parsed = json.loads(body) if body else None
+            parsed = loads(body) if body else None
         except ValueError:
             parsed = None
         code, message, raw_message = _error_fields(parsed)
