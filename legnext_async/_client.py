@@ -45,7 +45,7 @@ from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
 from ._scheduler import PollScheduler
 from ._validation import check_job_id, check_min_int
 from ._version import __version__
-from ._wire import loads
+from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
@@ -264,6 +264,7 @@ class LegnextClient(Endpoints):
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout, sock_connect=min(DEFAULT_CONNECT_TIMEOUT, request_timeout)
         )
+        self._scrubber = KeyScrubber(self._api_key)
         self._headers = {
             "x-api-key": self._api_key,
             "User-Agent": USER_AGENT,
@@ -343,7 +344,8 @@ class LegnextClient(Endpoints):
         """Send one request; the answer's status, headers and body, whatever the status.
 
         Every aiohttp failure becomes one of our errors here. The body is read up to the
-        client's cap (an error answer's up to :data:`ERROR_BODY_BYTES`, dropped past it).
+        client's cap (an error answer's up to :data:`ERROR_BODY_BYTES`, dropped past it),
+        and comes back with the API key scrubbed from it.
         """
         session = self._ensure_session()
         url = self.base_url + path
@@ -407,7 +409,9 @@ class LegnextClient(Endpoints):
                 ) from exc
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s", method, path, status)
-        return status, response_headers, body
+        # Every body leaves here scrubbed: whatever is made of it (a Task and its raw, an
+        # error's message and body, a log record) cannot show the key, however it was quoted.
+        return status, response_headers, self._scrubber.body(body)
 
     def _decode(
         self,
@@ -431,13 +435,10 @@ class LegnextClient(Endpoints):
                     status=status,
                 )
             return parsed
-        # A server or proxy may quote the key back in its error body; the error must not.
-        body = body.replace(self._api_key.encode(), b"***")
         raise self._status_error(method, path, status, body, headers)
 
-    @staticmethod
     def _status_error(
-        method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
+        self, method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
     ) -> APIStatusError:
         try:
             parsed = loads(body) if body else None
@@ -445,7 +446,13 @@ class LegnextClient(Endpoints):
             parsed = None
         code, message, raw_message = _error_fields(parsed)
         if 300 <= status < 400:
-            location = urlsplit(headers.get("Location", "")).hostname or "an unknown place"
+            # The host only, from a Location with the key scrubbed (a server chose it).
+            target = self._scrubber.text(headers.get("Location", ""))
+            try:
+                host = urlsplit(target).hostname
+            except ValueError:  # e.g. "http://[oops": no host to name
+                host = None
+            location = host or "an unknown place"
             message = f"redirect to {location} not followed (it would carry the API key)"
         kwargs: dict[str, Any] = {
             "status": status,

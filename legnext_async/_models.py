@@ -455,7 +455,7 @@ class RawJSON(Mapping[str, Any]):
 
     @property
     def body(self) -> bytes:
-        """The bytes as received."""
+        """The bytes as received (in the client's reads, rewritten where they quoted the key)."""
         return self._body
 
     @staticmethod

@@ -1,6 +1,7 @@
-"""A hostile or broken server: bodies too long, or nested too deep.
+"""A hostile or broken server: bodies too long, nested too deep, or quoting the API key.
 
-Each ends as a typed result or a :class:`LegnextError`, at a bounded cost.
+Each ends as a typed result or a :class:`LegnextError`, at a bounded cost, and nothing made
+from the body (an error, a task, a log record) shows the key.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ import contextlib
 import functools
 import gc
 import json
+import logging
+import re
 import tracemalloc
 import warnings
 import zlib
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import attrs
 import pytest
@@ -29,6 +33,7 @@ from legnext_async import (
     RetryPolicy,
     ServerError,
     SubmissionOutcomeUnknownError,
+    TaskFailedError,
     TaskTimeoutError,
     ValidationError,
 )
@@ -429,3 +434,179 @@ def test_raw_json_of_deep_bytes_is_a_value_error(body: bytes) -> None:
     """A RawJSON built on deeply nested bytes raises ValueError when read, not RecursionError."""
     with pytest.raises(ValueError, match="nested deeper than 32"):
         dict(RawJSON(body))
+
+
+# --- the key quoted back ---------------------------------------------------------------------
+
+#: A key with characters whose escapes carry hex letters (k, -, /), for the case rows.
+SK_KEY = "sk-" + API_KEY[:30] + "/" + API_KEY[30:]
+
+
+def json_escaped(text: str, *, upper: bool = False, every: int = 1) -> str:
+    r"""``text`` with every ``every``-th character as a JSON ``\uXXXX`` escape."""
+    spelled = (f"\\u{ord(c):04X}" if upper else f"\\u{ord(c):04x}" for c in text)
+    return "".join(
+        e if i % every == 0 else c for i, (c, e) in enumerate(zip(text, spelled, strict=True))
+    )
+
+
+def percent_encoded(text: str, *, upper: bool = True, percent: str = "%") -> str:
+    """``text`` with every character percent-encoded (its UTF-8 bytes)."""
+    return "".join(
+        percent + (f"{b:02X}" if upper else f"{b:02x}") for c in text for b in c.encode()
+    )
+
+
+#: (key, how the server writes it inside a JSON string, as raw body text).
+SPELLINGS = [
+    pytest.param(API_KEY, API_KEY, id="plain"),
+    pytest.param(API_KEY, json_escaped(API_KEY), id="json-every-char"),
+    pytest.param(API_KEY, json_escaped(API_KEY, every=3), id="json-some-chars"),
+    pytest.param(SK_KEY, json_escaped(SK_KEY), id="json-lower-hex"),
+    pytest.param(SK_KEY, json_escaped(SK_KEY, upper=True), id="json-upper-hex"),
+    pytest.param(SK_KEY, SK_KEY.replace("/", "\\/"), id="json-escaped-slash"),
+    pytest.param(SK_KEY, percent_encoded(SK_KEY), id="percent-upper"),
+    pytest.param(SK_KEY, percent_encoded(SK_KEY, upper=False), id="percent-lower"),
+    pytest.param(
+        SK_KEY, "sk" + percent_encoded("-") + SK_KEY[3:].replace("/", "%2f"), id="percent-some"
+    ),
+    pytest.param(SK_KEY, percent_encoded(SK_KEY, percent="\\u0025"), id="json-escaped-percent"),
+    pytest.param(API_KEY, json_escaped(API_KEY).replace("\\", "\\\\"), id="json-inside-json"),
+]
+
+
+def unveiled(text: str) -> str:
+    r"""``text`` with every spelling the table uses undone (``\uXXXX`` under any number of
+    backslashes, ``\/``, then percent-encoding), so that a hidden key shows."""
+    text = re.sub(r"\\+u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), text)
+    return unquote(re.sub(r"\\+/", "/", text))
+
+
+def assert_hidden(key: str, *texts: object) -> None:
+    """None of ``texts`` (as ``str``) shows ``key``, however spelled."""
+    for text in texts:
+        assert key not in unveiled(str(text))
+
+
+def assert_logs_hidden(key: str, caplog: pytest.LogCaptureFixture) -> None:
+    """No captured log record shows ``key``."""
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    for record in caplog.records:
+        assert_hidden(key, formatter.format(record), repr(record.args))
+
+
+def quoting(spelled: str) -> bytes:
+    """Raw JSON text holding ``spelled`` verbatim (no re-escaping) inside a string."""
+    return b'"bad key ' + spelled.encode() + b'"'
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every record of legnext_async, down to DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="legnext_async")
+    return caplog
+
+
+@pytest.mark.parametrize(("key", "spelled"), [p for p in SPELLINGS if p.id != "plain"])
+async def test_key_quoted_in_an_error_body_is_scrubbed(
+    key: str, spelled: str, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    """An error body quoting the key in its message, raw_message and detail shows ``***``."""
+    quoted = quoting(spelled)
+    body = (
+        b'{"code":400,"message":' + quoted + b',"raw_message":' + quoted
+        + b',"detail":{' + quoted + b":[" + quoted + b"]}}"
+    )  # fmt: skip
+    async with hostile(answer(body, status=400), api_key=key) as (_, client):
+        with pytest.raises(InvalidRequestError) as info:
+            await client.get_task(JOB_ID)
+    error = info.value
+    assert error.message == error.raw_message == "bad key ***"
+    assert error.body == {
+        "code": 400,
+        "message": "bad key ***",
+        "raw_message": "bad key ***",
+        "detail": {"bad key ***": ["bad key ***"]},
+    }
+    assert_hidden(key, error, repr(error), vars(error))
+    assert_logs_hidden(key, debug_logs)
+
+
+@pytest.mark.parametrize(("key", "spelled"), SPELLINGS)
+async def test_key_quoted_by_a_failed_job_is_scrubbed(
+    key: str, spelled: str, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    """A failed job whose error message quotes the key raises TaskFailedError showing ``***``."""
+    body = json.dumps(task_body("failed", error={"code": 10001, "message": "@"})).encode()
+    body = body.replace(b'"@"', quoting(spelled))
+    async with hostile(answer(body), api_key=key) as (_, client):
+        with pytest.raises(TaskFailedError) as info:
+            await client.task(JOB_ID)
+    error = info.value
+    assert error.message == "bad key ***"
+    raw = error.task.raw
+    assert_hidden(key, error, repr(error), vars(error), repr(error.task), repr(raw), dict(raw))
+    assert_hidden(key, bytes(raw.body).decode() if isinstance(raw, RawJSON) else "")
+    assert_logs_hidden(key, debug_logs)
+
+
+@pytest.mark.parametrize(("key", "spelled"), SPELLINGS)
+async def test_key_quoted_by_a_completed_job_is_scrubbed(
+    key: str, spelled: str, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    """A completed task quoting the key (a callback URL, a log line) keeps only ``***``."""
+    body = json.dumps(task_body(config={"webhook_config": {"endpoint": "@"}}, logs=["@"])).encode()
+    body = body.replace(b'"@"', quoting(spelled))
+    async with hostile(answer(body), api_key=key) as (_, client):
+        task = await client.get_task(JOB_ID)
+    assert task.callback == "bad key ***"
+    assert task.logs == ("bad key ***",)
+    assert isinstance(task.raw, RawJSON)
+    assert_hidden(key, repr(task), repr(task.raw), dict(task.raw), task.raw.body.decode())
+    assert_logs_hidden(key, debug_logs)
+
+
+async def test_key_quoted_in_a_submission_refusal_is_scrubbed() -> None:
+    """A job-creating POST refused with a body quoting the key (JSON-escaped) shows ``***``."""
+    body = b'{"code":400,"message":' + quoting(json_escaped(API_KEY)) + b"}"
+    async with hostile(answer(body, status=400)) as (_, client):
+        with pytest.raises(InvalidRequestError) as info:
+            await client.diffusion("a lighthouse at dusk")
+    assert info.value.message == "bad key ***"
+    assert_hidden(API_KEY, info.value, vars(info.value))
+
+
+async def test_key_in_a_redirect_host_is_scrubbed() -> None:
+    """A redirect to a host named after the key names ``***`` instead."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": f"http://{API_KEY}.example/"})
+
+    async with hostile(redirect) as (_, client):
+        with pytest.raises(APIStatusError) as info:
+            await client.get_task(JOB_ID)
+    assert "***.example" in info.value.message
+    assert_hidden(API_KEY, info.value)
+
+
+async def test_redirect_to_an_unreadable_location_is_a_status_error() -> None:
+    """A Location that is no URL at all names no host, rather than escaping as ValueError."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": "http://[oops/"})
+
+    async with hostile(redirect) as (_, client):
+        with pytest.raises(APIStatusError) as info:
+            await client.get_task(JOB_ID)
+    assert "an unknown place" in info.value.message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32-be"])
+async def test_key_in_a_body_not_in_utf8_is_scrubbed(encoding: str) -> None:
+    """A task in UTF-16 or UTF-32 (json reads those too) quoting the key keeps only ``***``."""
+    body = json.dumps(task_body(logs=[f"bad key {API_KEY}"])).encode(encoding)
+    async with hostile(answer(body)) as (_, client):
+        task = await client.get_task(JOB_ID)
+    assert task.logs == ("bad key ***",)
+    assert_hidden(API_KEY, repr(task), dict(task.raw))
