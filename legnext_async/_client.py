@@ -152,7 +152,7 @@ def _error_fields(body: object) -> tuple[int | None, str, str]:
     )
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+def _read_capped(response: aiohttp.ClientResponse, limit: int) -> Awaitable[bytes | None]:
     """The body (decompressed) if it is at most ``limit`` bytes long, else ``None``.
 
     Nothing past ``limit`` is read, nor held: a longer answer's connection is closed, never
@@ -160,15 +160,25 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | 
     """
     length = response.content_length
     headers = response.headers
+    if (
+        length is not None
+        and length <= limit
+        and not (hdrs.CONTENT_ENCODING in headers or hdrs.TRANSFER_ENCODING in headers)
+    ):
+        # The common case, at aiohttp's own cost (no coroutine of ours around it): the
+        # parser stops at Content-Length.
+        return response.read()
+    return _read_stream(response, length, limit)
+
+
+async def _read_stream(
+    response: aiohttp.ClientResponse, length: int | None, limit: int
+) -> bytes | None:
+    """:func:`_read_capped` for a body with no length, a length past ``limit``, or a
+    compressed one (whose length says nothing of what it inflates to)."""
     if length is not None and length > limit:
         response.close()
         return None
-    if length is not None and not (
-        hdrs.CONTENT_ENCODING in headers or hdrs.TRANSFER_ENCODING in headers
-    ):
-        # The common case, at aiohttp's own cost: the parser stops at Content-Length.
-        return await response.read()
-    # No length, or a compressed body whose length says nothing of what it inflates to.
     chunks: list[bytes] = []
     size = 0
     content = response.content
