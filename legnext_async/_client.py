@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import attrs
+from aiohttp import hdrs
 
 from ._batch import BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget, SlotTicket
@@ -32,6 +33,7 @@ from ._exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     SubmissionOutcomeUnknownError,
     ValidationError,
@@ -42,8 +44,9 @@ from ._polling import DurationModel, PollPolicy
 from ._results import TaskResult, result_for
 from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
 from ._scheduler import PollScheduler
-from ._validation import check_job_id, is_job_id
+from ._validation import check_job_id, check_min_int, is_job_id
 from ._version import __version__
+from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
@@ -58,6 +61,18 @@ DEFAULT_BASE_URL: Final = "https://api.legnext.ai/api"
 DEFAULT_REQUEST_TIMEOUT: Final = 30.0
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_CONCURRENT_REQUESTS: Final = 32
+#: The longest answer read, in bytes after decompression. A task is a few KB (a finished
+#: grid with every action listed, about 1.5 KB); 4 MiB is a thousand times that, room for
+#: any answer the service means, while one broken or hostile answer costs at most this much
+#: memory (twice, briefly, while its pieces are joined).
+DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+#: The smallest ``max_response_bytes`` accepted: a guard against a slip of unit (``4`` meant
+#: as MiB). Real answers need a few KB.
+MIN_RESPONSE_BYTES: Final = 1024
+#: The most of an error answer read. Its status and headers decide the error; the body gives
+#: only the message, which any error object of the API's fits in many times over. A longer
+#: body (a proxy's 50 MB page) is cut off and dropped: the status's reason phrase is used.
+ERROR_BODY_BYTES: Final = 64 * 1024
 #: Job-creating POSTs in flight at once: few, so that an account's limit, when unknown, is
 #: found with one or two 429s rather than a burst of them.
 SUBMISSIONS_IN_FLIGHT: Final = 4
@@ -138,6 +153,45 @@ def _error_fields(body: object) -> tuple[int | None, str, str]:
     )
 
 
+def _read_capped(response: aiohttp.ClientResponse, limit: int) -> Awaitable[bytes | None]:
+    """The body (decompressed) if it is at most ``limit`` bytes long, else ``None``.
+
+    Nothing past ``limit`` is read, nor held: a longer answer's connection is closed, never
+    drained or handed back to the pool half-read.
+    """
+    length = response.content_length
+    headers = response.headers
+    if (
+        length is not None
+        and length <= limit
+        and not (hdrs.CONTENT_ENCODING in headers or hdrs.TRANSFER_ENCODING in headers)
+    ):
+        # The common case, at aiohttp's own cost (no coroutine of ours around it): the
+        # parser stops at Content-Length.
+        return response.read()
+    return _read_stream(response, length, limit)
+
+
+async def _read_stream(
+    response: aiohttp.ClientResponse, length: int | None, limit: int
+) -> bytes | None:
+    """:func:`_read_capped` for a body with no length, a length past ``limit``, or a
+    compressed one (whose length says nothing of what it inflates to)."""
+    if length is not None and length > limit:
+        response.close()
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    content = response.content
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _reason_phrase(status: int) -> str:
     """The message of an error answer whose body has none: a gateway page, plain text, empty."""
     try:
@@ -169,6 +223,11 @@ class LegnextClient(Endpoints):
         max_concurrent_requests: HTTP requests in flight at once.
         requests_per_second: an optional cap on the rate of requests (polls included).
         allow_insecure_http: allow ``http://`` to a host other than loopback.
+        max_response_bytes: the longest answer read, counted after decompression (at least
+            1024; 4 MiB by default, a thousand times a real task). A longer successful
+            answer raises :class:`ResponseTooLargeError` (retried by reads; on a
+            job-creating POST, :class:`SubmissionOutcomeUnknownError`). Error answers are
+            read up to 64 KiB at most, for their message.
     """
 
     def __init__(
@@ -184,6 +243,7 @@ class LegnextClient(Endpoints):
         max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
         requests_per_second: float | None = None,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -204,6 +264,10 @@ class LegnextClient(Endpoints):
             )
         if request_timeout <= 0:
             raise ValidationError("request_timeout", f"must be positive, got {request_timeout}")
+        self._max_response_bytes = check_min_int(
+            max_response_bytes, "max_response_bytes", MIN_RESPONSE_BYTES
+        )
+        self._max_error_bytes = min(ERROR_BODY_BYTES, self._max_response_bytes)
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self._session = session
@@ -211,6 +275,7 @@ class LegnextClient(Endpoints):
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout, sock_connect=min(DEFAULT_CONNECT_TIMEOUT, request_timeout)
         )
+        self._scrubber = KeyScrubber(self._api_key)
         self._headers = {
             "x-api-key": self._api_key,
             "User-Agent": USER_AGENT,
@@ -289,7 +354,9 @@ class LegnextClient(Endpoints):
     ) -> tuple[int, CIMultiDictProxy[str], bytes]:
         """Send one request; the answer's status, headers and body, whatever the status.
 
-        Every aiohttp failure becomes one of our errors here.
+        Every aiohttp failure becomes one of our errors here. The body is read up to the
+        client's cap (an error answer's up to :data:`ERROR_BODY_BYTES`, dropped past it),
+        and comes back with the API key scrubbed from it.
         """
         session = self._ensure_session()
         url = self.base_url + path
@@ -308,9 +375,21 @@ class LegnextClient(Endpoints):
                     allow_redirects=False,
                     timeout=self._timeout,
                 ) as response:
-                    body = await response.read()
                     status = response.status
                     response_headers = response.headers
+                    ok = 200 <= status < 300
+                    limit = self._max_response_bytes if ok else self._max_error_bytes
+                    read = await _read_capped(response, limit)
+                    if read is None and ok:
+                        raise ResponseTooLargeError(
+                            f"{method} {path}: HTTP {status} with a body longer than"
+                            f" {limit} bytes; not read further",
+                            method=method,
+                            path=path,
+                            status=status,
+                            limit=limit,
+                        )
+                    body = read or b""  # an error answer past its cap: its status decides
             except aiohttp.ClientConnectorError as exc:
                 raise APIConnectionError(
                     f"{method} {path}: could not connect: {exc.os_error}",
@@ -341,7 +420,9 @@ class LegnextClient(Endpoints):
                 ) from exc
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> %s", method, path, status)
-        return status, response_headers, body
+        # Every body leaves here scrubbed: whatever is made of it (a Task and its raw, an
+        # error's message and body, a log record) cannot show the key, however it was quoted.
+        return status, response_headers, self._scrubber.body(body)
 
     def _decode(
         self,
@@ -354,8 +435,8 @@ class LegnextClient(Endpoints):
         """The JSON object of a 2xx answer; any other status raises its APIStatusError."""
         if 200 <= status < 300:
             try:
-                parsed = json.loads(body)
-            except ValueError:
+                parsed = loads(body)
+            except ValueError:  # not JSON, or nested too deep to be the API's
                 parsed = None
             if not isinstance(parsed, dict):
                 raise MalformedResponseError(
@@ -365,21 +446,24 @@ class LegnextClient(Endpoints):
                     status=status,
                 )
             return parsed
-        # A server or proxy may quote the key back in its error body; the error must not.
-        body = body.replace(self._api_key.encode(), b"***")
         raise self._status_error(method, path, status, body, headers)
 
-    @staticmethod
     def _status_error(
-        method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
+        self, method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
     ) -> APIStatusError:
         try:
-            parsed = json.loads(body) if body else None
+            parsed = loads(body) if body else None
         except ValueError:
             parsed = None
         code, message, raw_message = _error_fields(parsed)
         if 300 <= status < 400:
-            location = urlsplit(headers.get("Location", "")).hostname or "an unknown place"
+            # The host only, from a Location with the key scrubbed (a server chose it).
+            target = self._scrubber.text(headers.get("Location", ""))
+            try:
+                host = urlsplit(target).hostname
+            except ValueError:  # e.g. "http://[oops": no host to name
+                host = None
+            location = host or "an unknown place"
             message = f"redirect to {location} not followed (it would carry the API key)"
         kwargs: dict[str, Any] = {
             "status": status,

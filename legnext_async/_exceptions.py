@@ -9,6 +9,7 @@ Every error derives from :class:`LegnextError`::
     │   ├── APIConnectionError                connection refused, reset or dropped
     │   ├── APITimeoutError (also TimeoutError) a single request took too long
     │   └── MalformedResponseError            the body could not be read as the API's JSON
+    │       └── ResponseTooLargeError         the body was longer than max_response_bytes
     ├── APIStatusError                        the API answered with an error status
     │   ├── InvalidRequestError               400, 413, 422: the server refused the arguments
     │   ├── AuthenticationError               401: key missing or wrong
@@ -46,6 +47,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ServerError",
     "SubmissionOutcomeUnknownError",
     "TaskFailedError",
@@ -107,6 +109,19 @@ class MalformedResponseError(TransportError):
     def __init__(self, message: str, *, method: str, path: str, status: int) -> None:
         super().__init__(message, method=method, path=path)
         self.status = status
+
+
+class ResponseTooLargeError(MalformedResponseError):
+    """A successful answer was longer than the client's ``max_response_bytes``.
+
+    It was not read past that many bytes (counted after decompression); ``limit`` is the
+    cap. Reads retry it like any unreadable body; on a job-creating POST it becomes a
+    :class:`SubmissionOutcomeUnknownError`.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, status: int, limit: int) -> None:
+        super().__init__(message, method=method, path=path, status=status)
+        self.limit = limit
 
 
 class APIStatusError(LegnextError):

@@ -9,7 +9,6 @@ and unknown statuses and task types are kept.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,6 +19,7 @@ import attrs
 
 from ._exceptions import ValidationError
 from ._validation import check_int, check_min_int, check_url, is_http_url, is_job_id
+from ._wire import loads
 
 __all__ = [
     "AvailableActions",
@@ -511,6 +511,7 @@ class RawJSON(Mapping[str, Any]):
     ``Task.raw`` of a status read: a read-only mapping like the parsed dict, which thousands
     of waiting jobs then hold as one object each, rather than as trees of dicts and lists
     that the garbage collector walks on every full collection. ``dict(raw)`` gives a dict.
+    Bytes that are not JSON, or nest deeper than 32 levels, raise ``ValueError`` when read.
     """
 
     __slots__ = ("_body", "_data")
@@ -521,7 +522,7 @@ class RawJSON(Mapping[str, Any]):
 
     @property
     def body(self) -> bytes:
-        """The bytes as received."""
+        """The bytes as received (in the client's reads, rewritten where they quoted the key)."""
         return self._body
 
     @staticmethod
@@ -532,7 +533,7 @@ class RawJSON(Mapping[str, Any]):
     def _decoded(self) -> dict[str, Any]:
         data = self._data
         if data is None:
-            parsed = json.loads(self._body)
+            parsed = loads(self._body)  # ValueError, never RecursionError, if unreadable
             data = self._data = parsed if isinstance(parsed, dict) else {}
         return data
 
