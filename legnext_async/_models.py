@@ -322,11 +322,8 @@ class AvailableActions:
         if not raw:
             return _NO_ACTIONS
         # Most jobs offer the same few maps: reuse the frozen value rather than rebuild it.
-        try:
-            key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in raw.items())
-            cached = _ACTIONS_CACHE.get(key)
-        except TypeError:  # an unhashable oddity inside: build it afresh
-            key, cached = None, None
+        key = _actions_key(raw)
+        cached = _ACTIONS_CACHE.get(key) if key is not None else None
         if cached is not None:
             return cached
         actions = cls._build(raw)
@@ -366,6 +363,31 @@ _ACTION_NAMES: Final = (
 _NO_ACTIONS: Final = AvailableActions()
 _ACTIONS_CACHE: dict[tuple[Any, ...], AvailableActions] = {}
 _ACTIONS_CACHE_SIZE: Final = 256
+#: The largest map kept in that cache: real ones name about ten actions of up to four
+#: images each. Bigger maps (a hostile answer's) are built afresh and never kept, so the
+#: cache's memory stays small whatever the service sends.
+_ACTIONS_KEY_MAX: Final = 32
+
+
+def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd."""
+    if len(raw) > _ACTIONS_KEY_MAX:
+        return None
+    key: list[tuple[str, object]] = []
+    for name, value in raw.items():
+        if len(name) > _ACTIONS_KEY_MAX:
+            return None
+        if isinstance(value, list):
+            if len(value) > _ACTIONS_KEY_MAX or not all(
+                type(item) is int and -(2**31) <= item < 2**31 for item in value
+            ):
+                return None
+            key.append((name, tuple(value)))
+        elif value is None or isinstance(value, bool):
+            key.append((name, value))
+        else:
+            return None
+    return tuple(key)
 
 
 @attrs.frozen

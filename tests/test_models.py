@@ -346,3 +346,21 @@ def test_blank_outputs_and_equal_usages_are_shared() -> None:
     assert first.output == Output()
     assert first.meta.usage is second.meta.usage
     assert first.meta.usage == Usage(type="point", frozen=80, consume=0)
+
+
+def test_big_available_actions_maps_are_read_but_never_cached() -> None:
+    """A hostile answer's huge ``available_actions`` maps are parsed, and none is kept in the
+    cache of common maps, so its memory stays small whatever the service sends."""
+    from legnext_async import _models
+
+    before = dict(_models._ACTIONS_CACHE)
+    numbers = list(range(10_000))
+    for n in range(300):
+        actions = AvailableActions.from_json({"upscale": [*numbers, n], f"op{n}": [0]})
+        assert len(actions.upscale) == 10_001
+        actions = AvailableActions.from_json({("x" * 5_000) + str(n): [0, 1]})
+        assert actions.other
+        actions = AvailableActions.from_json({"upscale": [0, 1], "reroll": "x" * n})
+        assert actions.upscale == (0, 1)
+        assert not actions.reroll
+    assert before == _models._ACTIONS_CACHE
