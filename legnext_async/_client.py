@@ -42,14 +42,20 @@ from ._handle import ServerHint, TaskHandle, _SlotHolder
 from ._models import Balance, RawJSON, Task
 from ._polling import DurationModel, PollPolicy
 from ._results import TaskResult, result_for
-from ._retry import RetryPolicy, is_retryable_read, parse_retry_after, retrying
+from ._retry import (
+    RetryPolicy,
+    is_retryable_read,
+    may_resend_submission,
+    parse_retry_after,
+    retry_call,
+)
 from ._scheduler import PollScheduler
 from ._validation import check_job_id, check_min_int, is_job_id
 from ._version import __version__
 from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
 
     from multidict import CIMultiDictProxy
 
@@ -482,28 +488,9 @@ class LegnextClient(Endpoints):
             return ServerError(**kwargs)
         return _STATUS_ERRORS.get(status, APIStatusError)(**kwargs)
 
-    async def _retried(self, read: Callable[[], Awaitable[R]]) -> R:
-        """``read()``, retried as the retry policy says.
-
-        The first try runs outside tenacity: most reads succeed, and building a retry
-        loop for each would cost a fifth of a read's CPU. Tenacity takes over after the
-        first failure, which counts as its first attempt.
-        """
-        try:
-            return await read()
-        except Exception as exc:
-            if not is_retryable_read(exc) or self.retry.attempts <= 1:
-                raise
-            first: Exception | None = exc
-
-        async def attempt() -> R:
-            nonlocal first
-            if first is not None:
-                failure, first = first, None
-                raise failure
-            return await read()
-
-        return await retrying(self.retry, is_retryable_read, sleep=asyncio.sleep)(attempt)
+    def _retried(self, read: Callable[[], Awaitable[R]]) -> Coroutine[Any, Any, R]:
+        """``read()``, retried as the retry policy says (see :func:`retry_call`)."""
+        return retry_call(self.retry, read, retry_if=is_retryable_read)
 
     async def _read(self, path: str) -> dict[str, Any]:
         """A GET, retried as the retry policy says."""
@@ -554,8 +541,11 @@ class LegnextClient(Endpoints):
             )
         return attrs.evolve(task, job_id=job_id)
 
-    async def _read_task(self, job_id: str, known: Task | None = None) -> tuple[Task, ServerHint]:
-        return await self._retried(lambda: self._read_task_once(job_id, known))
+    def _read_task(
+        self, job_id: str, known: Task | None = None
+    ) -> Coroutine[Any, Any, tuple[Task, ServerHint]]:
+        """One status read, retried as the retry policy says."""
+        return self._retried(lambda: self._read_task_once(job_id, known))
 
     # --- public reads --------------------------------------------------------------------
 
@@ -683,52 +673,43 @@ class LegnextClient(Endpoints):
     ) -> tuple[dict[str, Any], bytes, float]:
         """POST a job until the service answers it: the JSON object, the body, when it was sent.
 
-        Sent again only when provably no job was made: after a 429 (waiting for a slot if
-        the limit of active jobs was learned from it, else backing off) or a connection
-        that failed before sending. Anything else after sending is an unknown outcome.
+        Sent again (by the retry engine, under :func:`may_resend_submission`) only when
+        provably no job was made: after a 429 (waiting for a slot if the limit of active
+        jobs was learned from it, else backing off) or a connection that failed before
+        sending. Anything else after sending is an unknown outcome.
         """
         slots = self._slots
         path = f"/v1/{endpoint}"
         if self._submit_gate is None:
             self._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        retries = 0
-        while True:
-            failure: Exception | None = None
-            async with self._submit_gate:
-                # The slot may have been taken back while waiting here (see JobSlots).
-                if slots.mark_sent(ticket):
-                    sent_at = time.time()
-                    try:
-                        data, _, body = await self._request("POST", path, payload)
-                    except RateLimitError as exc:
-                        if slots.refused(ticket):
+        gate = self._submit_gate
+
+        async def send() -> tuple[dict[str, Any], bytes, float]:
+            while True:
+                async with gate:
+                    # The slot may have been taken back while waiting here (see JobSlots).
+                    if slots.mark_sent(ticket):
+                        sent_at = time.time()
+                        try:
+                            data, _, body = await self._request("POST", path, payload)
+                        except RateLimitError:
+                            if not slots.refused(ticket):
+                                slots.unsend(ticket)
+                                raise
                             logger.info("%s got 429: active-job limit %s", endpoint, slots.limit)
-                        else:
-                            failure = exc
-                    except APIConnectionError as exc:
-                        if exc.sent:
+                        except APIConnectionError as exc:
+                            if exc.sent:
+                                raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                            slots.unsend(ticket)
+                            raise
+                        except (APITimeoutError, MalformedResponseError, ServerError) as exc:
                             raise self._unknown(endpoint, payload, sent_at, exc) from exc
-                        failure = exc
-                    except (APITimeoutError, MalformedResponseError, ServerError) as exc:
-                        raise self._unknown(endpoint, payload, sent_at, exc) from exc
-                    else:
-                        return data, body, sent_at
-            if failure is None:
+                        else:
+                            return data, body, sent_at
+                # A 429 taught the limit: wait for a slot again, then send again.
                 await slots.wait_granted(ticket)
-                continue
-            slots.unsend(ticket)
-            retries += 1
-            wait = self.retry.wait_for(failure, retries)
-            policy = self.retry
-            if (
-                retries >= policy.attempts
-                or loop.time() - started + wait > policy.timeout
-                or wait > policy.max_retry_after
-            ):
-                raise failure
-            await asyncio.sleep(wait)
+
+        return await retry_call(self.retry, send, retry_if=may_resend_submission)
 
     @staticmethod
     def _unknown(

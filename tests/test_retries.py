@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import socket
 import time
@@ -16,6 +17,7 @@ import tenacity
 
 from legnext_async import (
     APIConnectionError,
+    APITimeoutError,
     AuthenticationError,
     InsufficientCreditsError,
     InvalidRequestError,
@@ -30,10 +32,16 @@ from legnext_async import (
     TaskTimeoutError,
     TransportError,
 )
-from legnext_async._retry import parse_retry_after
+from legnext_async._retry import (
+    is_retryable_read,
+    may_resend_submission,
+    parse_retry_after,
+    retry_call,
+)
 from legnext_async.emulator import Emulator, Fault
 
 from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
+from .fakes import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -150,6 +158,120 @@ def test_backoff_is_full_jitter_below_the_ceiling(retry_number: int) -> None:
     assert all(0.0 <= wait <= ceiling for wait in waits)
     assert min(waits) < 0.05 * ceiling  # full jitter reaches down to zero
     assert max(waits) > 0.95 * ceiling  # and up to the ceiling
+
+
+# --- the one retry engine: which failures, and when it stops ------------------------------
+
+CONNECT_REFUSED = APIConnectionError("refused", method="POST", path="/v1/x", sent=False)
+CONNECTION_LOST = APIConnectionError("lost", method="POST", path="/v1/x", sent=True)
+
+
+@pytest.mark.parametrize(
+    ("error", "read", "submission"),
+    [
+        pytest.param(RateLimitError(status=429, message="busy"), True, True, id="429"),
+        pytest.param(CONNECT_REFUSED, True, True, id="connect-refused"),
+        pytest.param(CONNECTION_LOST, True, False, id="connection-lost"),
+        pytest.param(
+            APITimeoutError("slow", method="POST", path="/v1/x"), True, False, id="timeout"
+        ),
+        pytest.param(ServerError(status=503, message="down"), True, False, id="503"),
+        pytest.param(
+            MalformedResponseError("junk", method="POST", path="/v1/x", status=200),
+            True,
+            False,
+            id="malformed",
+        ),
+        pytest.param(
+            SubmissionOutcomeUnknownError(endpoint="x", payload={}, sent_at=0.0, reason="lost"),
+            False,
+            False,
+            id="outcome-unknown",
+        ),
+        pytest.param(InvalidRequestError(status=400, message="no"), False, False, id="400"),
+    ],
+)
+def test_what_is_tried_again(error: Exception, read: bool, submission: bool) -> None:
+    """A read is tried again after any transient failure; a job-creating POST only when it
+    provably made no job (refused before sending, or 429)."""
+    assert is_retryable_read(error) is read
+    assert may_resend_submission(error) is submission
+
+
+class Flaky:
+    """A call that raises ``error`` every time, noting the clock time of each try."""
+
+    def __init__(self, clock: FakeClock, error: Exception) -> None:
+        self.clock = clock
+        self.error = error
+        self.tries: list[float] = []
+
+    async def __call__(self) -> None:
+        self.tries.append(self.clock.now() - 10_000.0)
+        raise self.error
+
+
+BOTH_PREDICATES = [
+    pytest.param(is_retryable_read, id="read"),
+    pytest.param(may_resend_submission, id="submission"),
+]
+
+
+@pytest.mark.parametrize("retry_if", BOTH_PREDICATES)
+@pytest.mark.parametrize(
+    ("policy", "retry_after", "tries"),
+    [
+        pytest.param(RetryPolicy(attempts=3), 0.0, [0.0, 0.0, 0.0], id="attempts"),
+        pytest.param(
+            RetryPolicy(attempts=100, timeout=10.0), 3.0, [0.0, 3.0, 6.0, 9.0], id="total-time"
+        ),
+        pytest.param(RetryPolicy(max_retry_after=120.0), 121.0, [0.0], id="retry-after-too-long"),
+        pytest.param(
+            RetryPolicy(attempts=2, timeout=1000.0, max_retry_after=120.0),
+            120.0,
+            [0.0, 120.0],
+            id="retry-after-ok",
+        ),
+    ],
+)
+async def test_reads_and_submissions_stop_by_the_same_rule(
+    retry_if: Callable[[BaseException], bool],
+    policy: RetryPolicy,
+    retry_after: float,
+    tries: list[float],
+) -> None:
+    """Out of attempts, out of time, or asked by Retry-After to wait past max_retry_after:
+    the retry engine stops alike for reads and submissions, raising the last error."""
+    clock = FakeClock()
+    error = RateLimitError(retry_after=retry_after, status=429, message="busy")
+    call = Flaky(clock, error)
+    with pytest.raises(RateLimitError) as caught:
+        await clock.run(retry_call(policy, call, retry_if=retry_if, clock=clock))
+    assert caught.value is error
+    assert call.tries == tries
+
+
+async def test_the_backoff_grows_and_stays_below_its_ceiling() -> None:
+    """Without Retry-After, retry n waits below ``min(max_wait, initial_wait × 2^(n-1))``."""
+    clock = FakeClock()
+    policy = RetryPolicy(attempts=6, timeout=1000.0, initial_wait=1.0, max_wait=4.0)
+    call = Flaky(clock, ServerError(status=503, message="down"))
+    with pytest.raises(ServerError):
+        await clock.run(retry_call(policy, call, retry_if=is_retryable_read, clock=clock))
+    waits = [later - earlier for earlier, later in itertools.pairwise(call.tries)]
+    assert len(waits) == 5
+    assert all(0.0 <= wait <= min(4.0, 2.0**n) for n, wait in enumerate(waits))
+
+
+async def test_a_refused_submission_is_not_tried_again() -> None:
+    """A definite refusal of a POST (400) is raised after one try."""
+    clock = FakeClock()
+    call = Flaky(clock, InvalidRequestError(status=400, message="no"))
+    with pytest.raises(InvalidRequestError):
+        await clock.run(
+            retry_call(RetryPolicy(), call, retry_if=may_resend_submission, clock=clock)
+        )
+    assert call.tries == [0.0]
 
 
 # --- read retries --------------------------------------------------------------------------
