@@ -18,8 +18,9 @@ import attrs
 from aiohttp import hdrs
 
 from ._batch import BatchProgress, as_completed
-from ._budget import JobSlots, RequestBudget, SlotTicket
+from ._budget import JobSlots, RequestBudget
 from ._endpoints import Endpoints
+from ._engine import JobEngine
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -38,9 +39,9 @@ from ._exceptions import (
     SubmissionOutcomeUnknownError,
     ValidationError,
 )
-from ._handle import ServerHint, TaskHandle, _SlotHolder
+from ._handle import TaskHandle
 from ._models import Balance, RawJSON, Task
-from ._polling import DurationModel, PollPolicy
+from ._polling import DurationModel, PollPolicy, ServerHint
 from ._results import TaskResult, result_for
 from ._retry import (
     RetryPolicy,
@@ -49,7 +50,6 @@ from ._retry import (
     parse_retry_after,
     retry_call,
 )
-from ._scheduler import PollScheduler
 from ._validation import check_job_id, check_min_int, is_job_id
 from ._version import __version__
 from ._wire import KeyScrubber, loads
@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
 
     from multidict import CIMultiDictProxy
+
+    from ._budget import Pace, SlotTicket
 
 __all__ = ["LegnextClient"]
 
@@ -288,14 +290,11 @@ class LegnextClient(Endpoints):
             "Accept": "application/json",
         }
         self._closed = False
-        self._polling = PollScheduler(max_concurrent_requests)
         self._slots = JobSlots(max_active_jobs)
-        self._slots.on_wait = self._watch_running_jobs
-        self._slot_holders: set[_SlotHolder] = set()
         self._budget = RequestBudget(max_concurrent_requests, requests_per_second)
         self._submit_gate: asyncio.Semaphore | None = None
         self._durations = DurationModel()
-        self._server_offsets: dict[float, float] = {}
+        self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
 
     def __repr__(self) -> str:
         return f"<LegnextClient base_url={self.base_url!r} api_key='***'>"
@@ -319,8 +318,10 @@ class LegnextClient(Endpoints):
         if self._closed:
             return
         self._closed = True
-        await self._polling.aclose(
-            lambda run: ClientClosedError(f"the client was closed while waiting for job {run.name}")
+        await self._engine.close(
+            lambda job_id: ClientClosedError(
+                f"the client was closed while waiting for job {job_id}"
+            )
         )
         if self._owns_session and self._session is not None:
             await self._session.close()
@@ -490,7 +491,7 @@ class LegnextClient(Endpoints):
 
     def _retried(self, read: Callable[[], Awaitable[R]]) -> Coroutine[Any, Any, R]:
         """``read()``, retried as the retry policy says (see :func:`retry_call`)."""
-        return retry_call(self.retry, read, retry_if=is_retryable_read)
+        return retry_call(self.retry, read, retry_if=is_retryable_read, clock=self._engine.clock)
 
     async def _read(self, path: str) -> dict[str, Any]:
         """A GET, retried as the retry policy says."""
@@ -574,7 +575,7 @@ class LegnextClient(Endpoints):
         """
         check_job_id(job_id)
         self._check_open()
-        return TaskHandle(self, job_id, make_result=result_for, poll=poll)
+        return TaskHandle(self._engine.job(job_id, poll), result_for, self)
 
     async def balance(self) -> Balance:
         """The account's balance (``GET /account/balance``)."""
@@ -611,16 +612,15 @@ class LegnextClient(Endpoints):
     ) -> TaskHandle[R]:
         """Create a job and return its handle, never sending the same job twice.
 
-        The POST is sent again only when it provably made no job: the connection failed
-        before sending, or the service answered 429. On a 429 the client learns the
-        account's limit of active jobs and waits for a slot. Any other failure after
-        sending raises :class:`SubmissionOutcomeUnknownError`.
+        The job waits for a client job slot first (see :class:`JobSlots`). The POST is sent
+        again only when it provably made no job: the connection failed before sending, or
+        the service answered 429. On a 429 the client learns the account's limit of active
+        jobs and waits for a slot. Any other failure after sending raises
+        :class:`SubmissionOutcomeUnknownError`.
         """
         self._check_open()
-        slots = self._slots
-        loop = asyncio.get_running_loop()
-        ticket = await slots.acquire()
-        try:
+
+        async def send(ticket: SlotTicket) -> Task:
             data, body, sent_at = await self._post_submission(endpoint, payload, ticket)
             task = Task.from_json(data, body=body)
             if not is_job_id(task.job_id):
@@ -633,40 +633,11 @@ class LegnextClient(Endpoints):
                     status=200,
                 )
                 raise self._unknown(endpoint, payload, sent_at, unreadable) from unreadable
-            slots.mark_running(ticket)
-        except BaseException:
-            slots.release(ticket)
-            raise
-        received = loop.time()
-        if task.meta.created_at is not None:
-            scale = self.poll.time_scale
-            self._server_offsets[scale] = task.meta.created_at.timestamp() - received / scale
-        logger.debug("%s created job %s", endpoint, task.job_id)
-        handle = TaskHandle(
-            self,
-            task.job_id,
-            make_result=make_result,
-            task=task,
-            submitted_at=received,
-            ticket=ticket,
-            poll=poll,
-        )
-        if slots.waiting:
-            handle._keep_polling()
-        return handle
+            return task
 
-    def _watch_running_jobs(self) -> None:
-        """A submission waits for a slot: make sure every job holding one is being polled.
-
-        Otherwise jobs submitted but not (yet) awaited, as in
-        ``await asyncio.gather(*submissions)``, would hold their slots forever.
-        """
-        if self._closed:
-            return
-        for holder in list(self._slot_holders):
-            handle = holder()
-            if handle is not None:
-                handle._keep_polling()
+        job = await self._engine.submit(send, poll)
+        logger.debug("%s created job %s", endpoint, job.job_id)
+        return TaskHandle(job, make_result, self)
 
     async def _post_submission(
         self, endpoint: str, payload: dict[str, Any], ticket: SlotTicket
@@ -709,7 +680,9 @@ class LegnextClient(Endpoints):
                 # A 429 taught the limit: wait for a slot again, then send again.
                 await slots.wait_granted(ticket)
 
-        return await retry_call(self.retry, send, retry_if=may_resend_submission)
+        return await retry_call(
+            self.retry, send, retry_if=may_resend_submission, clock=self._engine.clock
+        )
 
     @staticmethod
     def _unknown(
@@ -718,3 +691,40 @@ class LegnextClient(Endpoints):
         return SubmissionOutcomeUnknownError(
             endpoint=endpoint, payload=payload, sent_at=sent_at, reason=str(exc)
         )
+
+
+class _EngineServices:
+    """What the job engine may use of a client (the engine's ``JobServices``)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: LegnextClient) -> None:
+        self._client = client
+
+    @property
+    def poll(self) -> PollPolicy:
+        return self._client.poll
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._client.retry
+
+    @property
+    def slots(self) -> JobSlots:
+        return self._client._slots
+
+    @property
+    def pace(self) -> Pace:
+        return self._client._budget.pace
+
+    @property
+    def durations(self) -> DurationModel:
+        return self._client._durations
+
+    def check_open(self) -> None:
+        self._client._check_open()
+
+    def read_status(
+        self, job_id: str, known: Task | None
+    ) -> Coroutine[Any, Any, tuple[Task, ServerHint]]:
+        return self._client._read_task_once(job_id, known)

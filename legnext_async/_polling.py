@@ -24,13 +24,15 @@ real sleeping time, so the same schedule runs against an emulator that runs jobs
 from __future__ import annotations
 
 import collections
+import math
 import random
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import attrs
 import tenacity
 
 from ._models import Task, TaskStatus, TaskType
+from ._retry import parse_retry_after
 
 __all__ = ["PollPolicy"]
 
@@ -173,6 +175,41 @@ class DurationModel:
     def samples(self, task_type: TaskType) -> int:
         """How many run times of ``task_type`` were learned."""
         return len(self._runs.get(task_type, ()))
+
+
+class ServerHint(NamedTuple):
+    """What a status answer said of when to read again, if anything.
+
+    ``retry_after``: the ``Retry-After`` header, in real seconds. ``estimated_time``: the
+    field of that name (seconds left, as in the vendor's task listing), in service seconds.
+    """
+
+    retry_after: str | None = None
+    estimated_time: object = None
+
+    def at(self, now: float, scale: float) -> float | None:
+        """The time (service seconds) before which the service asked not to read, if any.
+
+        It may lie far ahead (even at infinity): the schedule honours it only up to the
+        policy's ``max_interval``. An ``estimated_time`` that is not a finite number of at
+        least 0 (``Infinity``, ``NaN``, a string) is no hint.
+        """
+        hints = []
+        wait = parse_retry_after(self.retry_after)
+        if wait is not None:
+            hints.append(now + wait / scale)
+        eta = self.estimated_time
+        if (
+            isinstance(eta, int | float)
+            and not isinstance(eta, bool)
+            and 0 <= eta < math.inf  # False for NaN
+        ):
+            hints.append(now + float(eta))
+        return max(hints) if hints else None
+
+
+#: A status answer that said nothing of when to read again.
+NO_HINT: Final = ServerHint()
 
 
 @attrs.define

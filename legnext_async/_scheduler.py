@@ -10,8 +10,8 @@ garbage collector would walk them on every full collection. Instead each client 
 - at most ``max_in_flight`` reads running, each a short task; due runs wait in the heap
   (not as tasks parked on a semaphore) until a read finishes.
 
-A run (see ``_PollRun`` in ``_handle.py``) decides its own schedule; the scheduler only keeps
-time and starts reads.
+A run (a job's watch, see ``_engine.py``) decides its own schedule; the scheduler only keeps
+time and starts reads. Time comes from the engine's :class:`Clock`, so a test can move it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from ._clock import Clock, Timer
 
 __all__ = ["PollScheduler", "Run"]
 
@@ -47,10 +49,10 @@ class Run(Protocol):
         """A name for the run's read tasks."""
 
     def begin(self) -> float | None:
-        """Set up; the loop time of the first read, or ``None`` if the run ended already."""
+        """Set up; the clock time of the first read, or ``None`` if the run ended already."""
 
     async def poll(self) -> float | None:
-        """Read once; the loop time of the next read, or ``None`` if the run ended."""
+        """Read once; the clock time of the next read, or ``None`` if the run ended."""
 
     def end(self, error: BaseException) -> None:
         """End the run with ``error`` for its waiters (the scheduler is closing)."""
@@ -71,9 +73,12 @@ class PollScheduler:
         "_start_handle",
         "_starting",
         "_timer",
+        "clock",
     )
 
-    def __init__(self, max_in_flight: int) -> None:
+    def __init__(self, max_in_flight: int, clock: Clock) -> None:
+        #: What times the reads; the engine's (a test may give the engine a fake one).
+        self.clock = clock
         self._max_in_flight = max_in_flight
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runs: set[Run] = set()
@@ -82,7 +87,7 @@ class PollScheduler:
         self._due: list[tuple[float, int, Run]] = []
         self._seq = itertools.count()
         self._stale = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._reads: set[asyncio.Task[None]] = set()
         self._in_flight = 0
 
@@ -170,14 +175,13 @@ class PollScheduler:
             if timer.when() <= at:
                 return
             timer.cancel()
-        assert self._loop is not None
-        self._timer = self._loop.call_at(at, self._fire)
+        self._timer = self.clock.call_at(at, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
         loop = self._loop
         assert loop is not None
-        now = loop.time() + DUE_SLACK
+        now = self.clock.now() + DUE_SLACK
         due = self._due
         while due and self._in_flight < self._max_in_flight and due[0][0] <= now:
             run = heapq.heappop(due)[2]

@@ -167,7 +167,7 @@ async def test_a_dropped_handle_frees_its_slot() -> None:
             del first
             gc.collect()
             assert client._slots.active == 0
-            assert not client._slot_holders
+            assert not client._engine.holders
             async with asyncio.timeout(2.0):  # no wait for the dropped job to end
                 second = await client.inpaint(parent, 0, MASK, remix_prompt="next")
             assert client._slots.active == 1
@@ -231,7 +231,7 @@ async def test_leaving_as_completed_early_stops_waiting(emulator: Emulator) -> N
         await batch.aclose()
         for _ in range(5):
             await asyncio.sleep(0)
-        assert not client._polling
+        assert not client._engine.polling
 
 
 async def test_as_completed_yields_in_finishing_order_and_each_once() -> None:
@@ -277,7 +277,7 @@ async def test_an_unexpected_error_ends_as_completed_and_stops_the_rest(
         with pytest.raises(RuntimeError, match="not a Legnext error"):
             await anext(client.as_completed(jobs))
         await asyncio.sleep(0)
-        assert not client._polling
+        assert not client._engine.polling
 
 
 # --- the request budget ---------------------------------------------------------------

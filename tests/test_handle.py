@@ -7,6 +7,7 @@ import gc
 from typing import TYPE_CHECKING
 
 import pytest
+from aiohttp import web
 
 from legnext_async import (
     ClientClosedError,
@@ -15,12 +16,14 @@ from legnext_async import (
     TaskStatus,
     TaskTimeoutError,
 )
+from legnext_async.emulator import Emulator
 
-from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
+from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll
+from .fakes import FakeClock
+from .hostile import job, recording
 
 if TYPE_CHECKING:
     from legnext_async import ImageResult, TaskHandle
-    from legnext_async.emulator import Emulator
 
 
 def session_of(client: LegnextClient) -> object:
@@ -118,16 +121,27 @@ async def test_updates_end_after_failure(client: LegnextClient, emulator: Emulat
     assert statuses[-1] is TaskStatus.FAILED
 
 
-async def test_many_awaiters_share_one_poller(client: LegnextClient, emulator: Emulator) -> None:
-    """Fifty coroutines awaiting one handle cause no more reads than one would."""
-    handle = await inpaint(client, emulator)
-    waiters = [asyncio.create_task(handle.wait()) for _ in range(50)]
-    await settle()
-    assert len(client._polling) == 1
-    results = await asyncio.gather(*waiters)
+async def test_many_awaiters_share_one_poller() -> None:
+    """Fifty coroutines awaiting one handle cause no more reads than one would: one per
+    answer the job's life takes."""
+    answers = ["pending", "processing", "processing", "completed"]
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(job("job-1", answers.pop(0)))
+
+    async with (
+        recording(answer) as server,
+        LegnextClient(api_key=API_KEY, base_url=server.base_url) as client,
+    ):
+        clock = FakeClock()
+        client._engine.use_clock(clock)
+        handle = client.task("job-1")
+        waiters = [asyncio.ensure_future(handle.wait()) for _ in range(50)]
+        await clock.settle()
+        assert len(client._engine.polling) == 1
+        results = await clock.run(asyncio.gather(*waiters))
     assert all(result is results[0] for result in results)
-    # One poller reads about a dozen times; fifty would read at least fifty times.
-    assert reads(emulator, handle.job_id) <= 15
+    assert len(server.requests) == 4
 
 
 async def test_cancelling_one_awaiter_leaves_the_others(
@@ -137,7 +151,7 @@ async def test_cancelling_one_awaiter_leaves_the_others(
     handle = await inpaint(client, emulator)
     doomed = asyncio.create_task(handle.wait())
     survivor = asyncio.create_task(handle.wait())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # both join the handle's watch
     doomed.cancel()
     with pytest.raises(asyncio.CancelledError):
         await doomed
@@ -145,26 +159,29 @@ async def test_cancelling_one_awaiter_leaves_the_others(
     assert len(result.image_urls) == 4
 
 
-async def test_last_awaiter_cancelled_stops_the_poller(
-    client: LegnextClient, emulator: Emulator
-) -> None:
-    """When the only awaiter is cancelled, no further status reads happen."""
-    handle = await inpaint(client, emulator)
-    waiter = asyncio.create_task(handle.wait())
-    # Watch the server's log (not our code) for the first read, at 0.8 × 90 s.
-    while reads(emulator, handle.job_id) == 0:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-    await settle()
-    count = reads(emulator, handle.job_id)
-    assert count >= 1
-    await asyncio.sleep(150 * SCALE)  # longer than the whole job
-    assert reads(emulator, handle.job_id) == count
-    assert not client._polling
-    # The job still runs on the service: awaiting again resumes and finishes.
-    assert len((await handle).image_urls) == 4
+async def test_last_awaiter_cancelled_stops_the_poller() -> None:
+    """When the only awaiter is cancelled, no further status reads happen; the job keeps its
+    slot, since it still runs."""
+    async with (
+        Emulator(api_key=API_KEY, seed=8) as emulator,
+        LegnextClient(api_key=API_KEY, base_url=emulator.base_url) as client,
+    ):
+        clock = FakeClock(also=emulator.advance)  # the jobs age as the client's time passes
+        client._engine.use_clock(clock)
+        handle = await inpaint(client, emulator)
+        waiter = asyncio.ensure_future(handle.wait())
+        await clock.advance(72.0)  # the first read: 0.8 × an inpaint's shortest 90 s
+        assert reads(emulator, handle.job_id) == 1
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await clock.advance(3600.0)  # longer than the whole job
+        assert reads(emulator, handle.job_id) == 1
+        assert not client._engine.polling
+        assert client._slots.active == 1
+        # The job ran on at the service: awaiting again resumes and finishes.
+        assert len((await clock.run(handle)).image_urls) == 4
+        assert client._slots.active == 0
 
 
 async def test_closing_the_client_stops_pollers_and_wakes_awaiters(emulator: Emulator) -> None:
@@ -172,12 +189,12 @@ async def test_closing_the_client_stops_pollers_and_wakes_awaiters(emulator: Emu
     client = LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll())
     handles = [await inpaint(client, emulator) for _ in range(3)]
     waiters = [asyncio.create_task(h.wait()) for h in handles]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # each joins its handle's watch
     await client.aclose()
     for waiter in waiters:
         with pytest.raises(ClientClosedError):
             await waiter
-    assert not client._polling
+    assert not client._engine.polling
     assert client.closed
 
 
@@ -218,7 +235,7 @@ async def test_asyncio_timeout_around_an_await(client: LegnextClient, emulator: 
         async with asyncio.timeout(0.05):
             await handle
     await settle()
-    assert not client._polling
+    assert not client._engine.polling
 
 
 async def test_task_handle_sends_nothing_until_awaited(
@@ -288,7 +305,7 @@ async def test_awaiting_again_right_after_a_timeout_resumes(
     result = await handle  # the old poller is still being cancelled at this point
     assert len(result.image_urls) == 4
     await settle()
-    assert not client._polling
+    assert not client._engine.polling
 
 
 async def test_unchanged_reads_keep_the_snapshot(client: LegnextClient, emulator: Emulator) -> None:
@@ -320,19 +337,21 @@ async def test_updates_raise_what_ends_the_wait(client: LegnextClient, emulator:
         await follow()
     assert seen[0] is TaskStatus.PENDING  # the submission's snapshot
     assert TaskStatus.COMPLETED not in seen  # an inpaint outlasts 5 s
-    assert not client._polling
+    assert not client._engine.polling
 
 
 async def test_an_await_cancelled_before_its_first_read_sends_nothing(
     client: LegnextClient, emulator: Emulator
 ) -> None:
-    """Cancelled while its poll run is still being set up, an await costs no request."""
+    """Cancelled while its watch is still being set up, an await costs no request."""
+    clock = FakeClock()
+    client._engine.use_clock(clock)
     handle = client.task(emulator.seed_job("diffusion"))
     waiter = asyncio.create_task(handle.wait())
-    await asyncio.sleep(0)  # the waiter joined; its run is queued for set-up
+    await asyncio.sleep(0)  # the waiter joined; its watch is queued for set-up
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    await asyncio.sleep(0.05)
+    await clock.advance(3600.0)
     assert emulator.requests == []
-    assert not client._polling
+    assert not client._engine.polling

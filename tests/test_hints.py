@@ -1,8 +1,8 @@
 """Server hints are bounded: no Retry-After, estimated_time or run of 429s stretches the wait
 between two reads past ``max_interval``, nor makes a retry loop sleep past its policy.
 
-Decisions are checked on a poll run with a fixed clock; the end-to-end test reads from a
-real server and checks the next read time the run computed, without sleeping.
+Decisions are checked on a job's watch with a clock that stands still; the end-to-end test
+reads from a real server and checks the next read time the engine decided, without sleeping.
 """
 
 from __future__ import annotations
@@ -25,17 +25,18 @@ from legnext_async import (
     ServerError,
     Task,
 )
-from legnext_async._handle import ServerHint, _PollRun
-from legnext_async._polling import ScheduleWait
+from legnext_async._engine import ReadFailed, StatusObserved, Watch, WatchRequested
+from legnext_async._polling import ScheduleWait, ServerHint
 from legnext_async._retry import parse_retry_after
 
 from .conftest import API_KEY, FAST_RETRY
+from .fakes import FakeClock
 from .hostile import job, recording
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-#: The fixed loop clock of the decision tests (real seconds).
+#: The time at which the clock of the decision tests stands (real seconds).
 NOW = 5_000.0
 #: A date as far ahead as HTTP dates go.
 YEAR_9999 = "Fri, 31 Dec 9999 23:59:59 GMT"
@@ -73,22 +74,27 @@ def client() -> LegnextClient:
     return LegnextClient(api_key=API_KEY, base_url="http://127.0.0.1:9/api")
 
 
-def fixed_run(legnext: LegnextClient, policy: PollPolicy) -> _PollRun:
-    """A poll run for ``job-1`` whose clock stands still at :data:`NOW`."""
-    return _PollRun(legnext.task("job-1", poll=policy), policy, clock=lambda: NOW)
+def fixed_run(legnext: LegnextClient, policy: PollPolicy) -> Watch:
+    """A watch of ``job-1`` whose clock stands still at :data:`NOW`."""
+    legnext._engine.use_clock(FakeClock(NOW))
+    job = legnext.task("job-1", poll=policy)._job
+    job.on(WatchRequested(policy))
+    assert job.watch is not None
+    return job.watch
 
 
-def gap_after_read(run: _PollRun, task: Task, hint: ServerHint) -> float:
-    """Service seconds until the read the run plans after seeing ``task`` with ``hint``."""
-    run.handle._observe(task, hint, now=run.now(), scale=run.scale)
-    due = run._decide(run.handle._task, None)
+def gap_after_read(run: Watch, task: Task, hint: ServerHint) -> float:
+    """Service seconds until the read the engine plans after the watch's read saw ``task``
+    with ``hint``."""
+    due = run.job.on(StatusObserved(task, hint, polled=True))
     assert due is not None
     return (due - NOW) / run.scale
 
 
-def gap_after_error(run: _PollRun, error: Exception) -> float:
-    """Service seconds until the read the run plans after a read failed with ``error``."""
-    due = run._decide(None, error)
+def gap_after_error(run: Watch, error: Exception) -> float:
+    """Service seconds until the read the engine plans after the watch's read failed with
+    ``error``."""
+    due = run.job.on(ReadFailed(error, polled=True))
     assert due is not None
     return (due - NOW) / run.scale
 

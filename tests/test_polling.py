@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 import tenacity
 
 from legnext_async import LegnextClient, PollPolicy, Task
-from legnext_async._handle import ServerHint
+from legnext_async._engine import StatusObserved, WatchRequested
 from legnext_async._models import TaskType
 from legnext_async._polling import (
     DEFAULT_DURATIONS,
@@ -18,12 +19,14 @@ from legnext_async._polling import (
     DurationModel,
     PollState,
     ScheduleWait,
+    ServerHint,
     StopAtDeadline,
     next_delay,
 )
 from legnext_async.emulator import Emulator
 
 from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll, job_server
+from .fakes import FakeClock
 
 EPOCH = 1_800_000_000.0  # the service's clock at "client time 0" in these tests
 
@@ -255,24 +258,18 @@ def test_default_deadlines_by_family() -> None:
 
 async def test_learned_schedule_reads_an_inpaint_about_a_dozen_times() -> None:
     """Once inpaint run times are learned, a job costs about a dozen status reads."""
-    scale = 0.002
     async with (
-        Emulator(
-            api_key=API_KEY, time_scale=scale, seed=3, durations={"inpaint": (90.0, 120.0)}
-        ) as emu,
-        LegnextClient(
-            api_key=API_KEY,
-            base_url=emu.base_url,
-            poll=PollPolicy(time_scale=scale),
-            retry=FAST_RETRY,
-        ) as client,
+        Emulator(api_key=API_KEY, seed=3, durations={"inpaint": (90.0, 120.0)}) as emu,
+        LegnextClient(api_key=API_KEY, base_url=emu.base_url, retry=FAST_RETRY) as client,
     ):
+        # The client's time and the emulator's jobs move together, and only in steps.
+        clock = FakeClock(also=emu.advance)
+        client._engine.use_clock(clock)
         parent = emu.seed_job("diffusion")
 
         async def run(n: int) -> list[str]:
             handles = [await client.inpaint(parent, i % 4, MASK) for i in range(n)]
-            for handle in handles:
-                await handle
+            await clock.run(asyncio.gather(*handles))
             return [h.job_id for h in handles]
 
         await run(6)  # learn
@@ -292,16 +289,21 @@ def test_fast_poll_fixture_is_on_the_test_scale() -> None:
     assert fast_poll().target_lag == POLICY.target_lag
 
 
-async def test_estimated_time_field_is_honoured(emulator: Emulator) -> None:
+async def test_estimated_time_field_is_honoured() -> None:
     """A status answer's ``estimated_time`` (seconds left) sets the next read."""
-    async with LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll()) as c:
-        handle = c.task(emulator.seed_job("diffusion"))
-        now = 1000.0
+    policy = PollPolicy(time_scale=0.5)
+    async with LegnextClient(api_key=API_KEY, base_url="http://127.0.0.1:9/api") as client:
+        clock = FakeClock(500.0)
+        client._engine.use_clock(clock)
+        job = client.task("job-1", poll=policy)._job
+        job.on(WatchRequested(policy))
         snapshot = Task.from_json(
-            {"job_id": handle.job_id, "task_type": "inpaint", "status": "processing"}
+            {"job_id": "job-1", "task_type": "inpaint", "status": "processing"}
         )
-        handle._observe(snapshot, ServerHint("3", 42), now=now, scale=0.5)
-        assert handle._state.hint == now + 42.0  # later than Retry-After's 3 s / 0.5
+        job.on(StatusObserved(snapshot, ServerHint("3", 42), polled=True))
+        assert job.schedule is not None
+        # Later than Retry-After's 3 real seconds (6 service seconds at this scale).
+        assert job.schedule.hint == 500.0 / 0.5 + 42.0
 
 
 async def test_learning_can_be_turned_off(emulator: Emulator) -> None:
@@ -319,14 +321,13 @@ async def test_learning_can_be_turned_off(emulator: Emulator) -> None:
 
 async def test_status_answer_hints_reach_the_schedule() -> None:
     """``estimated_time`` and ``Retry-After`` on a real status answer hold the next read back."""
-    import time
-
     from aiohttp import web
 
+    clock = FakeClock()
     reads: list[float] = []
 
     async def job(request: web.Request) -> web.Response:
-        reads.append(time.monotonic())
+        reads.append(clock.now())
         body = {
             "job_id": request.match_info["job_id"],
             "task_type": "remove_background",  # typical run 15-20 s: alone, a 15 s gap
@@ -336,11 +337,11 @@ async def test_status_answer_hints_reach_the_schedule() -> None:
         }
         return web.json_response(body, headers={"Retry-After": "0"})
 
-    policy = PollPolicy(time_scale=0.01, jitter=0.0)
+    policy = PollPolicy(jitter=0.0)
     async with (
         job_server(job) as base_url,
         LegnextClient(api_key=API_KEY, base_url=base_url, poll=policy) as client,
     ):
-        await client.task("job-1")
-    assert len(reads) == 2
-    assert reads[1] - reads[0] >= 25 * 0.01  # the hint's 25 s, not the schedule's 15 s
+        client._engine.use_clock(clock)
+        await clock.run(client.task("job-1"))
+    assert reads == [10_000.0, 10_025.0]  # the hint's 25 s, not the schedule's 15 s

@@ -508,25 +508,28 @@ def free_port() -> int:
 
 
 async def test_post_refused_connection_is_sent_again() -> None:
-    """A POST that could not connect provably made no job, so it is retried until it lands."""
+    """A POST that could not connect provably made no job, so it is sent again once the
+    retry policy's wait is over, and lands."""
     port = free_port()
     emulator = Emulator(api_key=API_KEY, time_scale=SCALE, port=port)
-
-    async def start_later() -> None:
-        await asyncio.sleep(0.2)
-        await emulator.start()
-
-    starter = asyncio.create_task(start_later())
-    policy = RetryPolicy(attempts=100, timeout=10.0, initial_wait=0.02, max_wait=0.1)
+    policy = RetryPolicy(attempts=3, timeout=60.0, initial_wait=2.0, max_wait=2.0)
+    clock = FakeClock()
     try:
         async with LegnextClient(
             api_key=API_KEY, base_url=f"http://127.0.0.1:{port}/api", retry=policy
         ) as client:
-            handle = await client.diffusion("a lighthouse at dusk --v 7")
+            client._engine.use_clock(clock)
+            submission = asyncio.ensure_future(client.diffusion("a lighthouse at dusk --v 7"))
+            # Refused at once (nothing listens): the retry engine then waits on the clock.
+            while clock.next_due() is None and not submission.done():  # noqa: ASYNC110
+                await asyncio.sleep(0)
+            assert not submission.done()
+            await emulator.start()
+            await clock.advance(2.0)  # the backoff draws at most initial_wait
+            handle = await submission
         assert [r.status for r in posts(emulator)] == [200]
         assert created(emulator) == [handle.job_id]
     finally:
-        await starter
         await emulator.close()
 
 
