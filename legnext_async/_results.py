@@ -1,21 +1,25 @@
 """What an awaited job gives back, by family: images, videos, or text.
 
-Image and video results carry typed follow-ups (``await result.upscale(0)``): each takes
-the client method's arguments minus the job id, checks the result's
-``available_actions`` before anything is sent, and returns a new :class:`TaskHandle`.
+Image and video results carry typed follow-ups (``await result.upscale(0)``). Each has the
+name, keywords and defaults of the client method of the same name, minus the job id (the
+spec of both is one route of ``_catalog.py``); it checks the result's ``available_actions``
+before anything is sent, and returns a new :class:`TaskHandle`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _catalog as routes
+from ._catalog import warn_caller
 from ._exceptions import ValidationError
 from ._models import _ACTION_NAMES, AvailableActions, Task, TaskType, UpscaleType, VariationType
 from ._validation import check_int
 
 if TYPE_CHECKING:
+    from ._catalog import Family, Field, Route
     from ._client import LegnextClient
     from ._handle import TaskHandle
     from ._models import Canvas, ImagePosition, Mask, PanDirection, RemixMode, VideoType
@@ -51,15 +55,51 @@ class TaskResult:
         """Follow-ups the service allows on this result, with the image numbers for each."""
         return self.task.output.available_actions
 
-    def _offered(self, action: str, number: object, field: str) -> int:
-        """``number`` if ``available_actions`` lists it for ``action``, else ValidationError."""
-        index = check_int(number, field, 0, 3)
-        images = self.available_actions.images_for(action)
-        if index not in images:
-            listed = ", ".join(map(str, images)) or "no numbers"
+    # --- follow-ups -----------------------------------------------------------------------
+
+    async def _follow_up(
+        self, route: Route, poll: PollPolicy | None, /, **values: object
+    ) -> TaskHandle[Any]:
+        """Submit ``route`` with this job as the parent, once ``available_actions`` allows it.
+
+        ``values``: the follow-up's arguments, by name (all of the route's fields but the
+        parent job id).
+        """
+        index = route.index
+        if index is not None:
+            values[index.name] = self._offered(route, index, values[index.name])
+        elif route.parent_action == "reroll" and not self.available_actions.reroll:
             raise ValidationError(
-                field,
-                f"{action} is not offered for {field} {index} of job {self.job_id}:"
+                "reroll",
+                f"is not offered for job {self.job_id}: available_actions.reroll is false"
+                f" ({self._offers()})",
+            )
+        parent = route.parent
+        if parent is None:  # pragma: no cover - every route with `follows` names a parent
+            raise TypeError(f"{route.name} is not a follow-up")
+        values[parent.name] = self.job_id
+        return await self._client._create(route, poll, **values)
+
+    def _offered(self, route: Route, field: Field, number: object) -> int:
+        """``number`` if the parent allows ``route`` for it, else ValidationError."""
+        low, high = int(field.low or 0), int(field.high or 0)
+        index = check_int(number, field.name, low, high)
+        action = route.parent_action
+        if action is None:
+            # No available_actions key names this (animation): the image must exist.
+            images = len(self.task.output.image_urls)
+            if index >= images:
+                raise ValidationError(
+                    field.name,
+                    f"job {self.job_id} has {images} image(s), so there is no image {index}",
+                )
+            return index
+        offered = self.available_actions.images_for(action)
+        if index not in offered:
+            listed = ", ".join(map(str, offered)) or "no numbers"
+            raise ValidationError(
+                field.name,
+                f"{action} is not offered for {field.name} {index} of job {self.job_id}:"
                 f" available_actions.{action} lists {listed} ({self._offers()})",
             )
         return index
@@ -98,8 +138,8 @@ class ImageResult(TaskResult):
     async def upscale(
         self,
         image_no: int,
-        type: UpscaleType | int = UpscaleType.SUBTLE,
         *,
+        type: UpscaleType | int = UpscaleType.SUBTLE,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
@@ -108,14 +148,15 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``image_no``.
         """
-        index = self._offered("upscale", image_no, "image_no")
-        return await self._client.upscale(self.job_id, index, type, callback=callback, poll=poll)
+        return await self._follow_up(
+            routes.UPSCALE, poll, image_no=image_no, type=type, callback=callback
+        )
 
     async def variation(
         self,
         image_no: int,
-        type: VariationType | int = VariationType.SUBTLE,
         *,
+        type: VariationType | int = VariationType.SUBTLE,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -125,55 +166,34 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.variation`` does not list ``image_no``.
         """
-        index = self._offered("variation", image_no, "image_no")
-        return await self._client.variation(
-            self.job_id, index, type, remix_prompt=remix_prompt, callback=callback, poll=poll
+        return await self._follow_up(
+            routes.VARIATION,
+            poll,
+            image_no=image_no,
+            type=type,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
 
-    async def inpaint(
+    async def reroll(
         self,
-        image_no: int,
-        mask: Mask,
         *,
-        remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
-        """Repaint a region of image ``image_no`` (see :meth:`LegnextClient.inpaint`).
+        """Run this job's prompt again (see :meth:`LegnextClient.reroll`).
 
         Raises:
-            ValidationError: ``available_actions.inpaint`` does not list ``image_no``.
+            ValidationError: ``available_actions.reroll`` is not true.
         """
-        index = self._offered("inpaint", image_no, "image_no")
-        return await self._client.inpaint(
-            self.job_id, index, mask, remix_prompt=remix_prompt, callback=callback, poll=poll
-        )
-
-    async def outpaint(
-        self,
-        image_no: int,
-        scale: float,
-        *,
-        remix_prompt: str | None = None,
-        callback: str | None = None,
-        poll: PollPolicy | None = None,
-    ) -> TaskHandle[ImageResult]:
-        """Zoom out of image ``image_no`` (see :meth:`LegnextClient.outpaint`).
-
-        Raises:
-            ValidationError: ``available_actions.outpaint`` does not list ``image_no``.
-        """
-        index = self._offered("outpaint", image_no, "image_no")
-        return await self._client.outpaint(
-            self.job_id, index, scale, remix_prompt=remix_prompt, callback=callback, poll=poll
-        )
+        return await self._follow_up(routes.REROLL, poll, callback=callback)
 
     async def pan(
         self,
         image_no: int,
+        *,
         direction: PanDirection | int,
         scale: float,
-        *,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -183,22 +203,67 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.pan`` does not list ``image_no``.
         """
-        index = self._offered("pan", image_no, "image_no")
-        return await self._client.pan(
-            self.job_id,
-            index,
-            direction,
-            scale,
+        return await self._follow_up(
+            routes.PAN,
+            poll,
+            image_no=image_no,
+            direction=direction,
+            scale=scale,
             remix_prompt=remix_prompt,
             callback=callback,
-            poll=poll,
+        )
+
+    async def outpaint(
+        self,
+        image_no: int,
+        *,
+        scale: float,
+        remix_prompt: str | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[ImageResult]:
+        """Zoom out of image ``image_no`` (see :meth:`LegnextClient.outpaint`).
+
+        Raises:
+            ValidationError: ``available_actions.outpaint`` does not list ``image_no``.
+        """
+        return await self._follow_up(
+            routes.OUTPAINT,
+            poll,
+            image_no=image_no,
+            scale=scale,
+            remix_prompt=remix_prompt,
+            callback=callback,
+        )
+
+    async def inpaint(
+        self,
+        image_no: int,
+        *,
+        mask: Mask,
+        remix_prompt: str | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[ImageResult]:
+        """Repaint a region of image ``image_no`` (see :meth:`LegnextClient.inpaint`).
+
+        Raises:
+            ValidationError: ``available_actions.inpaint`` does not list ``image_no``.
+        """
+        return await self._follow_up(
+            routes.INPAINT,
+            poll,
+            image_no=image_no,
+            mask=mask,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
 
     async def remix(
         self,
         image_no: int,
-        remix_prompt: str,
         *,
+        remix_prompt: str,
         mode: RemixMode | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -208,18 +273,22 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.remix`` does not list ``image_no``.
         """
-        index = self._offered("remix", image_no, "image_no")
-        return await self._client.remix(
-            self.job_id, index, remix_prompt, mode=mode, callback=callback, poll=poll
+        return await self._follow_up(
+            routes.REMIX,
+            poll,
+            image_no=image_no,
+            remix_prompt=remix_prompt,
+            mode=mode,
+            callback=callback,
         )
 
     async def edit(
         self,
         image_no: int,
+        *,
         canvas: Canvas,
         img_pos: ImagePosition,
         remix_prompt: str,
-        *,
         mask: Mask | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -229,16 +298,15 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.edit`` does not list ``image_no``.
         """
-        index = self._offered("edit", image_no, "image_no")
-        return await self._client.edit(
-            self.job_id,
-            index,
-            canvas,
-            img_pos,
-            remix_prompt,
+        return await self._follow_up(
+            routes.EDIT,
+            poll,
+            image_no=image_no,
+            canvas=canvas,
+            img_pos=img_pos,
+            remix_prompt=remix_prompt,
             mask=mask,
             callback=callback,
-            poll=poll,
         )
 
     async def enhance(
@@ -254,29 +322,9 @@ class ImageResult(TaskResult):
             ValidationError: ``available_actions.enhance`` does not list ``image_no`` (only
                 draft grids offer it).
         """
-        index = self._offered("enhance", image_no, "image_no")
-        return await self._client.enhance(self.job_id, index, callback=callback, poll=poll)
+        return await self._follow_up(routes.ENHANCE, poll, image_no=image_no, callback=callback)
 
-    async def reroll(
-        self,
-        *,
-        callback: str | None = None,
-        poll: PollPolicy | None = None,
-    ) -> TaskHandle[ImageResult]:
-        """Run this job's prompt again (see :meth:`LegnextClient.reroll`).
-
-        Raises:
-            ValidationError: ``available_actions.reroll`` is not true.
-        """
-        if not self.available_actions.reroll:
-            raise ValidationError(
-                "reroll",
-                f"is not offered for job {self.job_id}: available_actions.reroll is false"
-                f" ({self._offers()})",
-            )
-        return await self._client.reroll(self.job_id, callback=callback, poll=poll)
-
-    async def video(
+    async def video_diffusion(
         self,
         image_no: int,
         *,
@@ -293,20 +341,28 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: this result has no image ``image_no``.
         """
-        index = check_int(image_no, "image_no", 0, 3)
-        if index >= len(self.image_urls):
-            raise ValidationError(
-                "image_no",
-                f"job {self.job_id} has {len(self.image_urls)} image(s), so there is no"
-                f" image {index} to animate",
-            )
-        return await self._client.video_diffusion(
-            prompt,
-            job_id=self.job_id,
-            image_no=index,
+        return await self._follow_up(
+            routes.VIDEO_DIFFUSION,
+            poll,
+            image_no=image_no,
+            prompt=prompt,
             video_type=video_type,
             callback=callback,
-            poll=poll,
+        )
+
+    async def video(
+        self,
+        image_no: int,
+        *,
+        prompt: str | None = None,
+        video_type: VideoType | int | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[VideoResult]:
+        """Deprecated: :meth:`video_diffusion`, named like the client method."""
+        warn_caller("ImageResult.video() is deprecated; use ImageResult.video_diffusion()")
+        return await self.video_diffusion(
+            image_no, prompt=prompt, video_type=video_type, callback=callback, poll=poll
         )
 
 
@@ -322,7 +378,7 @@ class VideoResult(TaskResult):
         """
         return self.task.output.video_urls
 
-    async def extend(
+    async def extend_video(
         self,
         video_no: int,
         *,
@@ -336,12 +392,11 @@ class VideoResult(TaskResult):
             ValidationError: ``available_actions.extend`` does not list ``video_no`` (a
                 video extended four times, or an upscaled one, offers no more).
         """
-        index = self._offered("extend", video_no, "video_no")
-        return await self._client.extend_video(
-            self.job_id, index, prompt=prompt, callback=callback, poll=poll
+        return await self._follow_up(
+            routes.EXTEND_VIDEO, poll, video_no=video_no, prompt=prompt, callback=callback
         )
 
-    async def upscale(
+    async def video_upscale(
         self,
         video_no: int,
         *,
@@ -353,8 +408,32 @@ class VideoResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``video_no``.
         """
-        index = self._offered("upscale", video_no, "video_no")
-        return await self._client.video_upscale(self.job_id, index, callback=callback, poll=poll)
+        return await self._follow_up(
+            routes.VIDEO_UPSCALE, poll, video_no=video_no, callback=callback
+        )
+
+    async def extend(
+        self,
+        video_no: int,
+        *,
+        prompt: str | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[VideoResult]:
+        """Deprecated: :meth:`extend_video`, named like the client method."""
+        warn_caller("VideoResult.extend() is deprecated; use VideoResult.extend_video()")
+        return await self.extend_video(video_no, prompt=prompt, callback=callback, poll=poll)
+
+    async def upscale(
+        self,
+        video_no: int,
+        *,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[VideoResult]:
+        """Deprecated: :meth:`video_upscale`, named like the client method."""
+        warn_caller("VideoResult.upscale() is deprecated; use VideoResult.video_upscale()")
+        return await self.video_upscale(video_no, callback=callback, poll=poll)
 
 
 @attrs.frozen
@@ -382,6 +461,19 @@ class TextResult(TaskResult):
         return self.task.output.final_prompt
 
 
+#: The result class of each output family (see :attr:`TaskType.family`).
+_RESULT_TYPES: dict[str, type[TaskResult]] = {
+    "image": ImageResult,
+    "video": VideoResult,
+    "text": TextResult,
+}
+
+
+def result_type(family: Family) -> type[TaskResult]:
+    """The result class of a route's output family."""
+    return _RESULT_TYPES[family]
+
+
 def image_result(task: Task, client: LegnextClient) -> ImageResult:
     """The result of an image job."""
     return ImageResult(task, client=client)
@@ -399,9 +491,4 @@ def text_result(task: Task, client: LegnextClient) -> TextResult:
 
 def result_for(task: Task, client: LegnextClient) -> TaskResult:
     """The result type that fits the job's task type (for handles of jobs made elsewhere)."""
-    family = task.task_type.family
-    if family == "video":
-        return video_result(task, client)
-    if family == "text":
-        return text_result(task, client)
-    return image_result(task, client)
+    return _RESULT_TYPES[task.task_type.family](task, client=client)
