@@ -142,9 +142,12 @@ class Field:
         return self.required or self.default is not None
 
     def to_wire(self, value: object) -> object:
-        """The body value for ``value`` (``None`` leaves the field out); ValidationError if
-        ``value`` breaks a limit."""
-        if value is None and not self.required:
+        """The body value for ``value``; ValidationError if ``value`` breaks a limit.
+
+        ``None`` leaves the field out where the method's default is ``None``; elsewhere it is
+        refused like any other value of the wrong type.
+        """
+        if value is None and not self.required and self.default is None:
             return None
         return _CHECKS[self.kind](self, value)
 

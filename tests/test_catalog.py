@@ -18,11 +18,8 @@ import attrs
 import pytest
 
 from legnext_async import (
-    Canvas,
-    ImagePosition,
     ImageResult,
     LegnextClient,
-    Mask,
     TaskType,
     ValidationError,
     VideoResult,
@@ -31,11 +28,11 @@ from legnext_async._catalog import ROUTES, Field, Kind, Route
 from legnext_async._endpoints import Endpoints
 from legnext_async.emulator import Emulator
 
+from .catalog_values import IMG, MASK_URL, Parents, base_values, url_of
+
 if TYPE_CHECKING:
     from _pytest.mark.structures import ParameterSet
 
-IMG = "https://example.com/images/source.png"
-MASK_URL = "https://example.com/images/mask.png"
 RESULTS = {"image": "ImageResult", "video": "VideoResult", "text": "TextResult"}
 FOLLOW_UP_CLASSES: dict[str, type[ImageResult] | type[VideoResult]] = {
     "image": ImageResult,
@@ -187,67 +184,15 @@ def test_text_results_offer_no_follow_ups() -> None:
 # --- every limit of every route, at and past it ----------------------------------------
 
 
-@attrs.frozen
-class Parents:
-    """Finished jobs seeded on the emulator, one of each kind a parent field needs."""
-
-    grid: str
-    draft: str
-    video: str
-
-    def for_route(self, route: Route) -> str:
-        """The parent a route's follow-up needs."""
-        if route.follows == "video":
-            return self.video
-        return self.draft if route.name == "enhance" else self.grid
-
-
 @pytest.fixture
 def parents(emu: Emulator) -> Parents:
     """A finished grid, a finished draft grid and a finished video job."""
-    return Parents(
-        grid=emu.seed_job("diffusion"),
-        draft=emu.seed_job("diffusion", draft=True),
-        video=emu.seed_job("video_diffusion"),
-    )
+    return Parents.seed(emu)
 
 
-def sample(field: Field) -> object:
-    """A valid value for a required field (parents are filled in at call time)."""
-    if field.kind is Kind.CODE or field.kind is Kind.NUMBER:
-        return field.low
-    if field.kind is Kind.CHOICE:
-        return field.members[0].value
-    return {
-        Kind.TEXT: "a cat",
-        Kind.URL: IMG,
-        Kind.URLS: [IMG, IMG],
-        Kind.INDEX: 0,
-        Kind.OBJECT: {
-            "mask": Mask(url=MASK_URL),
-            "canvas": Canvas(1024, 1024),
-            "img_pos": ImagePosition(512, 512, 0, 0),
-        }.get(field.name),
-    }[field.kind]
-
-
-def base_values(route: Route) -> dict[str, object]:
-    """Valid values for every required field of a route (the parent left as ``None``).
-
-    video-diffusion is called in its image mode, so that every field of it can be probed.
-    """
-    values = {f.name: sample(f) for f in route.fields if f.required and f.kind is not Kind.JOB_ID}
-    if route.name == "video_diffusion":
-        values["image_no"] = 0
-    return values
-
-
-async def call(client: LegnextClient, route: Route, values: dict[str, Any], parent: str) -> Any:
+async def call(client: LegnextClient, route: Route, values: dict[str, Any]) -> Any:
     """Call the route's client method with ``values``: positional fields by position."""
-    values = dict(values)
-    if route.parent is not None and (route.parent.required or route.name == "video_diffusion"):
-        values.setdefault(route.parent.name, parent)
-    args = [values.pop(f.name) for f in route.fields if f.positional and f.name in values]
+    args = [values.pop(f.name) for f in route.fields if f.positional]
     return await getattr(client, route.name)(*args, **values)
 
 
@@ -261,12 +206,6 @@ class Probe:
     #: The field the refusal names, and a piece of the limit it states.
     field: str = ""
     says: str = ""
-
-
-def url_of(length: int) -> str:
-    """An absolute http(s) URL exactly ``length`` characters long."""
-    head = "https://example.com/"
-    return head + "a" * (length - len(head))
 
 
 def bounds(field: Field) -> tuple[float, float]:
@@ -351,13 +290,34 @@ def probes(field: Field) -> list[tuple[str, Probe]]:
     ]
 
 
+def none_probe(field: Field) -> list[tuple[str, Probe]]:
+    """``None`` for a field always sent: refused like any value of the wrong type."""
+    if not field.always_sent:
+        return []
+    says = {
+        Kind.TEXT: "string",
+        Kind.URL: "http(s)",
+        Kind.URLS: "list",
+        Kind.JOB_ID: "string",
+        Kind.INDEX: "integer",
+        Kind.CODE: "SUBTLE (0)" if field.deprecated else "integer",
+        Kind.NUMBER: "number",
+    }.get(field.kind)
+    if field.kind is Kind.CHOICE:
+        says = repr(field.members[0].value)
+    if field.kind is Kind.OBJECT:
+        says = field.shape.split()[1].split("(")[0] + "("
+    assert says is not None
+    return [("none", Probe(None, field=field.name, says=says))]
+
+
 def limit_cases() -> list[ParameterSet]:
     """Every probe of every field of every route."""
     return [
         pytest.param(route, field, probe, id=f"{route.path}-{field.name}-{case}")
         for route in ROUTES
         for field in route.fields
-        for case, probe in probes(field)
+        for case, probe in [*probes(field), *none_probe(field)]
     ]
 
 
@@ -371,16 +331,15 @@ async def test_every_limit_of_every_route(
     probe: Probe,
 ) -> None:
     """At a limit the value is sent in its wire form; past it, ValidationError and no request."""
-    values = {**base_values(route), field.name: probe.value}
-    parent = parents.for_route(route)
+    values = {**base_values(route, parents.for_route(route)), field.name: probe.value}
     if probe.wire is None:
         with pytest.raises(ValidationError) as caught:
-            await call(legnext, route, values, parent)
+            await call(legnext, route, values)
         assert caught.value.field == probe.field
         assert probe.says in str(caught.value)
         assert emu.requests == []
         return
-    await call(legnext, route, values, parent)
+    await call(legnext, route, values)
     [request] = [r for r in emu.requests if r.method == "POST"]
     assert request.path == f"/api/v1/{route.path}"
     assert isinstance(request.body, dict)
