@@ -19,7 +19,14 @@ from typing import Any, Final, Self
 import attrs
 
 from ._exceptions import ValidationError
-from ._validation import check_int, check_min_int, check_url, is_http_url, is_job_id
+from ._validation import (
+    check_int,
+    check_integer,
+    check_min_int,
+    check_url,
+    is_http_url,
+    is_job_id,
+)
 
 __all__ = [
     "AvailableActions",
@@ -763,7 +770,8 @@ class ImagePosition:
 
     ``width`` and ``height`` are the image's size on the canvas, ``x`` and ``y`` the offset
     of its top-left corner from the canvas's top-left. The docs give no range; sizes must be
-    positive and offsets not negative.
+    positive, and offsets may be any integer (a negative one places the image partly off the
+    canvas's left or top edge).
 
     Raises:
         ValidationError: a value is not an integer, or is out of range.
@@ -777,8 +785,8 @@ class ImagePosition:
     def __attrs_post_init__(self) -> None:
         check_min_int(self.width, "ImagePosition.width", 1)
         check_min_int(self.height, "ImagePosition.height", 1)
-        check_min_int(self.x, "ImagePosition.x", 0)
-        check_min_int(self.y, "ImagePosition.y", 0)
+        check_integer(self.x, "ImagePosition.x")
+        check_integer(self.y, "ImagePosition.y")
 
     def to_json(self) -> dict[str, Any]:
         """The wire form."""

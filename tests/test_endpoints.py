@@ -306,6 +306,24 @@ WIRE = [
         id="edit-mask",
     ),
     wire(
+        lambda c, p: c.edit(
+            p.grid,
+            2,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1024, 1024, -256, -128),
+            remix_prompt="a wider view",
+        ),
+        "/api/v1/edit",
+        lambda p: {
+            "jobId": p.grid,
+            "imageNo": 2,
+            "canvas": {"width": 1024, "height": 1024},
+            "imgPos": {"width": 1024, "height": 1024, "x": -256, "y": -128},
+            "remixPrompt": "a wider view",
+        },
+        id="edit-image-partly-off-the-canvas",
+    ),
+    wire(
         lambda c, p: c.upload_paint(
             IMG,
             canvas=Canvas(1024, 1024),
@@ -695,12 +713,12 @@ INVALID = [
             p.grid,
             0,
             canvas=Canvas(1024, 1024),
-            img_pos=ImagePosition(512, 512, -1, 0),
+            img_pos=ImagePosition(512, 512, 0.5, 0),  # type: ignore[arg-type]
             remix_prompt="a",
         ),
         "ImagePosition.x",
-        "at least 0",
-        id="edit-img-pos-negative-x",
+        "integer",
+        id="edit-img-pos-fractional-x",
     ),
     bad(
         lambda c, p: c.edit(
