@@ -8,6 +8,7 @@ and unknown statuses and task types are kept.
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
 import logging
@@ -358,6 +359,16 @@ class AvailableActions:
             return images
         return self.other.get(action, ())
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form: the known actions offered, every other one, and ``reroll``."""
+        data: dict[str, Any] = {
+            name: list(images) for name in _ACTION_NAMES if (images := getattr(self, name))
+        }
+        # An unknown action is kept even with no numbers: it was sent, so it is data.
+        data.update((name, list(images)) for name, images in self.other.items())
+        data["reroll"] = self.reroll
+        return data
+
 
 _ACTION_NAMES: Final = (
     "upscale",
@@ -434,6 +445,20 @@ class Output:
             prompts=_strs(raw.get("prompts")),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form; fields left empty are written as the service writes them unset."""
+        return {
+            "image_url": self.image_url or "",
+            "image_urls": list(self.image_urls),
+            "video_urls": list(self.video_urls),
+            "seed": self.seed or "",
+            "available_actions": self.available_actions.to_json(),
+            "promptEn": self.prompt_en or "",
+            "description": self.description or "",
+            "finalPrompt": self.final_prompt or "",
+            "prompts": list(self.prompts),
+        }
+
 
 _NO_OUTPUT: Final = Output()
 
@@ -459,6 +484,10 @@ class Usage:
             usage = _USAGE_CACHE[key] = cls(*key)
         return usage
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"type": self.type, "frozen": self.frozen, "consume": self.consume}
+
 
 _USAGE_CACHE: dict[tuple[str, int, int], Usage] = {}
 _USAGE_CACHE_SIZE: Final = 256
@@ -483,6 +512,15 @@ class Meta:
             ended_at=parse_timestamp(raw.get("ended_at")),
             usage=Usage.from_json(raw.get("usage")),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form; unset timestamps are the service's zero time."""
+        return {
+            "created_at": _wire_time(self.created_at),
+            "started_at": _wire_time(self.started_at),
+            "ended_at": _wire_time(self.ended_at),
+            "usage": self.usage.to_json(),
+        }
 
     @property
     def run_seconds(self) -> float | None:
@@ -510,6 +548,10 @@ class TaskError:
         if not (code or message or raw_message):
             return None
         return cls(code=code, message=message, raw_message=raw_message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"code": self.code, "message": self.message, "raw_message": self.raw_message}
 
 
 class RawJSON(Mapping[str, Any]):
@@ -610,6 +652,60 @@ class Task:
     def is_finished(self) -> bool:
         """Whether the job is ``completed`` or ``failed``."""
         return self.status.is_finished
+
+    def to_json(self) -> dict[str, Any]:
+        """The task as the service sends it, so that ``Task.from_json(task.to_json()) == task``.
+
+        The fields of this class are written from its attributes (an unset timestamp as the
+        service's zero time, no error as the all-zero error); what it does not model
+        (``input``, ``config.service_mode``, unknown fields) is kept from ``raw``. The dict
+        is new: changing it changes neither the task nor ``raw``.
+        """
+        error = self.error.to_json() if self.error is not None else TaskError(0, "").to_json()
+        modelled = {
+            "job_id": self.job_id,
+            "model": self.model,
+            "task_type": self.task_type.value,
+            "status": self.status.value,
+            "config": {"webhook_config": {"endpoint": self.callback or ""}},
+            "output": self.output.to_json(),
+            "meta": self.meta.to_json(),
+            "logs": list(self.logs),
+            "error": error,
+        }
+        return _merged(_copy_of(self.raw), modelled)
+
+
+_ZERO_TIME: Final = "0001-01-01T00:00:00Z"
+#: Replaced whole by ``to_json``, never merged with ``raw``: an action dropped from the
+#: model must not come back from ``raw``.
+_WRITTEN_WHOLE: Final = frozenset({"available_actions"})
+
+
+def _wire_time(value: datetime | None) -> str:
+    """A timestamp as the service writes it (RFC 3339, UTC); ``None`` as its zero time."""
+    if value is None:
+        return _ZERO_TIME
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _copy_of(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A fresh copy of a task's ``raw`` JSON object, sharing nothing with it."""
+    data = json.loads(raw.body) if isinstance(raw, RawJSON) else copy.deepcopy(dict(raw))
+    return data if isinstance(data, dict) else {}
+
+
+def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with the values of ``over`` written in, object by object."""
+    for key, value in over.items():
+        below = base.get(key)
+        if isinstance(value, dict) and isinstance(below, dict) and key not in _WRITTEN_WHOLE:
+            base[key] = _merged(below, value)
+        else:
+            base[key] = value
+    return base
 
 
 # --- account ---------------------------------------------------------------------------

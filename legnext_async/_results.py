@@ -1,20 +1,27 @@
 """What an awaited job gives back, by family: images, videos, or text.
 
+A result is data: :meth:`TaskResult.to_json` gives the job as the service reports it, and
+:meth:`TaskResult.from_json` reads that back into an equal result, in this process or
+another. Its properties never need a client, so a result stays readable after its client
+has closed.
+
 Image and video results carry typed follow-ups (``await result.upscale(0)``). Each has the
 name, keywords and defaults of the client method of the same name, minus the job id (the
 spec of both is one route of ``_catalog.py``); it checks the result's ``available_actions``
-before anything is sent, and returns a new :class:`TaskHandle`.
+before anything is sent, goes through the client the result came from (or the one given to
+:meth:`TaskResult.bind`), and returns a new :class:`TaskHandle`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import attrs
 
 from . import _catalog as routes
 from ._catalog import warn_caller
-from ._exceptions import ValidationError
+from ._exceptions import ClientClosedError, ValidationError
 from ._models import _ACTION_NAMES, AvailableActions, Task, TaskType, UpscaleType, VariationType
 from ._validation import check_int
 
@@ -30,10 +37,14 @@ __all__ = ["ImageResult", "TaskResult", "TextResult", "VideoResult"]
 
 @attrs.frozen
 class TaskResult:
-    """A completed job. ``task`` is the whole final :class:`Task`."""
+    """A completed job. ``task`` is the whole final :class:`Task`.
+
+    ``client`` is the client follow-ups go through: the one that awaited the job, or
+    ``None`` for a result read with :meth:`from_json` (see :meth:`bind`).
+    """
 
     task: Task
-    _client: LegnextClient = attrs.field(alias="client", repr=False, eq=False)
+    _client: LegnextClient | None = attrs.field(alias="client", default=None, repr=False, eq=False)
 
     @property
     def job_id(self) -> str:
@@ -55,6 +66,41 @@ class TaskResult:
         """Follow-ups the service allows on this result, with the image numbers for each."""
         return self.task.output.available_actions
 
+    # --- as data --------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as the service reports it (see :meth:`Task.to_json`), for storing.
+
+        ``from_json`` reads it back into an equal result of the same class.
+        """
+        return self.task.to_json()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, client: LegnextClient | None = None) -> Self:
+        """The result for a task object: the output of :meth:`to_json`, or any the API sent.
+
+        On :class:`TaskResult` the class follows the job's task type (image, video or
+        text); on a subclass it is that subclass. ``client``: the client follow-ups go
+        through; without one they raise until :meth:`bind` gives one.
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
+        """
+        if not isinstance(data, Mapping):
+            raise ValidationError(
+                "data", f"must be a task as a JSON object (a dict), got {type(data).__name__}"
+            )
+        task = Task.from_json(data)
+        kind = _RESULT_TYPES[task.task_type.family] if cls is TaskResult else cls
+        return cast("Self", kind(task, client=client))
+
+    def bind(self, client: LegnextClient) -> Self:
+        """This result, with its follow-ups going through ``client`` (an open client).
+
+        For a result read with :meth:`from_json`, or one whose client has closed.
+        """
+        return attrs.evolve(self, client=client)
+
     # --- follow-ups -----------------------------------------------------------------------
 
     async def _follow_up(
@@ -65,6 +111,7 @@ class TaskResult:
         ``values``: the follow-up's arguments, by name (all of the route's fields but the
         parent job id).
         """
+        client = self._open_client(route)
         index = route.index
         if index is not None:
             values[index.name] = self._offered(route, index, values[index.name])
@@ -78,7 +125,23 @@ class TaskResult:
         if parent is None:  # pragma: no cover - every route with `follows` names a parent
             raise TypeError(f"{route.name} is not a follow-up")
         values[parent.name] = self.job_id
-        return await self._client._create(route, poll, **values)
+        return await client._create(route, poll, **values)
+
+    def _open_client(self, route: Route) -> LegnextClient:
+        """The client to follow up through, or ClientClosedError saying how to get one."""
+        client = self._client
+        if client is not None and not client.closed:
+            return client
+        why = "was read from JSON" if client is None else "belongs to a closed client"
+        parent = route.parent
+        first = "result.job_id"
+        if parent is not None and not parent.positional:
+            first = f"{parent.name}=result.job_id"
+        raise ClientClosedError(
+            f"{type(self).__name__}.{route.name}() needs an open client, and this result {why};"
+            f" follow up with client.{route.name}({first}, ...) or with"
+            f" result.bind(client).{route.name}(...)"
+        )
 
     def _offered(self, route: Route, field: Field, number: object) -> int:
         """``number`` if the parent allows ``route`` for it, else ValidationError."""
@@ -147,6 +210,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.UPSCALE, poll, image_no=image_no, type=type, callback=callback
@@ -165,6 +229,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.variation`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.VARIATION,
@@ -185,6 +250,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.reroll`` is not true.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(routes.REROLL, poll, callback=callback)
 
@@ -202,6 +268,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.pan`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.PAN,
@@ -226,6 +293,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.outpaint`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.OUTPAINT,
@@ -249,6 +317,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.inpaint`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.INPAINT,
@@ -272,6 +341,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.remix`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.REMIX,
@@ -297,6 +367,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.edit`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.EDIT,
@@ -321,6 +392,7 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.enhance`` does not list ``image_no`` (only
                 draft grids offer it).
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(routes.ENHANCE, poll, image_no=image_no, callback=callback)
 
@@ -340,6 +412,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: this result has no image ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.VIDEO_DIFFUSION,
@@ -391,6 +464,7 @@ class VideoResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.extend`` does not list ``video_no`` (a
                 video extended four times, or an upscaled one, offers no more).
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.EXTEND_VIDEO, poll, video_no=video_no, prompt=prompt, callback=callback
@@ -407,6 +481,7 @@ class VideoResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``video_no``.
+            ClientClosedError: the result has no open client (see :meth:`bind`).
         """
         return await self._follow_up(
             routes.VIDEO_UPSCALE, poll, video_no=video_no, callback=callback
