@@ -35,6 +35,7 @@ from legnext_async import (
     VideoResult,
     VideoType,
 )
+from legnext_async._catalog import ROUTES
 from legnext_async.emulator import Emulator
 
 from .conftest import API_KEY
@@ -79,28 +80,8 @@ Call = Callable[[LegnextClient, Parents], Awaitable[TaskHandle[Any]]]
 BadCall = Callable[[Any, Parents], Awaitable[object]]
 Body = Callable[[Parents], dict[str, Any]]
 
-#: The 19 job endpoints; each table's case ids start with one of these.
-ENDPOINTS = (
-    "diffusion",
-    "variation",
-    "upscale",
-    "reroll",
-    "blend",
-    "describe",
-    "shorten",
-    "pan",
-    "outpaint",
-    "inpaint",
-    "remix",
-    "edit",
-    "upload-paint",
-    "retexture",
-    "remove-background",
-    "enhance",
-    "video-diffusion",
-    "extend-video",
-    "video-upscale",
-)
+#: The 19 job endpoints (the catalogue's paths); each table's case ids start with one of these.
+ENDPOINTS = tuple(route.path for route in ROUTES)
 
 
 def wire(call: Call, path: str, body: Body, id: str) -> ParameterSet:
