@@ -4,7 +4,8 @@ Every error derives from :class:`LegnextError`::
 
     LegnextError
     ├── ValidationError (also ValueError)     bad argument, raised before anything is sent
-    ├── ClientClosedError (also RuntimeError) the client was used after aclose()
+    ├── ClientClosedError (also RuntimeError) the client was used after aclose(), or a
+    │                                         result with no open client was followed up
     ├── TransportError                        no usable HTTP answer
     │   ├── APIConnectionError                connection refused, reset or dropped
     │   ├── APITimeoutError (also TimeoutError) a single request took too long
@@ -73,7 +74,11 @@ class ValidationError(LegnextError, ValueError):
 
 
 class ClientClosedError(LegnextError, RuntimeError):
-    """The client (or the session it borrowed) was used after it was closed."""
+    """The client (or the session it borrowed) was used after it was closed.
+
+    Also raised by a result's follow-up when the result has no open client: one read with
+    ``from_json``, or one whose client has closed. The message says how to follow up.
+    """
 
 
 class TransportError(LegnextError):

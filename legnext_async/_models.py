@@ -8,6 +8,7 @@ and unknown statuses and task types are kept.
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
 import re
@@ -18,7 +19,14 @@ from typing import Any, Final, Self
 import attrs
 
 from ._exceptions import ValidationError
-from ._validation import check_int, check_min_int, check_url, is_http_url, is_job_id
+from ._validation import (
+    check_int,
+    check_integer,
+    check_min_int,
+    check_url,
+    is_http_url,
+    is_job_id,
+)
 from ._wire import loads
 
 __all__ = [
@@ -348,6 +356,16 @@ class AvailableActions:
             return images
         return self.other.get(action, ())
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form: the known actions offered, every other one, and ``reroll``."""
+        data: dict[str, Any] = {
+            name: list(images) for name in _ACTION_NAMES if (images := getattr(self, name))
+        }
+        # An unknown action is kept even with no numbers: it was sent, so it is data.
+        data.update((name, list(images)) for name, images in self.other.items())
+        data["reroll"] = self.reroll
+        return data
+
 
 _ACTION_NAMES: Final = (
     "upscale",
@@ -449,6 +467,20 @@ class Output:
             prompts=_strs(raw.get("prompts")),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form; fields left empty are written as the service writes them unset."""
+        return {
+            "image_url": self.image_url or "",
+            "image_urls": list(self.image_urls),
+            "video_urls": list(self.video_urls),
+            "seed": self.seed or "",
+            "available_actions": self.available_actions.to_json(),
+            "promptEn": self.prompt_en or "",
+            "description": self.description or "",
+            "finalPrompt": self.final_prompt or "",
+            "prompts": list(self.prompts),
+        }
+
 
 _NO_OUTPUT: Final = Output()
 
@@ -474,6 +506,10 @@ class Usage:
             usage = _USAGE_CACHE[key] = cls(*key)
         return usage
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"type": self.type, "frozen": self.frozen, "consume": self.consume}
+
 
 _USAGE_CACHE: dict[tuple[str, int, int], Usage] = {}
 _USAGE_CACHE_SIZE: Final = 256
@@ -498,6 +534,15 @@ class Meta:
             ended_at=parse_timestamp(raw.get("ended_at")),
             usage=Usage.from_json(raw.get("usage")),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form; unset timestamps are the service's zero time."""
+        return {
+            "created_at": _wire_time(self.created_at),
+            "started_at": _wire_time(self.started_at),
+            "ended_at": _wire_time(self.ended_at),
+            "usage": self.usage.to_json(),
+        }
 
     @property
     def run_seconds(self) -> float | None:
@@ -525,6 +570,10 @@ class TaskError:
         if not (code or message or raw_message):
             return None
         return cls(code=code, message=message, raw_message=raw_message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"code": self.code, "message": self.message, "raw_message": self.raw_message}
 
 
 class RawJSON(Mapping[str, Any]):
@@ -626,6 +675,60 @@ class Task:
     def is_finished(self) -> bool:
         """Whether the job is ``completed`` or ``failed``."""
         return self.status.is_finished
+
+    def to_json(self) -> dict[str, Any]:
+        """The task as the service sends it, so that ``Task.from_json(task.to_json()) == task``.
+
+        The fields of this class are written from its attributes (an unset timestamp as the
+        service's zero time, no error as the all-zero error); what it does not model
+        (``input``, ``config.service_mode``, unknown fields) is kept from ``raw``. The dict
+        is new: changing it changes neither the task nor ``raw``.
+        """
+        error = self.error.to_json() if self.error is not None else TaskError(0, "").to_json()
+        modelled = {
+            "job_id": self.job_id,
+            "model": self.model,
+            "task_type": self.task_type.value,
+            "status": self.status.value,
+            "config": {"webhook_config": {"endpoint": self.callback or ""}},
+            "output": self.output.to_json(),
+            "meta": self.meta.to_json(),
+            "logs": list(self.logs),
+            "error": error,
+        }
+        return _merged(_copy_of(self.raw), modelled)
+
+
+_ZERO_TIME: Final = "0001-01-01T00:00:00Z"
+#: Replaced whole by ``to_json``, never merged with ``raw``: an action dropped from the
+#: model must not come back from ``raw``.
+_WRITTEN_WHOLE: Final = frozenset({"available_actions"})
+
+
+def _wire_time(value: datetime | None) -> str:
+    """A timestamp as the service writes it (RFC 3339, UTC); ``None`` as its zero time."""
+    if value is None:
+        return _ZERO_TIME
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _copy_of(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A fresh copy of a task's ``raw`` JSON object, sharing nothing with it."""
+    data = loads(raw.body) if isinstance(raw, RawJSON) else copy.deepcopy(dict(raw))
+    return data if isinstance(data, dict) else {}
+
+
+def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with the values of ``over`` written in, object by object."""
+    for key, value in over.items():
+        below = base.get(key)
+        if isinstance(value, dict) and isinstance(below, dict) and key not in _WRITTEN_WHOLE:
+            base[key] = _merged(below, value)
+        else:
+            base[key] = value
+    return base
 
 
 # --- account ---------------------------------------------------------------------------
@@ -786,7 +889,8 @@ class ImagePosition:
 
     ``width`` and ``height`` are the image's size on the canvas, ``x`` and ``y`` the offset
     of its top-left corner from the canvas's top-left. The docs give no range; sizes must be
-    positive and offsets not negative.
+    positive, and offsets may be any integer (a negative one places the image partly off the
+    canvas's left or top edge).
 
     Raises:
         ValidationError: a value is not an integer, or is out of range.
@@ -800,8 +904,8 @@ class ImagePosition:
     def __attrs_post_init__(self) -> None:
         check_min_int(self.width, "ImagePosition.width", 1)
         check_min_int(self.height, "ImagePosition.height", 1)
-        check_min_int(self.x, "ImagePosition.x", 0)
-        check_min_int(self.y, "ImagePosition.y", 0)
+        check_integer(self.x, "ImagePosition.x")
+        check_integer(self.y, "ImagePosition.y")
 
     def to_json(self) -> dict[str, Any]:
         """The wire form."""

@@ -106,6 +106,13 @@ def check_code(value: object, field: str, kind: type[_E]) -> _E:
         raise ValidationError(field, f"must be one of {allowed}, got {number}") from None
 
 
+def check_integer(value: object, field: str) -> int:
+    """An ``int`` (never a ``bool``) of any value: the docs give the field no range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, f"must be an integer, got {type(value).__name__}")
+    return int(value)
+
+
 def check_min_int(value: object, field: str, low: int) -> int:
     """An ``int`` (never a ``bool``) of at least ``low``, with no documented upper limit."""
     if isinstance(value, bool) or not isinstance(value, int):
