@@ -34,6 +34,7 @@ from ._exceptions import (
     ServerError,
     SubmissionOutcomeUnknownError,
     ValidationError,
+    rate_limit_kind,
 )
 from ._handle import ServerHint, TaskHandle, _SlotHolder
 from ._models import Balance, RawJSON, Task
@@ -391,7 +392,9 @@ class LegnextClient(Endpoints):
         }
         if status == 429:
             return RateLimitError(
-                retry_after=parse_retry_after(headers.get("Retry-After")), **kwargs
+                retry_after=parse_retry_after(headers.get("Retry-After")),
+                kind=rate_limit_kind(message, raw_message),
+                **kwargs,
             )
         if status >= 500:
             return ServerError(**kwargs)
