@@ -165,7 +165,8 @@ class LegnextClient(Endpoints):
         request_timeout: seconds one HTTP request may take (time spent waiting for the
             client's own request budget is not counted).
         max_active_jobs: jobs this client keeps running at once; further submissions wait
-            here, first come first served. ``None``: learned from the service's first 429.
+            here, first come first served. ``None``: learned from the service's 429s, and
+            raised again after jobs finish without one.
         max_concurrent_requests: HTTP requests in flight at once.
         requests_per_second: an optional cap on the rate of requests (polls included).
         allow_insecure_http: allow ``http://`` to a host other than loopback.
@@ -512,8 +513,9 @@ class LegnextClient(Endpoints):
 
         The POST is sent again only when it provably made no job: the connection failed
         before sending, or the service answered 429. On a 429 the client learns the
-        account's limit of active jobs and waits for a slot. Any other failure after
-        sending raises :class:`SubmissionOutcomeUnknownError`.
+        account's limit of active jobs and waits for a slot, unless the 429 says it is about
+        the request rate (then it backs off). Any other failure after sending raises
+        :class:`SubmissionOutcomeUnknownError`.
         """
         self._check_open()
         slots = self._slots
@@ -571,8 +573,9 @@ class LegnextClient(Endpoints):
         """POST a job until the service answers it: the JSON object, the body, when it was sent.
 
         Sent again only when provably no job was made: after a 429 (waiting for a slot if
-        the limit of active jobs was learned from it, else backing off) or a connection
-        that failed before sending. Anything else after sending is an unknown outcome.
+        the limit of active jobs was learned from it, else backing off, as after every
+        request-rate 429) or a connection that failed before sending. Anything else after
+        sending is an unknown outcome.
         """
         slots = self._slots
         path = f"/v1/{endpoint}"
@@ -590,9 +593,9 @@ class LegnextClient(Endpoints):
                     try:
                         data, _, body = await self._request("POST", path, payload)
                     except RateLimitError as exc:
-                        if slots.refused(ticket):
-                            logger.info("%s got 429: active-job limit %s", endpoint, slots.limit)
-                        else:
+                        # Learns a limit of active jobs (and requeues) unless the 429 is
+                        # about the request rate; then this submission keeps its slot.
+                        if not slots.refused(ticket, exc.kind):
                             failure = exc
                     except APIConnectionError as exc:
                         if exc.sent:
