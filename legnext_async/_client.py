@@ -575,7 +575,8 @@ class LegnextClient(Endpoints):
         Sent again only when provably no job was made: after a 429 (waiting for a slot if
         the limit of active jobs was learned from it, else backing off, as after every
         request-rate 429) or a connection that failed before sending. Anything else after
-        sending is an unknown outcome.
+        sending is an unknown outcome. Time spent waiting for a slot does not count against
+        the retry policy's ``timeout``.
         """
         slots = self._slots
         path = f"/v1/{endpoint}"
@@ -607,6 +608,8 @@ class LegnextClient(Endpoints):
                         return data, body, sent_at
             if failure is None:
                 await slots.wait_granted(ticket)
+                # Time spent in line for a slot is not time spent retrying.
+                started = loop.time()
                 continue
             slots.unsend(ticket)
             retries += 1

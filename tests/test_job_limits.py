@@ -392,3 +392,23 @@ async def test_an_ambiguous_429_under_a_given_limit_is_recovered_from() -> None:
             assert (slots.limit, slots.probes) == (3, 0)
         assert created_prompts(emulator) == sorted(f"p{n}" for n in range(12))
         assert [r.status for r in emulator.requests if r.method == "POST"].count(429) == 1
+
+
+async def test_time_in_line_for_a_slot_is_not_retry_time() -> None:
+    """A submission that waited for a slot longer than the retry timeout is still retried
+    after a 429 that teaches nothing, and lands."""
+    async with Emulator(
+        api_key=API_KEY, time_scale=SCALE, seed=3, concurrency_limit=1, over_limit="reject"
+    ) as emulator:
+        # POST 2 is refused for the account's limit and waits ~0.5 s for job 1 to end; POST 3
+        # then meets a 429 that names no limit while nothing of ours runs: back off, resend.
+        emulator.add_fault(Fault.http_status("POST /api/v1/inpaint", 429, after=2))
+        parent = emulator.seed_job("diffusion")
+        policy = RetryPolicy(attempts=5, timeout=0.2, initial_wait=0.01, max_wait=0.05)
+        async with LegnextClient(
+            api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(), retry=policy
+        ) as client:
+            await inpaint_all(client, parent, 2)
+        statuses = [r.status for r in emulator.requests if r.method == "POST"]
+        assert statuses == [200, 429, 429, 200]
+        assert created_prompts(emulator) == ["p0", "p1"]
