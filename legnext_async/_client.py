@@ -37,6 +37,7 @@ from ._exceptions import (
     ServerError,
     SubmissionOutcomeUnknownError,
     ValidationError,
+    rate_limit_kind,
 )
 from ._handle import ServerHint, TaskHandle, _SlotHolder
 from ._models import Balance, RawJSON, Task
@@ -219,7 +220,8 @@ class LegnextClient(Endpoints):
         request_timeout: seconds one HTTP request may take (time spent waiting for the
             client's own request budget is not counted).
         max_active_jobs: jobs this client keeps running at once; further submissions wait
-            here, first come first served. ``None``: learned from the service's first 429.
+            here, first come first served. ``None``: learned from the service's 429s, and
+            raised again after jobs finish without one.
         max_concurrent_requests: HTTP requests in flight at once.
         requests_per_second: an optional cap on the rate of requests (polls included).
         allow_insecure_http: allow ``http://`` to a host other than loopback.
@@ -476,7 +478,9 @@ class LegnextClient(Endpoints):
         }
         if status == 429:
             return RateLimitError(
-                retry_after=parse_retry_after(headers.get("Retry-After")), **kwargs
+                retry_after=parse_retry_after(headers.get("Retry-After")),
+                kind=rate_limit_kind(message, raw_message),
+                **kwargs,
             )
         if status >= 500:
             return ServerError(**kwargs)
@@ -623,8 +627,9 @@ class LegnextClient(Endpoints):
 
         The POST is sent again only when it provably made no job: the connection failed
         before sending, or the service answered 429. On a 429 the client learns the
-        account's limit of active jobs and waits for a slot. Any other failure after
-        sending raises :class:`SubmissionOutcomeUnknownError`.
+        account's limit of active jobs and waits for a slot, unless the 429 says it is about
+        the request rate (then it backs off). Any other failure after sending raises
+        :class:`SubmissionOutcomeUnknownError`.
         """
         self._check_open()
         slots = self._slots
@@ -684,8 +689,10 @@ class LegnextClient(Endpoints):
         """POST a job until the service answers it: the JSON object, the body, when it was sent.
 
         Sent again only when provably no job was made: after a 429 (waiting for a slot if
-        the limit of active jobs was learned from it, else backing off) or a connection
-        that failed before sending. Anything else after sending is an unknown outcome.
+        the limit of active jobs was learned from it, else backing off, as after every
+        request-rate 429) or a connection that failed before sending. Anything else after
+        sending is an unknown outcome. Time spent waiting for a slot does not count against
+        the retry policy's ``timeout``.
         """
         slots = self._slots
         path = f"/v1/{endpoint}"
@@ -703,9 +710,9 @@ class LegnextClient(Endpoints):
                     try:
                         data, _, body = await self._request("POST", path, payload)
                     except RateLimitError as exc:
-                        if slots.refused(ticket):
-                            logger.info("%s got 429: active-job limit %s", endpoint, slots.limit)
-                        else:
+                        # Learns a limit of active jobs (and requeues) unless the 429 is
+                        # about the request rate; then this submission keeps its slot.
+                        if not slots.refused(ticket, exc.kind):
                             failure = exc
                     except APIConnectionError as exc:
                         if exc.sent:
@@ -717,6 +724,8 @@ class LegnextClient(Endpoints):
                         return data, body, sent_at
             if failure is None:
                 await slots.wait_granted(ticket)
+                # Time spent in line for a slot is not time spent retrying.
+                started = loop.time()
                 continue
             slots.unsend(ticket)
             retries += 1

@@ -28,7 +28,8 @@ Messages never contain the API key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,6 +57,49 @@ __all__ = [
     "TransportError",
     "ValidationError",
 ]
+
+
+#: What a 429 says it limits: ``"jobs"`` (the account's active jobs), ``"rate"`` (requests
+#: per unit of time), or ``"unknown"`` (its body says neither, or both).
+RateLimitKind = Literal["jobs", "rate", "unknown"]
+
+# Words for the active-job limit ("Concurrent task limit reached (6)"), and for a request
+# rate ("Too many requests: rate limit exceeded"). "Concurrent requests" is in both: it
+# could mean either, so it stays ambiguous.
+_JOB_LIMIT_WORDS: Final = re.compile(
+    r"concurren|parallel|simultaneous|too many (?:tasks|jobs)"
+    r"|\b(?:active|running|unfinished|in-progress)\s+(?:tasks?|jobs?)\b"
+    r"|\b(?:tasks?|jobs?)\s+(?:limit|quota|count|capacity|slots?)\b",
+    re.IGNORECASE,
+)
+_RATE_LIMIT_WORDS: Final = re.compile(
+    r"\brate\b|rate[\s_-]?limit|throttl|too many requests|concurrent\s+requests"
+    r"|\brequests?\s+(?:limit|quota|rate)|\bper\s+(?:second|minute|hour|day)\b"
+    r"|\b(?:rpm|rps|qps)\b",
+    re.IGNORECASE,
+)
+# What frameworks and gateways put in any 429 body: it repeats the status, nothing more.
+_BARE_PHRASE: Final = re.compile(r"\W*(?:429\W*)?too many requests\W*", re.IGNORECASE)
+
+
+def rate_limit_kind(*texts: str) -> RateLimitKind:
+    """Which limit a 429 is about, judged from its error body's ``message`` and ``raw_message``.
+
+    Words about concurrency or active, running tasks or jobs mean the active-job limit;
+    words about a request rate, throttling or "too many requests" mean a request-rate limit;
+    both or neither is ``"unknown"``. A message that is only the status's reason phrase
+    ("Too Many Requests") says nothing beyond the status, so it counts as neither. The
+    body's numeric ``code`` is not used: the sources give no codes that tell the two apart.
+    """
+    jobs = rate = False
+    for text in texts:
+        if not text or _BARE_PHRASE.fullmatch(text):
+            continue
+        jobs = jobs or _JOB_LIMIT_WORDS.search(text) is not None
+        rate = rate or _RATE_LIMIT_WORDS.search(text) is not None
+    if jobs == rate:
+        return "unknown"
+    return "jobs" if jobs else "rate"
 
 
 class LegnextError(Exception):
@@ -184,11 +228,22 @@ class RateLimitError(APIStatusError):
 
     ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None`` if it sent none
     (or one that is neither a finite number nor an HTTP date).
+    ``kind`` says which limit the error body names: ``"jobs"`` (the account's limit of
+    active jobs), ``"rate"`` (a limit on requests per unit of time), or ``"unknown"`` (the
+    body names neither, or both; the API documents 429 as the active-job limit). A 429 on a
+    submission teaches the client a limit of active jobs unless its ``kind`` is ``"rate"``.
     """
 
-    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        retry_after: float | None = None,
+        kind: RateLimitKind = "unknown",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.retry_after = retry_after
+        self.kind: RateLimitKind = kind
 
 
 class ServerError(APIStatusError):

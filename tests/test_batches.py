@@ -88,7 +88,8 @@ async def test_limit_is_learned_from_a_429(limited: Emulator) -> None:
         results = await asyncio.gather(
             *(submit_and_wait(client, parent, f"p{i}") for i in range(12))
         )
-        assert client._slots.limit == 3
+        assert client._slots.proven == 3  # the account's limit, seen to hold
+        assert client._slots.limit in (3, 4)  # 4 while a probe is under way
         discoveries = client._slots.discoveries
     prompts = sorted(
         r.body["remixPrompt"]
