@@ -58,6 +58,21 @@ __all__ = [
 class LegnextError(Exception):
     """Base class of every error raised by legnext_async."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle's default rebuilds an error as cls(*args), which the keyword-only
+        # constructors below refuse; this restores args and attributes without __init__.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(
+    cls: type[LegnextError], args: tuple[object, ...], state: dict[str, Any]
+) -> LegnextError:
+    """An unpickled error: ``cls`` with ``args`` and the attributes it had."""
+    error = cls.__new__(cls)
+    error.args = args  # set here: OSError (TimeoutError's base) leaves args to __init__
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationError(LegnextError, ValueError):
     """An argument breaks a documented limit; nothing was sent.
