@@ -103,3 +103,11 @@ __all__ = [
     "VideoType",
     "__version__",
 ]
+
+# Public objects present themselves as legnext_async.X (in reprs, tracebacks, pickles and
+# the docs), not as the private module that defines them; a new export gets this too.
+for _name in __all__:
+    _value = globals()[_name]
+    if getattr(_value, "__module__", "").startswith(f"{__name__}._"):
+        _value.__module__ = __name__
+del _name, _value
