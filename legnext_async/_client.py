@@ -25,6 +25,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     ClientClosedError,
+    EndpointNotFoundError,
     InsufficientCreditsError,
     InvalidRequestError,
     LegnextError,
@@ -136,6 +137,26 @@ def _error_fields(body: object) -> tuple[int | None, str, str]:
         message if isinstance(message, str) else "",
         raw_message if isinstance(raw_message, str) else "",
     )
+
+
+def _names_job(payload: Mapping[str, Any] | None) -> bool:
+    """Whether a request's body names a job (a follow-up's parent), which a 404 may be about."""
+    return payload is not None and payload.get("jobId") is not None
+
+
+def _not_found(url: str, *, names_job: bool, **kwargs: Any) -> NotFoundError:
+    """The error of a 404: an unknown job, or no endpoint at ``url`` when none was named.
+
+    A status read names its job in the path, a follow-up its parent in the body; any other
+    request that answers 404 went to a URL the API does not have, usually through a
+    ``base_url`` with a wrong path.
+    """
+    if names_job or kwargs["path"].startswith("/v1/job/"):
+        return NotFoundError(**kwargs)
+    kwargs["message"] = (
+        f"no API endpoint at {url}; check base_url (the service's is {DEFAULT_BASE_URL})"
+    )
+    return EndpointNotFoundError(url=url, **kwargs)
 
 
 def _reason_phrase(status: int) -> str:
@@ -282,7 +303,8 @@ class LegnextClient(Endpoints):
         read (body first) into the :class:`APIStatusError` subclass for it.
         """
         status, headers, body = await self._exchange(method, path, payload)
-        return self._decode(method, path, status, headers, body), headers, body
+        data = self._decode(method, path, status, headers, body, names_job=_names_job(payload))
+        return data, headers, body
 
     async def _exchange(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None
@@ -350,8 +372,13 @@ class LegnextClient(Endpoints):
         status: int,
         headers: CIMultiDictProxy[str],
         body: bytes,
+        *,
+        names_job: bool = False,
     ) -> dict[str, Any]:
-        """The JSON object of a 2xx answer; any other status raises its APIStatusError."""
+        """The JSON object of a 2xx answer; any other status raises its APIStatusError.
+
+        ``names_job``: the request's body named a job, which a 404 may then be about.
+        """
         if 200 <= status < 300:
             try:
                 parsed = json.loads(body)
@@ -367,11 +394,17 @@ class LegnextClient(Endpoints):
             return parsed
         # A server or proxy may quote the key back in its error body; the error must not.
         body = body.replace(self._api_key.encode(), b"***")
-        raise self._status_error(method, path, status, body, headers)
+        raise self._status_error(method, path, status, body, headers, names_job=names_job)
 
-    @staticmethod
     def _status_error(
-        method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        names_job: bool = False,
     ) -> APIStatusError:
         try:
             parsed = json.loads(body) if body else None
@@ -396,6 +429,8 @@ class LegnextClient(Endpoints):
             )
         if status >= 500:
             return ServerError(**kwargs)
+        if status == 404:
+            return _not_found(self.base_url + path, names_job=names_job, **kwargs)
         return _STATUS_ERRORS.get(status, APIStatusError)(**kwargs)
 
     async def _retried(self, read: Callable[[], Awaitable[R]]) -> R:

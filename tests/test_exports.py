@@ -95,6 +95,12 @@ _FAILED = Task.from_json(
             id="NotFoundError",
         ),
         pytest.param(
+            legnext_async.EndpointNotFoundError(
+                url="http://127.0.0.1:9/v1/x", status=404, message="no endpoint"
+            ),
+            id="EndpointNotFoundError",
+        ),
+        pytest.param(
             legnext_async.RateLimitError(status=429, message="slow down", retry_after=2.5),
             id="RateLimitError",
         ),
