@@ -80,8 +80,10 @@ html_static_path = ["_static"]
 
 # --- where public classes are defined ---------------------------------------------------
 # Public classes claim the package as their ``__module__`` (see ``legnext_async/__init__``).
-# Autodoc reads a class's source (member order, attribute comments) and viewcode links it
-# through ``__module__``, so both are pointed at the private module that defines it.
+# Autodoc reads a class's source (member order) and viewcode links it through
+# ``__module__``, so both are pointed at the private module that defines it. Autodoc looks
+# up ``#:`` comments on class attributes through the plain ``__module__``, so public classes
+# document their attributes in an ``Attributes:`` section of the docstring instead.
 
 
 @functools.cache

@@ -3,7 +3,7 @@
 Start with :class:`LegnextClient`; the emulator lives in :mod:`legnext_async.emulator`.
 """
 
-from ._batch import BatchProgress
+from ._batch import BatchItem, BatchProgress
 from ._client import LegnextClient
 from ._exceptions import (
     APIConnectionError,
@@ -61,6 +61,7 @@ __all__ = [
     "AuthenticationError",
     "AvailableActions",
     "Balance",
+    "BatchItem",
     "BatchProgress",
     "BlendAspectRatio",
     "Canvas",

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import attrs
 
-from ._batch import BatchProgress, as_completed
+from ._batch import BatchItem, BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget, SlotTicket
 from ._endpoints import Endpoints
 from ._exceptions import (
@@ -28,7 +28,6 @@ from ._exceptions import (
     EndpointNotFoundError,
     InsufficientCreditsError,
     InvalidRequestError,
-    LegnextError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
@@ -548,18 +547,27 @@ class LegnextClient(Endpoints):
         jobs: Iterable[TaskHandle[R] | Awaitable[TaskHandle[R]]],
         *,
         on_progress: Callable[[BatchProgress], object] | None = None,
-    ) -> AsyncGenerator[tuple[TaskHandle[R] | None, R | LegnextError], None]:
-        """Yield ``(handle, outcome)`` for each job as it finishes, whatever the others do.
+        on_submitted: Callable[[int, TaskHandle[R]], object] | None = None,
+    ) -> AsyncGenerator[BatchItem[R], None]:
+        """Yield a :class:`BatchItem` for each job as it finishes, whatever the others do.
 
         ``jobs`` holds handles, or submissions not yet awaited (``client.inpaint(...)``
-        coroutines), which are sent as job slots allow. ``outcome`` is the result, or the
-        :class:`LegnextError` that ended that job (:class:`TaskFailedError`, a timeout, or
-        the submission's error, with ``handle`` then ``None``); one failure never ends the
-        batch. ``on_progress`` is called with a :class:`BatchProgress` after each job.
-        Leaving the loop early stops waiting for the rest (their jobs go on running).
+        coroutines), which are sent as job slots allow. Each item unpacks as
+        ``(handle, outcome)``: ``outcome`` is the result, or the :class:`LegnextError` that
+        ended that job (:class:`TaskFailedError`, a timeout, or the submission's error, with
+        ``handle`` then ``None``); one failure never ends the batch. ``item.position`` is
+        the job's place in ``jobs`` (from 0) and ``item.job`` that element, so a failed
+        submission still tells which input it was.
+
+        ``on_submitted(position, handle)`` is called as soon as a job's id is known: when
+        its submission returns (at once for a handle given in ``jobs``), long before it
+        finishes; record ``handle.job_id`` there to find the job again after a crash.
+        ``on_progress`` is called with a :class:`BatchProgress` after each job. An exception
+        raised by either callback ends the iteration. Leaving the loop early stops waiting
+        for the rest (their jobs go on running).
         """
         self._check_open()
-        return as_completed(jobs, on_progress=on_progress)
+        return as_completed(jobs, on_progress=on_progress, on_submitted=on_submitted)
 
     # --- submissions ---------------------------------------------------------------------
 
