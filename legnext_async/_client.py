@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -28,6 +29,7 @@ from ._exceptions import (
     EndpointNotFoundError,
     InsufficientCreditsError,
     InvalidRequestError,
+    LegnextError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
@@ -88,6 +90,14 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
@@ -173,6 +183,14 @@ class LegnextClient(Endpoints):
     owns one aiohttp session, made on first use inside the running event loop, unless one is
     passed in as ``session`` (which it then never closes).
 
+    One client may serve one event loop after another, as in a script that calls
+    ``asyncio.run()`` twice: when its loop shuts down (``asyncio.run()`` and
+    ``asyncio.Runner`` do so on exit), the client stops polling there and closes its
+    session, and the next loop gets a fresh one. What it learned (job run times, the
+    account's job limit) carries over. Using it in a second loop while the first has not
+    shut down, or with a borrowed ``session`` made in another loop, raises
+    :class:`LegnextError`.
+
     Args:
         api_key: the key (``x-api-key``); defaults to ``$LEGNEXT_API_KEY``. Never shown in
             reprs, logs or errors.
@@ -228,6 +246,11 @@ class LegnextClient(Endpoints):
         self.retry = retry or RetryPolicy()
         self._session = session
         self._owns_session = session is None
+        # A borrowed session belongs to the loop it was made in: the one running now, if any.
+        self._session_loop = _running_loop() if session is not None else None
+        #: The event loop the session, the poll scheduler and the semaphores belong to.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_guard: AsyncGenerator[None, None] | None = None
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout, sock_connect=min(DEFAULT_CONNECT_TIMEOUT, request_timeout)
         )
@@ -264,22 +287,83 @@ class LegnextClient(Endpoints):
         return self._closed
 
     async def aclose(self) -> None:
-        """Stop every poller and close the session (if the client made it). Idempotent."""
+        """Stop every poller and close the session (if the client made it). Idempotent.
+
+        Called from another event loop than the client's, it only marks the client closed:
+        the rest is done when the client's loop shuts down.
+        """
         if self._closed:
             return
         self._closed = True
-        await self._polling.aclose(
-            lambda run: ClientClosedError(f"the client was closed while waiting for job {run.name}")
-        )
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None
+        guard = self._loop_guard
+        if guard is not None and self._loop is _running_loop():
+            await guard.aclose()  # runs _leave_loop()
 
     def _check_open(self) -> None:
         if self._closed:
             raise ClientClosedError("this LegnextClient is closed")
+        loop = _running_loop()
+        if loop is not self._loop and loop is not None:
+            self._enter_loop(loop)
         if self._session is not None and self._session.closed:
             raise ClientClosedError("the aiohttp session this client uses is closed")
+
+    # --- one event loop after another ------------------------------------------------------
+
+    def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make ``loop`` the client's, with a fresh poll scheduler and request semaphores.
+
+        A session cannot be closed once its loop is closed (its sockets close through that
+        loop), so the client registers a guard with ``loop`` that closes the session while
+        the loop shuts down, and refuses a new loop until then.
+        """
+        if self._loop is not None:
+            raise LegnextError(
+                "this LegnextClient belongs to another event loop, which has not shut down (it"
+                " still runs, or was closed without loop.shutdown_asyncgens()); use one client"
+                " per event loop, or run each loop with asyncio.run(), which shuts it down"
+            )
+        if not self._owns_session:
+            if self._session_loop is None:
+                self._session_loop = loop
+            elif loop is not self._session_loop:
+                raise LegnextError(
+                    "the aiohttp session passed as session= belongs to another event loop;"
+                    " pass one made in this loop, or let the client make its own"
+                )
+        self._loop = loop
+        self._polling = PollScheduler(self._budget.max_concurrent)
+        self._budget.renew()
+        self._submit_gate = None
+        guard = self._loop_guard = self._guard_loop()
+        # Its first step runs here, at once (nothing before its yield awaits); starting it
+        # registers it with the loop, whose shutdown_asyncgens() then closes it.
+        with contextlib.suppress(StopIteration):
+            guard.asend(None).send(None)
+
+    async def _guard_loop(self) -> AsyncGenerator[None, None]:
+        """Suspended while the client's loop lives; closed by its shutdown or by aclose()."""
+        loop = self._loop
+        try:
+            yield
+        finally:
+            # Reached in the loop: at its shutdown, from aclose(), or in a task the loop makes
+            # when the client is dropped unclosed (aiohttp has warned of the session by then).
+            if self._loop is loop and _running_loop() is loop:
+                self._loop_guard = None
+                await self._leave_loop()
+
+    async def _leave_loop(self) -> None:
+        """End what belongs to the client's loop: every poll run, and its own session."""
+        why = "the client was closed" if self._closed else "its event loop shut down"
+        await self._polling.aclose(
+            lambda run: ClientClosedError(f"{why} while waiting for job {run.name}")
+        )
+        session = self._session
+        if self._owns_session and session is not None:
+            self._session = None
+            await session.close()
+        self._loop = None
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         self._check_open()
