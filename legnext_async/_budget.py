@@ -381,3 +381,7 @@ class RequestBudget:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._semaphore.release()
+
+    def renew(self) -> None:
+        """Start afresh in a new event loop: a semaphore binds to the loop it first waits in."""
+        self._semaphore = asyncio.Semaphore(self.max_concurrent)

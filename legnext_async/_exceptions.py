@@ -17,6 +17,7 @@ Every error derives from :class:`LegnextError`::
     │   ├── InsufficientCreditsError          402: the balance does not cover the job
     │   ├── PermissionDeniedError             403: content refused or feature not enabled
     │   ├── NotFoundError                     404: unknown or expired job
+    │   │   └── EndpointNotFoundError         404 on no job: no such URL (check base_url)
     │   ├── RateLimitError                    429: too many requests or active jobs
     │   └── ServerError                       5xx
     ├── SubmissionOutcomeUnknownError         a job-creating POST failed after it was sent
@@ -42,6 +43,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "ClientClosedError",
+    "EndpointNotFoundError",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "LegnextError",
@@ -104,6 +106,21 @@ def rate_limit_kind(*texts: str) -> RateLimitKind:
 
 class LegnextError(Exception):
     """Base class of every error raised by legnext_async."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle's default rebuilds an error as cls(*args), which the keyword-only
+        # constructors below refuse; this restores args and attributes without __init__.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(
+    cls: type[LegnextError], args: tuple[object, ...], state: dict[str, Any]
+) -> LegnextError:
+    """An unpickled error: ``cls`` with ``args`` and the attributes it had."""
+    error = cls.__new__(cls)
+    error.args = args  # set here: OSError (TimeoutError's base) leaves args to __init__
+    error.__dict__.update(state)
+    return error
 
 
 class ValidationError(LegnextError, ValueError):
@@ -221,6 +238,19 @@ class PermissionDeniedError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     """HTTP 404: no such job for this key, or it is older than the retention window."""
+
+
+class EndpointNotFoundError(NotFoundError):
+    """HTTP 404 on a request that names no job: the URL is not an endpoint of the API.
+
+    Usually a ``base_url`` with a wrong path (the service's is ``https://api.legnext.ai/api``).
+    ``url`` is the full URL that was tried (the key travels in a header, never in it). No job
+    was created: a route that does not exist makes none.
+    """
+
+    def __init__(self, *, url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.url = url
 
 
 class RateLimitError(APIStatusError):

@@ -40,7 +40,7 @@ class TaskResult:
     """A completed job. ``task`` is the whole final :class:`Task`.
 
     ``client`` is the client follow-ups go through: the one that awaited the job, or
-    ``None`` for a result read with :meth:`from_json` (see :meth:`bind`).
+    ``None`` for a result read with :meth:`from_json` (see :meth:`TaskResult.bind`).
     """
 
     task: Task
@@ -81,7 +81,7 @@ class TaskResult:
 
         On :class:`TaskResult` the class follows the job's task type (image, video or
         text); on a subclass it is that subclass. ``client``: the client follow-ups go
-        through; without one they raise until :meth:`bind` gives one.
+        through; without one they raise until :meth:`TaskResult.bind` gives one.
 
         Raises:
             ValidationError: ``data`` is not a JSON object.
@@ -210,7 +210,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.UPSCALE, poll, image_no=image_no, type=type, callback=callback
@@ -229,7 +229,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.variation`` does not list ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.VARIATION,
@@ -250,7 +250,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.reroll`` is not true.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(routes.REROLL, poll, callback=callback)
 
@@ -268,7 +268,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.pan`` does not list ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.PAN,
@@ -293,7 +293,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.outpaint`` does not list ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.OUTPAINT,
@@ -317,7 +317,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.inpaint`` does not list ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.INPAINT,
@@ -341,7 +341,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.remix`` does not list ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.REMIX,
@@ -367,7 +367,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.edit`` does not list ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.EDIT,
@@ -392,7 +392,7 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.enhance`` does not list ``image_no`` (only
                 draft grids offer it).
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(routes.ENHANCE, poll, image_no=image_no, callback=callback)
 
@@ -412,7 +412,7 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: this result has no image ``image_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.VIDEO_DIFFUSION,
@@ -464,7 +464,7 @@ class VideoResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.extend`` does not list ``video_no`` (a
                 video extended four times, or an upscaled one, offers no more).
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.EXTEND_VIDEO, poll, video_no=video_no, prompt=prompt, callback=callback
@@ -481,7 +481,7 @@ class VideoResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``video_no``.
-            ClientClosedError: the result has no open client (see :meth:`bind`).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
             routes.VIDEO_UPSCALE, poll, video_no=video_no, callback=callback
