@@ -205,6 +205,13 @@ def _int(value: object) -> int:
     return 0
 
 
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object; a callback body, say, may hold anything."""
+    if type(value) is dict or isinstance(value, Mapping):
+        return value
+    raise ValidationError("data", f"must be a JSON object ({what}), got {type(value).__name__}")
+
+
 def _dict(value: object) -> Mapping[str, Any]:
     if type(value) is dict:  # what json.loads gives: skip the slower ABC check
         return value
@@ -515,7 +522,11 @@ class Task:
 
         ``body``: the bytes ``data`` was decoded from; ``raw`` then keeps those (as
         :class:`RawJSON`) instead of ``data``.
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
         """
+        data = _object(data, "a task")
         config = _dict(data.get("config"))
         logs = data.get("logs")
         return cls(
@@ -558,7 +569,12 @@ class Balance:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Balance:
-        """Read the ``{code, message, data}`` wrapper (or a bare ``data`` object)."""
+        """Read the ``{code, message, data}`` wrapper (or a bare ``data`` object).
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
+        """
+        data = _object(data, "a balance")
         inner = _dict(data.get("data")) if "data" in data else data
         usd = inner.get("balance_usd")
         threshold = inner.get("alert_threshold")

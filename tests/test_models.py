@@ -86,6 +86,37 @@ def test_error_envelope_parses_as_failed_task_with_error() -> None:
 
 
 @pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(None, id="null"),
+        pytest.param([sample("task-completed-diffusion.live.json")], id="array"),
+        pytest.param("completed", id="string"),
+        pytest.param(0, id="number"),
+    ],
+)
+def test_a_task_that_is_not_an_object_is_refused(data: Any) -> None:
+    """A callback body holding a non-object as its task raises ValidationError, not TypeError."""
+    with pytest.raises(ValidationError, match="must be a JSON object") as caught:
+        Task.from_json(data)
+    assert caught.value.field == "data"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(None, id="null"),
+        pytest.param(["data"], id="array"),
+        pytest.param("data", id="string"),
+    ],
+)
+def test_a_balance_that_is_not_an_object_is_refused(data: Any) -> None:
+    """A balance that is not a JSON object raises ValidationError naming ``data``."""
+    with pytest.raises(ValidationError, match="must be a JSON object") as caught:
+        Balance.from_json(data)
+    assert caught.value.field == "data"
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         pytest.param("pending", TaskStatus.PENDING, id="pending"),
