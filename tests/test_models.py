@@ -201,10 +201,11 @@ def test_unknown_fields_and_wrong_types_are_ignored() -> None:
         pytest.param("0001-01-01T00:00:00Z", None, id="zero"),
         pytest.param("", None, id="empty"),
         pytest.param("yesterday", None, id="garbage"),
+        pytest.param("9999-12-31T23:59:59-00:01", None, id="past-the-last-utc-datetime"),
     ],
 )
 def test_timestamps(value: str, expected: datetime | None) -> None:
-    """RFC 3339 timestamps become aware UTC datetimes; zero, empty or garbage become None."""
+    """RFC 3339 timestamps become aware UTC datetimes; zero, empty, garbage or too late: None."""
     task = Task.from_json(
         {"job_id": "j", "task_type": "x", "status": "pending", "meta": {"created_at": value}}
     )
