@@ -285,11 +285,8 @@ class AvailableActions:
         if not raw:
             return _NO_ACTIONS
         # Most jobs offer the same few maps: reuse the frozen value rather than rebuild it.
-        try:
-            key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in raw.items())
-            cached = _ACTIONS_CACHE.get(key)
-        except TypeError:  # an unhashable oddity inside: build it afresh
-            key, cached = None, None
+        key = _actions_key(raw)
+        cached = None if key is None else _ACTIONS_CACHE.get(key)
         if cached is not None:
             return cached
         actions = cls._build(raw)
@@ -326,6 +323,31 @@ _ACTION_NAMES: Final = (
     "enhance",
     "extend",
 )
+
+
+def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The cache key of an action map, or ``None`` for a map not to cache.
+
+    Only lists of plain ints and plain bools make a key: 1, 1.0 and True are equal (and
+    hash alike) as keys, yet the map reads ``[1]`` and ``[1.0]`` differently.
+    """
+    key = []
+    for name, value in raw.items():
+        kind = type(value)
+        if kind is list:
+            if value and set(map(type, value)) != _ONLY_INT:
+                return None
+            key.append((name, tuple(value)))
+        elif kind is bool:
+            key.append((name, value))
+        else:
+            return None
+    return tuple(key)
+
+
+_ONLY_INT: Final = {int}
+
+
 _NO_ACTIONS: Final = AvailableActions()
 _ACTIONS_CACHE: dict[tuple[Any, ...], AvailableActions] = {}
 _ACTIONS_CACHE_SIZE: Final = 256

@@ -338,6 +338,23 @@ def test_identical_action_maps_share_one_value() -> None:
     assert odd.upscale == (1,)
 
 
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        pytest.param({"upscale": [1.0]}, {"upscale": [1]}, id="float-then-int"),
+        pytest.param({"upscale": [True]}, {"upscale": [1]}, id="bool-then-int"),
+        pytest.param({"reroll": 1}, {"reroll": True}, id="int-then-bool"),
+    ],
+)
+def test_a_look_alike_action_map_does_not_answer_for_another(
+    first: dict[str, Any], then: dict[str, Any]
+) -> None:
+    """Maps equal under ``==`` but not alike (``[1.0]``, ``[1]``) each read as themselves."""
+    AvailableActions.from_json(first)
+    assert AvailableActions.from_json(then) == AvailableActions._build(then)
+    assert AvailableActions.from_json(then) != AvailableActions()
+
+
 def test_raw_json_keeps_the_bytes_and_decodes_on_first_read() -> None:
     """``Task.raw`` from bytes: the same mapping as the parsed dict, decoded only when read."""
     body = (SAMPLES / "task-completed-diffusion.live.json").read_bytes()
