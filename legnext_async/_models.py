@@ -212,6 +212,15 @@ def _object(value: object, what: str) -> Mapping[str, Any]:
     raise ValidationError("data", f"must be a JSON object ({what}), got {type(value).__name__}")
 
 
+def _float(value: object) -> float:
+    if not isinstance(value, int | float):
+        return 0.0
+    try:
+        return float(value)
+    except OverflowError:  # an int with more than 308 digits
+        return 0.0
+
+
 def _dict(value: object) -> Mapping[str, Any]:
     if type(value) is dict:  # what json.loads gives: skip the slower ABC check
         return value
@@ -601,14 +610,12 @@ class Balance:
         """
         data = _object(data, "a balance")
         inner = _dict(data.get("data")) if "data" in data else data
-        usd = inner.get("balance_usd")
-        threshold = inner.get("alert_threshold")
         return cls(
             account_id=_int(inner.get("account_id")),
-            balance_usd=float(usd) if isinstance(usd, int | float) else 0.0,
+            balance_usd=_float(inner.get("balance_usd")),
             available_credits=_int(inner.get("available_credits")),
             available_points=_int(inner.get("available_points")),
-            alert_threshold=float(threshold) if isinstance(threshold, int | float) else 0.0,
+            alert_threshold=_float(inner.get("alert_threshold")),
             low_balance_alert=inner.get("low_balance_alert") is True,
             updated_at=parse_timestamp(inner.get("updated_at")),
         )

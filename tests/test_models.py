@@ -252,6 +252,16 @@ def test_balance_from_live_sample() -> None:
     assert balance.updated_at == datetime(2025, 11, 5, 8, 22, 37, 784663, tzinfo=UTC)
 
 
+def test_a_balance_too_big_for_a_float_reads_as_zero() -> None:
+    """An integer balance past float's range reads as 0.0 rather than raising OverflowError."""
+    data = sample("balance.live.json")
+    data["data"] |= {"balance_usd": 10**400, "alert_threshold": -(10**400)}
+    balance = Balance.from_json(data)
+    assert balance.balance_usd == 0.0
+    assert balance.alert_threshold == 0.0
+    assert balance.available_credits == 71000
+
+
 # --- Mask and Polygon -----------------------------------------------------------------
 
 SQUARE = [10, 10, 10, 100, 100, 100, 100, 10]
