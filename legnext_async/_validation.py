@@ -95,13 +95,18 @@ def check_float(value: object, field: str, low: float, high: float) -> float:
 
 
 def check_text(value: object, field: str, low: int = 1, high: int = PROMPT_MAX) -> str:
-    """A string of ``low..high`` characters."""
+    """A string of ``low..high`` characters, not only whitespace.
+
+    A blank prompt would be sent and billed, and make nothing worth having.
+    """
     if not isinstance(value, str):
         raise ValidationError(
             field, f"must be a string of {low} to {high} characters, got {type(value).__name__}"
         )
     if not low <= len(value) <= high:
         raise ValidationError(field, f"must be {low} to {high} characters long, got {len(value)}")
+    if value.isspace():
+        raise ValidationError(field, "must not be blank (only whitespace)")
     return value
 
 

@@ -411,6 +411,8 @@ INVALID = [
         "absolute",
         id="diffusion-callback-relative",
     ),
+    bad(lambda c, p: c.diffusion("   "), "text", "blank", id="diffusion-spaces"),
+    bad(lambda c, p: c.diffusion("\t\n\u3000"), "text", "blank", id="diffusion-whitespace"),
     # variation
     bad(lambda c, p: c.variation("", 0, 0), "job_id", "non-empty", id="variation-job-id"),
     bad(lambda c, p: c.variation(p.grid, 4, 0), "image_no", "0 to 3", id="variation-4"),
@@ -430,6 +432,12 @@ INVALID = [
         "remix_prompt",
         "1 to 8192",
         id="variation-remix-too-long",
+    ),
+    bad(
+        lambda c, p: c.variation(p.grid, 0, 0, remix_prompt=" "),
+        "remix_prompt",
+        "blank",
+        id="variation-remix-blank",
     ),
     # upscale
     bad(lambda c, p: c.upscale(p.grid, 4, 0), "image_no", "0 to 3", id="upscale-no-4"),
@@ -471,6 +479,7 @@ INVALID = [
     # shorten
     bad(lambda c, p: c.shorten(""), "prompt", "1 to 8192", id="shorten-empty"),
     bad(lambda c, p: c.shorten(LONG), "prompt", "1 to 8192", id="shorten-too-long"),
+    bad(lambda c, p: c.shorten(" \n"), "prompt", "blank", id="shorten-blank"),
     # pan
     bad(lambda c, p: c.pan(p.grid, 0, 4, 1.5), "direction", "0 to 3", id="pan-direction-4"),
     bad(lambda c, p: c.pan(p.grid, 0, "left", 1.5), "direction", "integer", id="pan-direction-str"),
@@ -517,6 +526,7 @@ INVALID = [
     # remix
     bad(lambda c, p: c.remix(p.grid, 0, ""), "remix_prompt", "1 to 8192", id="remix-prompt-empty"),
     bad(lambda c, p: c.remix(p.grid, 0, None), "remix_prompt", "string", id="remix-prompt-none"),
+    bad(lambda c, p: c.remix(p.grid, 0, "  "), "remix_prompt", "blank", id="remix-prompt-blank"),
     bad(lambda c, p: c.remix(p.grid, 0, "a", mode=2), "mode", "0 to 1", id="remix-mode-2"),
     bad(lambda c, p: c.remix(p.grid, 0, "a", mode=True), "mode", "integer", id="remix-mode-bool"),
     bad(lambda c, p: c.remix(p.grid, 4, "a"), "image_no", "0 to 3", id="remix-no-4"),
@@ -618,6 +628,7 @@ INVALID = [
     bad(lambda c, p: c.retexture("", "glass"), "img_url", "http(s)", id="retexture-url"),
     bad(lambda c, p: c.retexture(LONG_URL, "glass"), "img_url", "1024", id="retexture-long-url"),
     bad(lambda c, p: c.retexture(IMG, ""), "remix_prompt", "1 to 8192", id="retexture-prompt"),
+    bad(lambda c, p: c.retexture(IMG, "\t"), "remix_prompt", "blank", id="retexture-blank"),
     # remove-background
     bad(
         lambda c, p: c.remove_background("ftp://example.com/a.png"),
@@ -663,6 +674,7 @@ INVALID = [
     ),
     bad(lambda c, p: c.video_diffusion(""), "prompt", "1 to 8192", id="video-diffusion-empty"),
     bad(lambda c, p: c.video_diffusion(LONG), "prompt", "1 to 8192", id="video-diffusion-long"),
+    bad(lambda c, p: c.video_diffusion("  "), "prompt", "blank", id="video-diffusion-blank"),
     # extend-video
     bad(lambda c, p: c.extend_video(p.video, 4), "video_no", "0 to 3", id="extend-video-no-4"),
     bad(lambda c, p: c.extend_video(p.video, -1), "video_no", "0 to 3", id="extend-video-neg"),
