@@ -94,8 +94,22 @@ def check_float(value: object, field: str, low: float, high: float) -> float:
     return number
 
 
+def _check_encodable(value: str, field: str) -> None:
+    """Refuse text that cannot be sent: a lone surrogate has no UTF-8 form."""
+    if value.isascii():
+        return
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            field,
+            f"must be valid Unicode text, got a lone surrogate {value[exc.start]!r}"
+            f" at position {exc.start}",
+        ) from None
+
+
 def check_text(value: object, field: str, low: int = 1, high: int = PROMPT_MAX) -> str:
-    """A string of ``low..high`` characters, not only whitespace.
+    """A string of ``low..high`` characters, not only whitespace, that can be sent as UTF-8.
 
     A blank prompt would be sent and billed, and make nothing worth having.
     """
@@ -107,6 +121,7 @@ def check_text(value: object, field: str, low: int = 1, high: int = PROMPT_MAX) 
         raise ValidationError(field, f"must be {low} to {high} characters long, got {len(value)}")
     if value.isspace():
         raise ValidationError(field, "must not be blank (only whitespace)")
+    _check_encodable(value, field)
     return value
 
 
@@ -124,6 +139,7 @@ def check_url(value: object, field: str, max_length: int = URL_MAX) -> str:
         raise ValidationError(field, f"must be an absolute http(s) URL, got {value!r}")
     if any(c.isspace() for c in value):
         raise ValidationError(field, "must be an absolute http(s) URL without whitespace")
+    _check_encodable(value, field)
     return value
 
 

@@ -413,6 +413,13 @@ INVALID = [
     ),
     bad(lambda c, p: c.diffusion("   "), "text", "blank", id="diffusion-spaces"),
     bad(lambda c, p: c.diffusion("\t\n\u3000"), "text", "blank", id="diffusion-whitespace"),
+    bad(lambda c, p: c.diffusion("a \ud800 cat"), "text", "surrogate", id="diffusion-surrogate"),
+    bad(
+        lambda c, p: c.diffusion("a", callback="https://example.com/\udcff"),
+        "callback",
+        "surrogate",
+        id="diffusion-callback-surrogate",
+    ),
     # variation
     bad(lambda c, p: c.variation("", 0, 0), "job_id", "non-empty", id="variation-job-id"),
     bad(lambda c, p: c.variation(p.grid, 4, 0), "image_no", "0 to 3", id="variation-4"),
@@ -476,6 +483,12 @@ INVALID = [
     ),
     bad(lambda c, p: c.describe(LONG_URL), "img_url", "1024", id="describe-long-url"),
     bad(lambda c, p: c.describe(None), "img_url", "http(s)", id="describe-none"),
+    bad(
+        lambda c, p: c.describe("https://example.com/\ud83d.png"),
+        "img_url",
+        "surrogate",
+        id="describe-surrogate",
+    ),
     # shorten
     bad(lambda c, p: c.shorten(""), "prompt", "1 to 8192", id="shorten-empty"),
     bad(lambda c, p: c.shorten(LONG), "prompt", "1 to 8192", id="shorten-too-long"),
