@@ -126,13 +126,17 @@ def check_text(value: object, field: str, low: int = 1, high: int = PROMPT_MAX) 
 
 
 def check_url(value: object, field: str, max_length: int = URL_MAX) -> str:
-    """An absolute ``http://`` or ``https://`` URL of at most ``max_length`` characters."""
+    """An absolute ``http://`` or ``https://`` URL of at most ``max_length`` characters.
+
+    Its port, if any, must be a number from 0 to 65535.
+    """
     if not isinstance(value, str):
         raise ValidationError(field, f"must be an absolute http(s) URL, got {type(value).__name__}")
     if len(value) > max_length:
         raise ValidationError(field, f"must be at most {max_length} characters, got {len(value)}")
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018  # raises for a port that is not a number from 0 to 65535
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:

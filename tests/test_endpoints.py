@@ -420,6 +420,12 @@ INVALID = [
         "surrogate",
         id="diffusion-callback-surrogate",
     ),
+    bad(
+        lambda c, p: c.diffusion("a", callback="https://example.com:65536/h"),
+        "callback",
+        "absolute",
+        id="diffusion-callback-port-too-big",
+    ),
     # variation
     bad(lambda c, p: c.variation("", 0, 0), "job_id", "non-empty", id="variation-job-id"),
     bad(lambda c, p: c.variation(p.grid, 4, 0), "image_no", "0 to 3", id="variation-4"),
@@ -483,6 +489,12 @@ INVALID = [
     ),
     bad(lambda c, p: c.describe(LONG_URL), "img_url", "1024", id="describe-long-url"),
     bad(lambda c, p: c.describe(None), "img_url", "http(s)", id="describe-none"),
+    bad(
+        lambda c, p: c.describe("https://example.com:A/a.png"),
+        "img_url",
+        "absolute",
+        id="describe-port-not-a-number",
+    ),
     bad(
         lambda c, p: c.describe("https://example.com/\ud83d.png"),
         "img_url",
