@@ -719,10 +719,10 @@ class Mask:
 class Canvas:
     """The canvas of an edit (``canvas`` of ``/v1/edit`` and ``/v1/upload-paint``), in pixels.
 
-    The docs give no range; sizes must be positive integers.
+    The docs give no range; sizes must be positive integers (of at most 64 bits).
 
     Raises:
-        ValidationError: a size is not an integer, or is below 1.
+        ValidationError: a size is not an integer, or is out of range.
     """
 
     width: int

@@ -13,6 +13,9 @@ from ._exceptions import ValidationError
 
 PROMPT_MAX: Final = 8192
 URL_MAX: Final = 1024
+#: The largest integer the service can read: its backend decodes JSON numbers into Go's
+#: 64-bit ints (reference §1), and Python cannot even print one past 4300 digits.
+INT_MAX: Final = 2**63 - 1
 
 _E = TypeVar("_E", bound=enum.IntEnum)
 _S = TypeVar("_S", bound=enum.StrEnum)
@@ -33,6 +36,13 @@ def check_job_id(value: object, field: str = "job_id") -> str:
     return value
 
 
+def _shown(value: object) -> str:
+    """``value`` for an error message; an integer too long to print (or read) is summarised."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return str(value)
+
+
 def check_int(value: object, field: str, low: int, high: int) -> int:
     """An ``int`` (never a ``bool``) within ``low..high`` inclusive."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -40,7 +50,7 @@ def check_int(value: object, field: str, low: int, high: int) -> int:
             field, f"must be an integer from {low} to {high}, got {type(value).__name__}"
         )
     if not low <= value <= high:
-        raise ValidationError(field, f"must be from {low} to {high}, got {value}")
+        raise ValidationError(field, f"must be from {low} to {high}, got {_shown(value)}")
     return int(value)
 
 
@@ -59,13 +69,20 @@ def check_code(value: object, field: str, kind: type[_E]) -> _E:
 
 
 def check_min_int(value: object, field: str, low: int) -> int:
-    """An ``int`` (never a ``bool``) of at least ``low``, with no documented upper limit."""
+    """An ``int`` (never a ``bool``) of at least ``low``, with no documented upper limit.
+
+    Values above :data:`INT_MAX` are refused all the same: the service cannot read them.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(
             field, f"must be an integer of at least {low}, got {type(value).__name__}"
         )
     if value < low:
-        raise ValidationError(field, f"must be at least {low}, got {value}")
+        raise ValidationError(field, f"must be at least {low}, got {_shown(value)}")
+    if value > INT_MAX:
+        raise ValidationError(
+            field, f"must be at most {INT_MAX} (a 64-bit integer), got {_shown(value)}"
+        )
     return int(value)
 
 
@@ -88,9 +105,12 @@ def check_float(value: object, field: str, low: float, high: float) -> float:
         raise ValidationError(
             field, f"must be a number from {low} to {high}, got {type(value).__name__}"
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range
+        number = math.inf
     if not math.isfinite(number) or not low <= number <= high:
-        raise ValidationError(field, f"must be from {low} to {high}, got {value}")
+        raise ValidationError(field, f"must be from {low} to {high}, got {_shown(value)}")
     return number
 
 

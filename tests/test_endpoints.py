@@ -458,6 +458,12 @@ INVALID = [
     bad(lambda c, p: c.upscale(p.grid, 0, -1), "type", "0 (subtle)", id="upscale-neg"),
     bad(lambda c, p: c.upscale(p.grid, 0, "subtle"), "type", "SUBTLE (0)", id="upscale-type-str"),
     bad(lambda c, p: c.upscale(p.grid, 0, False), "type", "SUBTLE (0)", id="upscale-type-bool"),
+    bad(
+        lambda c, p: c.upscale(p.grid, 10**5000, 0),
+        "image_no",
+        "an integer of 16610 bits",
+        id="upscale-no-too-long-to-print",
+    ),
     # reroll
     bad(lambda c, p: c.reroll("a b"), "job_id", "without spaces", id="reroll-space"),
     bad(lambda c, p: c.reroll("a/b"), "job_id", "'/'", id="reroll-slash"),
@@ -513,6 +519,12 @@ INVALID = [
     bad(lambda c, p: c.pan(p.grid, 0, 1, float("nan")), "scale", "1.1 to 3.0", id="pan-scale-nan"),
     bad(lambda c, p: c.pan(p.grid, 0, 1, "1.5"), "scale", "number", id="pan-scale-str"),
     bad(lambda c, p: c.pan(p.grid, 0, 1, True), "scale", "number", id="pan-scale-bool"),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, 1, 10**400),
+        "scale",
+        "1.1 to 3.0, got an integer of 1329 bits",
+        id="pan-scale-past-float",
+    ),
     bad(lambda c, p: c.pan(p.grid, 4, 1, 1.5), "image_no", "0 to 3", id="pan-no-4"),
     bad(
         lambda c, p: c.pan(p.grid, 0, 1, 1.5, remix_prompt=""),
@@ -581,6 +593,18 @@ INVALID = [
         "Canvas.height",
         "integer",
         id="edit-canvas-bool",
+    ),
+    bad(
+        lambda c, p: c.edit(p.grid, 0, Canvas(2**63, 1024), ImagePosition(1, 1, 0, 0), "a"),
+        "Canvas.width",
+        "64-bit",
+        id="edit-canvas-past-int64",
+    ),
+    bad(
+        lambda c, p: c.edit(p.grid, 0, Canvas(1024, 1024), ImagePosition(1, 1, 10**5000, 0), "a"),
+        "ImagePosition.x",
+        "64-bit",
+        id="edit-img-pos-too-long-to-send",
     ),
     bad(
         lambda c, p: c.edit(p.grid, 0, Canvas(1024, 1024), ImagePosition(512, 512, -1, 0), "a"),
