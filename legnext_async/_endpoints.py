@@ -45,6 +45,7 @@ from ._validation import (
     check_url,
     check_url_list,
     compact,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -117,7 +118,8 @@ def _check_upscale_type(value: object) -> int:
     if value not in (0, 1):
         raise ValidationError(
             "type",
-            f"must be 0 (subtle) or 1 (creative); 2 and 3 are deprecated (v5 only), got {value}",
+            "must be 0 (subtle) or 1 (creative); 2 and 3 are deprecated (v5 only),"
+            f" got {shown(value)}",
         )
     return int(value)
 

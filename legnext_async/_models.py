@@ -17,7 +17,7 @@ from typing import Any, Final, Self
 import attrs
 
 from ._exceptions import ValidationError
-from ._validation import check_int, check_min_int, check_url
+from ._validation import check_int, check_min_int, check_url, shown
 
 __all__ = [
     "AvailableActions",
@@ -668,7 +668,7 @@ class Polygon:
                 side = "width" if axis == "x" else "height"
                 raise ValidationError(
                     f"Polygon.points[{index}]",
-                    f"{axis} must be from 0 to the polygon's {side} {limit}, got {value}",
+                    f"{axis} must be from 0 to the polygon's {side} {limit}, got {shown(value)}",
                 )
 
     def to_json(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def check_job_id(value: object, field: str = "job_id") -> str:
     return value
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """``value`` for an error message; an integer too long to print (or read) is summarised."""
     if isinstance(value, int) and value.bit_length() > 64:
         return f"an integer of {value.bit_length()} bits"
@@ -50,7 +50,7 @@ def check_int(value: object, field: str, low: int, high: int) -> int:
             field, f"must be an integer from {low} to {high}, got {type(value).__name__}"
         )
     if not low <= value <= high:
-        raise ValidationError(field, f"must be from {low} to {high}, got {_shown(value)}")
+        raise ValidationError(field, f"must be from {low} to {high}, got {shown(value)}")
     return int(value)
 
 
@@ -78,10 +78,10 @@ def check_min_int(value: object, field: str, low: int) -> int:
             field, f"must be an integer of at least {low}, got {type(value).__name__}"
         )
     if value < low:
-        raise ValidationError(field, f"must be at least {low}, got {_shown(value)}")
+        raise ValidationError(field, f"must be at least {low}, got {shown(value)}")
     if value > INT_MAX:
         raise ValidationError(
-            field, f"must be at most {INT_MAX} (a 64-bit integer), got {_shown(value)}"
+            field, f"must be at most {INT_MAX} (a 64-bit integer), got {shown(value)}"
         )
     return int(value)
 
@@ -110,7 +110,7 @@ def check_float(value: object, field: str, low: float, high: float) -> float:
     except OverflowError:  # an int past float's range
         number = math.inf
     if not math.isfinite(number) or not low <= number <= high:
-        raise ValidationError(field, f"must be from {low} to {high}, got {_shown(value)}")
+        raise ValidationError(field, f"must be from {low} to {high}, got {shown(value)}")
     return number
 
 

@@ -456,6 +456,12 @@ INVALID = [
     bad(lambda c, p: c.upscale(p.grid, 4, 0), "image_no", "0 to 3", id="upscale-no-4"),
     bad(lambda c, p: c.upscale(p.grid, 0, 4), "type", "deprecated", id="upscale-type-4"),
     bad(lambda c, p: c.upscale(p.grid, 0, -1), "type", "0 (subtle)", id="upscale-neg"),
+    bad(
+        lambda c, p: c.upscale(p.grid, 0, -(10**5000)),
+        "type",
+        "an integer of 16610 bits",
+        id="upscale-type-too-long-to-print",
+    ),
     bad(lambda c, p: c.upscale(p.grid, 0, "subtle"), "type", "SUBTLE (0)", id="upscale-type-str"),
     bad(lambda c, p: c.upscale(p.grid, 0, False), "type", "SUBTLE (0)", id="upscale-type-bool"),
     bad(

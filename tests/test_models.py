@@ -288,6 +288,12 @@ def test_polygon_wire_form() -> None:
         pytest.param({"points": [1, 2, 3, 4, 5, True]}, "Polygon.points[5]", "integer", id="bool"),
         pytest.param({"points": [501, 2, 3, 4, 5, 6]}, "Polygon.points[0]", "x", id="x-out"),
         pytest.param({"points": [1, -1, 3, 4, 5, 6]}, "Polygon.points[1]", "y", id="y-neg"),
+        pytest.param(
+            {"points": [1, 2, 10**5000, 4, 5, 6]},
+            "Polygon.points[2]",
+            "an integer of 16610 bits",
+            id="x-too-long-to-print",
+        ),
         pytest.param({"points": "1,2,3"}, "Polygon.points", "list", id="string"),
     ],
 )
