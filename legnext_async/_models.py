@@ -677,7 +677,10 @@ class Polygon:
 
 
 def _to_areas(value: Sequence[Polygon] | None) -> tuple[Polygon, ...] | None:
-    return None if value is None else tuple(value)
+    given: object = value  # whatever the caller passed: __attrs_post_init__ judges it
+    if isinstance(given, Sequence) and not isinstance(given, str | bytes):
+        return tuple(given)
+    return given  # type: ignore[return-value]
 
 
 @attrs.frozen
@@ -687,8 +690,8 @@ class Mask:
     In a mask image, white is repainted and black kept. Give exactly one of the two.
 
     Raises:
-        ValidationError: both or neither given, ``areas`` empty or not polygons, or ``url``
-            not an absolute http(s) URL.
+        ValidationError: both or neither given, ``areas`` empty or not a list of polygons,
+            or ``url`` not an absolute http(s) URL.
     """
 
     areas: tuple[Polygon, ...] | None = attrs.field(default=None, converter=_to_areas)
@@ -698,6 +701,10 @@ class Mask:
         if (self.areas is None) == (self.url is None):
             raise ValidationError("mask", "give exactly one of areas or url")
         if self.areas is not None:
+            if not isinstance(self.areas, tuple):
+                raise ValidationError(
+                    "mask.areas", f"must be a list of Polygons, got {type(self.areas).__name__}"
+                )
             if not self.areas:
                 raise ValidationError("mask.areas", "must hold at least one Polygon")
             for index, area in enumerate(self.areas):
