@@ -49,6 +49,7 @@ from ._validation import (
     check_text,
     check_url,
     check_url_list,
+    shown,
 )
 
 __all__ = ["ROUTES", "Field", "Kind", "Route"]
@@ -209,7 +210,7 @@ def _check_code_with_deprecated(field: Field, kind: type[enum.IntEnum], value: o
         old = " and ".join(str(code) for code in deprecated)
         raise ValidationError(
             field.name,
-            f"must be {allowed}; {old} are deprecated ({field.deprecation}), got {value}",
+            f"must be {allowed}; {old} are deprecated ({field.deprecation}), got {shown(value)}",
         )
     return int(value)
 

@@ -26,6 +26,7 @@ from ._validation import (
     check_url,
     is_http_url,
     is_job_id,
+    shown,
 )
 from ._wire import loads
 
@@ -217,6 +218,22 @@ def _int(value: object) -> int:
     return 0
 
 
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object; a callback body, say, may hold anything."""
+    if type(value) is dict or isinstance(value, Mapping):
+        return value
+    raise ValidationError("data", f"must be a JSON object ({what}), got {type(value).__name__}")
+
+
+def _float(value: object) -> float:
+    if not isinstance(value, int | float):
+        return 0.0
+    try:
+        return float(value)
+    except OverflowError:  # an int with more than 308 digits
+        return 0.0
+
+
 def _dict(value: object) -> Mapping[str, Any]:
     if type(value) is dict:  # what json.loads gives: skip the slower ABC check
         return value
@@ -298,7 +315,10 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the last datetime in UTC
+        return None
 
 
 # --- task ------------------------------------------------------------------------------
@@ -378,6 +398,8 @@ _ACTION_NAMES: Final = (
     "enhance",
     "extend",
 )
+
+
 _NO_ACTIONS: Final = AvailableActions()
 _ACTIONS_CACHE: dict[tuple[Any, ...], AvailableActions] = {}
 _ACTIONS_CACHE_SIZE: Final = 256
@@ -388,7 +410,11 @@ _ACTIONS_KEY_MAX: Final = 32
 
 
 def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd."""
+    """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd.
+
+    Only lists of plain ints, plain bools and null make a key: 1, 1.0 and True are equal
+    (and hash alike) as keys, yet the map reads ``[1]`` and ``[1.0]`` differently.
+    """
     if len(raw) > _ACTIONS_KEY_MAX:
         return None
     key: list[tuple[str, object]] = []
@@ -654,7 +680,11 @@ class Task:
 
         ``body``: the bytes ``data`` was decoded from; ``raw`` then keeps those (as
         :class:`RawJSON`) instead of ``data``.
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
         """
+        data = _object(data, "a task")
         config = _dict(data.get("config"))
         logs = data.get("logs")
         job_id = _str(data.get("job_id"))
@@ -752,16 +782,19 @@ class Balance:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Balance:
-        """Read the ``{code, message, data}`` wrapper (or a bare ``data`` object)."""
+        """Read the ``{code, message, data}`` wrapper (or a bare ``data`` object).
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
+        """
+        data = _object(data, "a balance")
         inner = _dict(data.get("data")) if "data" in data else data
-        usd = inner.get("balance_usd")
-        threshold = inner.get("alert_threshold")
         return cls(
             account_id=_int(inner.get("account_id")),
-            balance_usd=float(usd) if isinstance(usd, int | float) else 0.0,
+            balance_usd=_float(inner.get("balance_usd")),
             available_credits=_int(inner.get("available_credits")),
             available_points=_int(inner.get("available_points")),
-            alert_threshold=float(threshold) if isinstance(threshold, int | float) else 0.0,
+            alert_threshold=_float(inner.get("alert_threshold")),
             low_balance_alert=inner.get("low_balance_alert") is True,
             updated_at=parse_timestamp(inner.get("updated_at")),
         )
@@ -814,7 +847,7 @@ class Polygon:
                 side = "width" if axis == "x" else "height"
                 raise ValidationError(
                     f"Polygon.points[{index}]",
-                    f"{axis} must be from 0 to the polygon's {side} {limit}, got {value}",
+                    f"{axis} must be from 0 to the polygon's {side} {limit}, got {shown(value)}",
                 )
 
     def to_json(self) -> dict[str, Any]:
@@ -823,7 +856,10 @@ class Polygon:
 
 
 def _to_areas(value: Sequence[Polygon] | None) -> tuple[Polygon, ...] | None:
-    return None if value is None else tuple(value)
+    given: object = value  # whatever the caller passed: __attrs_post_init__ judges it
+    if isinstance(given, Sequence) and not isinstance(given, str | bytes):
+        return tuple(given)
+    return given  # type: ignore[return-value]
 
 
 @attrs.frozen
@@ -833,8 +869,8 @@ class Mask:
     In a mask image, white is repainted and black kept. Give exactly one of the two.
 
     Raises:
-        ValidationError: both or neither given, ``areas`` empty or not polygons, or ``url``
-            not an absolute http(s) URL.
+        ValidationError: both or neither given, ``areas`` empty or not a list of polygons,
+            or ``url`` not an absolute http(s) URL.
     """
 
     areas: tuple[Polygon, ...] | None = attrs.field(default=None, converter=_to_areas)
@@ -844,6 +880,10 @@ class Mask:
         if (self.areas is None) == (self.url is None):
             raise ValidationError("mask", "give exactly one of areas or url")
         if self.areas is not None:
+            if not isinstance(self.areas, tuple):
+                raise ValidationError(
+                    "mask.areas", f"must be a list of Polygons, got {type(self.areas).__name__}"
+                )
             if not self.areas:
                 raise ValidationError("mask.areas", "must hold at least one Polygon")
             for index, area in enumerate(self.areas):
@@ -865,10 +905,10 @@ class Mask:
 class Canvas:
     """The canvas of an edit (``canvas`` of ``/v1/edit`` and ``/v1/upload-paint``), in pixels.
 
-    The docs give no range; sizes must be positive integers.
+    The docs give no range; sizes must be positive integers (of at most 64 bits).
 
     Raises:
-        ValidationError: a size is not an integer, or is below 1.
+        ValidationError: a size is not an integer, or is out of range.
     """
 
     width: int

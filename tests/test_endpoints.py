@@ -430,6 +430,21 @@ INVALID = [
         "absolute",
         id="diffusion-callback-relative",
     ),
+    bad(lambda c, p: c.diffusion("   "), "text", "blank", id="diffusion-spaces"),
+    bad(lambda c, p: c.diffusion("\t\n\u3000"), "text", "blank", id="diffusion-whitespace"),
+    bad(lambda c, p: c.diffusion("a \ud800 cat"), "text", "surrogate", id="diffusion-surrogate"),
+    bad(
+        lambda c, p: c.diffusion("a", callback="https://example.com/\udcff"),
+        "callback",
+        "surrogate",
+        id="diffusion-callback-surrogate",
+    ),
+    bad(
+        lambda c, p: c.diffusion("a", callback="https://example.com:65536/h"),
+        "callback",
+        "absolute",
+        id="diffusion-callback-port-too-big",
+    ),
     # variation
     bad(
         lambda c, p: c.variation("", 0, type=0),
@@ -464,6 +479,12 @@ INVALID = [
         "1 to 8192",
         id="variation-remix-too-long",
     ),
+    bad(
+        lambda c, p: c.variation(p.grid, 0, type=0, remix_prompt=" "),
+        "remix_prompt",
+        "blank",
+        id="variation-remix-blank",
+    ),
     # upscale
     bad(lambda c, p: c.upscale(p.grid, 4, type=0), "image_no", "0 to 3", id="upscale-no-4"),
     bad(lambda c, p: c.upscale(p.grid, 0, type=4), "type", "deprecated", id="upscale-type-4"),
@@ -473,6 +494,18 @@ INVALID = [
         "type",
         "SUBTLE (0)",
         id="upscale-type-str",
+    ),
+    bad(
+        lambda c, p: c.upscale(p.grid, 0, type=-(10**5000)),
+        "type",
+        "an integer of 16610 bits",
+        id="upscale-type-too-long-to-print",
+    ),
+    bad(
+        lambda c, p: c.upscale(p.grid, 10**5000, type=0),
+        "image_no",
+        "an integer of 16610 bits",
+        id="upscale-no-too-long-to-print",
     ),
     bad(
         lambda c, p: c.upscale(p.grid, 0, type=False), "type", "SUBTLE (0)", id="upscale-type-bool"
@@ -523,10 +556,29 @@ INVALID = [
     ),
     bad(lambda c, p: c.describe(LONG_URL), "img_url", "1024", id="describe-long-url"),
     bad(lambda c, p: c.describe(None), "img_url", "http(s)", id="describe-none"),
+    bad(
+        lambda c, p: c.describe("https://example.com:A/a.png"),
+        "img_url",
+        "absolute",
+        id="describe-port-not-a-number",
+    ),
+    bad(
+        lambda c, p: c.describe("https://example.com/\ud83d.png"),
+        "img_url",
+        "surrogate",
+        id="describe-surrogate",
+    ),
     # shorten
     bad(lambda c, p: c.shorten(""), "prompt", "1 to 8192", id="shorten-empty"),
     bad(lambda c, p: c.shorten(LONG), "prompt", "1 to 8192", id="shorten-too-long"),
+    bad(lambda c, p: c.shorten(" \n"), "prompt", "blank", id="shorten-blank"),
     # pan
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale=10**400),
+        "scale",
+        "1.1 to 3.0, got an integer of 1329 bits",
+        id="pan-scale-past-float",
+    ),
     bad(
         lambda c, p: c.pan(p.grid, 0, direction=4, scale=1.5),
         "direction",
@@ -648,6 +700,12 @@ INVALID = [
         id="remix-mode-bool",
     ),
     bad(lambda c, p: c.remix(p.grid, 4, remix_prompt="a"), "image_no", "0 to 3", id="remix-no-4"),
+    bad(
+        lambda c, p: c.remix(p.grid, 0, remix_prompt="  "),
+        "remix_prompt",
+        "blank",
+        id="remix-prompt-blank",
+    ),
     # edit
     bad(
         lambda c, p: c.edit(
@@ -688,6 +746,30 @@ INVALID = [
         "Canvas.height",
         "integer",
         id="edit-canvas-bool",
+    ),
+    bad(
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(2**63, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+        ),
+        "Canvas.width",
+        "64-bit",
+        id="edit-canvas-past-int64",
+    ),
+    bad(
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 10**5000, 0),
+            remix_prompt="a",
+        ),
+        "ImagePosition.x",
+        "64-bit",
+        id="edit-img-pos-too-long-to-send",
     ),
     bad(
         lambda c, p: c.edit(
@@ -815,6 +897,12 @@ INVALID = [
         "1 to 8192",
         id="retexture-prompt",
     ),
+    bad(
+        lambda c, p: c.retexture(IMG, remix_prompt="\t"),
+        "remix_prompt",
+        "blank",
+        id="retexture-blank",
+    ),
     # remove-background
     bad(
         lambda c, p: c.remove_background("ftp://example.com/a.png"),
@@ -860,6 +948,7 @@ INVALID = [
     ),
     bad(lambda c, p: c.video_diffusion(""), "prompt", "1 to 8192", id="video-diffusion-empty"),
     bad(lambda c, p: c.video_diffusion(LONG), "prompt", "1 to 8192", id="video-diffusion-long"),
+    bad(lambda c, p: c.video_diffusion("  "), "prompt", "blank", id="video-diffusion-blank"),
     # extend-video
     bad(lambda c, p: c.extend_video(p.video, 4), "video_no", "0 to 3", id="extend-video-no-4"),
     bad(lambda c, p: c.extend_video(p.video, -1), "video_no", "0 to 3", id="extend-video-neg"),
