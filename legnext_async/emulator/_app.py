@@ -120,7 +120,9 @@ class Emulator:
     - ``api_key``: the only accepted key (plus ``extra_api_keys``); ``None`` accepts any
       non-empty key. Each key is its own account (balance, concurrency, jobs).
     - ``allow_anonymous_job_get``: serve ``GET /v1/job/{id}`` without a key (HERMES).
-    - ``seed``: seeds job ids, durations, output seeds and ``failure_rate`` draws.
+    - ``seed``: seeds job ids, durations, output seeds and ``failure_rate`` draws, and (as
+      a separate stream, so arming faults changes none of those) the draws of faults
+      with a ``probability``.
     - ``durations``: per ``task_type``, (min, max) processing seconds, drawn uniformly;
       merged over the reference defaults. ``--turbo`` halves the draw.
     - ``pending_seconds`` / ``staged_seconds``: time in ``pending`` then ``staged``
@@ -224,7 +226,9 @@ class Emulator:
             callback_duplicates=callback_duplicates,
             callbacks_enabled=callbacks_enabled,
         )
-        self._faults = FaultPlan()
+        # Its own stream: arming a fault must not change job ids or run times.
+        fault_rng = random.Random(None if seed is None else f"faults/{seed}")
+        self._faults = FaultPlan(fault_rng)
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
         self._callback_log: list[CallbackRecord] = []
         self._runner: web.AppRunner | None = None
@@ -593,7 +597,7 @@ class Emulator:
     def _fault_status(self, fault: Fault) -> web.Response:
         status = fault.status or 503
         if fault.body is None:
-            response = self._error(status, HTTPStatus(status).phrase)
+            response = self._error(status, fault.message or HTTPStatus(status).phrase)
         else:
             body = fault.body.encode() if isinstance(fault.body, str) else fault.body
             try:
