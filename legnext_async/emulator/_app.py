@@ -600,7 +600,11 @@ class Emulator:
                 return response
             await self._pause(fault.delay)
             return await self._handle(request, handler)
-        real = await self._handle(request, handler) if fault.commit else None
+        if fault.commit:
+            real = await self._handle(request, handler)
+        else:
+            real = None
+            await self._note_body(request)
         if fault.kind == "status":
             return self._fault_status(fault)
         if fault.kind == "garbage":
@@ -628,6 +632,18 @@ class Emulator:
             transport.close()
         # The connection is gone; aiohttp discards whatever is returned now.
         return web.Response(status=499)
+
+    async def _note_body(self, request: web.Request) -> None:
+        """Read a body no handler will read, so that the log shows what was sent."""
+        if not request.body_exists:
+            return
+        try:
+            raw = await self._read_raw(request)
+        except _Reject:  # too large: the fault answers anyway, and the log has the size
+            return
+        if len(raw) <= self._log_body_bytes:
+            with contextlib.suppress(ValueError):
+                request[_BODY_KEY] = json.loads(raw)
 
     def _fault_status(self, fault: Fault) -> web.Response:
         status = fault.status or 503

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from legnext_async.emulator import Emulator
+from legnext_async.emulator import Emulator, Fault
 
 from .conftest import KEY, Api, EmulatorFactory
 
@@ -218,3 +218,13 @@ async def test_request_log_body_bytes_must_not_be_negative(make_emulator: Emulat
     """A negative cap is refused when the emulator is built."""
     with pytest.raises(ValueError, match="request_log_body_bytes"):
         await make_emulator(request_log_body_bytes=-1)
+
+
+async def test_a_faulted_post_logs_what_was_sent(api: Api) -> None:
+    """A POST a fault answers without processing still shows its body in the log."""
+    api.emulator.add_fault(Fault.http_status("POST /api/v1/diffusion", 503))
+    status, _ = await api.post("diffusion", {"text": "a lighthouse"})
+    assert status == 503
+    (record,) = api.emulator.requests
+    assert (record.fault, record.job_id) == ("status", None)
+    assert record.body == {"text": "a lighthouse"}
