@@ -44,8 +44,9 @@ DEFAULT_FAILURE: Final = JobError(
 _CALLBACK_BATCH: Final = 64
 #: Bigger bodies answer 413 (the reference lists 413 "payload too large").
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
-#: How much of each request body a request-log record keeps, by default.
-LOGGED_BODY_BYTES: Final = 4096
+#: How much of each request body a request-log record keeps, by default: the largest valid
+#: request (an 8,192-character prompt of 4-byte characters) fits whole.
+LOGGED_BODY_BYTES: Final = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -16,9 +16,9 @@ from .conftest import KEY, Api, EmulatorFactory
 
 HEADERS = {"x-api-key": KEY}
 MiB = 1024 * 1024
-#: The documented defaults: bodies past 32 MiB answer 413; a record keeps 4 KiB of a body.
+#: The documented defaults: bodies past 32 MiB answer 413; a record keeps 64 KiB of a body.
 BODY_LIMIT = 32 * MiB
-LOGGED = 4096
+LOGGED = 64 * 1024
 BIG = 30 * MiB
 
 
@@ -121,7 +121,7 @@ def traced() -> Iterator[Traced]:
 
 
 async def test_ten_big_refused_posts_leave_only_bounded_records(api: Api) -> None:
-    """Ten refused 30 MiB POSTs leave ten 4 KiB summaries, not 300 MiB of bodies."""
+    """Ten refused 30 MiB POSTs leave ten 64 KiB summaries, not 300 MiB of bodies."""
     url = f"{api.emulator.base_url}/v1/diffusion"
     with traced() as memory:
         for _ in range(10):
