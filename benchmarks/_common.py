@@ -2,10 +2,10 @@
 
 The emulator runs in a child process (``multiprocessing``, spawn) so that the client's CPU
 time is measured alone: ``time.process_time()`` in the benchmark process counts only the
-client. The child is driven over a pipe (seed jobs, create jobs, read its job book and its
-request log), and reports its virtual clock against ``time.monotonic()``, which is the
-same clock in both processes on Linux, so the benchmark can place its own observations on
-the emulator's virtual time line.
+client. The child is driven over a pipe (seed jobs, create jobs, arm faults, read its job
+book and its request log), and reports its virtual clock against ``time.monotonic()``,
+which is the same clock in both processes on Linux, so the benchmark can place its own
+observations on the emulator's virtual time line.
 
 Not a benchmark itself; imported by the ``bench_*.py`` scripts next to it.
 """
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from multiprocessing.connection import Connection
 
-    from legnext_async.emulator import Emulator
+    from legnext_async.emulator import Emulator, Fault
 
 #: The key every benchmark's emulator accepts; fake, loopback only.
 API_KEY: Final = "bench-" + "0" * 58
@@ -126,6 +126,16 @@ class RemoteEmulator:
         summary: dict[str, Any] = self.call("requests_since", mark=mark)
         return summary
 
+    def add_faults(self, faults: Sequence[Fault]) -> None:
+        """Arm ``faults`` in the child's emulator, in order."""
+        self.call("add_faults", faults=list(faults))
+
+    def records_since(self, mark: int, field: str) -> list[list[Any]]:
+        """The requests after ``mark``, one row each: ``[method, path, status, fault,
+        job_id, value]``, where ``value`` is the request body's ``field`` (or ``None``)."""
+        rows: list[list[Any]] = self.call("records_since", mark=mark, field=field)
+        return rows
+
     def cpu_seconds(self) -> float:
         """CPU seconds the emulator process has used (user + system)."""
         seconds: float = self.call("cpu")
@@ -185,6 +195,23 @@ async def _child_command(emulator: Emulator, command: str, kwargs: dict[str, Any
             if record.method == "GET" and record.path.startswith("/api/v1/job/"):
                 gets[record.path.rsplit("/", 1)[1]] += 1
         return {"total": len(records), "by_status": dict(by_status), "gets_by_job": dict(gets)}
+    if command == "add_faults":
+        for fault in kwargs["faults"]:
+            emulator.add_fault(fault)
+        return None
+    if command == "records_since":
+        field = kwargs["field"]
+        return [
+            [
+                record.method,
+                record.path,
+                record.status,
+                record.fault,
+                record.job_id,
+                record.body.get(field) if isinstance(record.body, dict) else None,
+            ]
+            for record in emulator.requests[kwargs["mark"] :]
+        ]
     if command == "cpu":
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime

@@ -3,13 +3,14 @@
 The emulator (a separate process, time-scaled 200×) runs at most 6 jobs per account and
 answers 429 to a 7th (``over_limit="reject"``). The client is given no
 ``max_active_jobs``, so it must learn the limit from the 429s and queue the rest locally.
-We count every request the emulator saw, the 429s, and the client's limit discoveries
-(``client._slots.discoveries``), and compare the total with the *poll-only-while-running
-bound*: each job costs one POST plus the status reads the same client needs for a job that
-runs without waiting (measured here in a reference run: a warm client given
-``max_active_jobs=6``, so it never submits a job the account cannot start and never reads
-a job that is not running). The clairvoyant floor (one POST and one read per job) is
-reported too.
+We count every request the emulator saw, the 429s, the client's limit discoveries
+(``client._slots.discoveries``) and its probes above the limit known to work
+(``client._slots.probes``: each refused one costs a 429), and compare the total with the
+*poll-only-while-running bound*: each job costs one POST plus the status reads the same
+client needs for a job that runs without waiting (measured here in a reference run: a
+warm client given ``max_active_jobs=6``, so it never submits a job the account cannot
+start and never reads a job that is not running). The clairvoyant floor (one POST and one
+read per job) is reported too.
 
 Invariants checked (the script exits 1 if one breaks): the emulator created exactly 1,000
 jobs (none submitted twice), 1,000 POSTs succeeded, and every handle completed.
@@ -104,6 +105,7 @@ async def _main_run(emulator: RemoteEmulator, parents: list[str], n: int) -> dic
     async with LegnextClient(api_key=API_KEY, base_url=emulator.base_url, poll=policy) as client:
         results = await _inpaints(client, parents, n)
         discoveries = client._slots.discoveries  # the learned limit, read for the report
+        probes = client._slots.probes
         learned_limit = client._slots.limit
     cpu = cpu_seconds() - cpu0
     wall = time.perf_counter() - wall0
@@ -116,6 +118,7 @@ async def _main_run(emulator: RemoteEmulator, parents: list[str], n: int) -> dic
         "completed": len(results) - len(errors),
         "requests": requests,
         "discoveries": discoveries,
+        "probes": probes,
         "learned_limit": learned_limit,
         "jobs": jobs,
         "wall_seconds": wall,
@@ -163,6 +166,7 @@ def run(jobs: int = 1000, time_scale: float = 0.005) -> dict[str, Any]:
         "reads_per_job": gets / jobs,
         "http_429": too_many,
         "limit_discoveries": main["discoveries"],
+        "limit_probes": main["probes"],
         "learned_limit": main["learned_limit"],
         "reference": reference,
         "bound_running_only": bound,
@@ -196,6 +200,7 @@ def render(result: dict[str, Any]) -> str:
             "limit discoveries (learned limit)",
             f"{result['limit_discoveries']} ({result['learned_limit']})",
         ],
+        ["probes above the limit known to work", f"{result.get('limit_probes', 'n/a')}"],
         [
             "poll-only-while-running bound (1 POST + reference reads per job)",
             f"{fmt(result['bound_running_only'], 0)} "

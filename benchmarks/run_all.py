@@ -1,4 +1,4 @@
-"""Run the five benchmarks, each in a fresh process, and table the results.
+"""Run the six benchmarks, each in a fresh process, and table the results.
 
 Writes ``benchmarks/results/<name>.json`` per benchmark and ``benchmarks/results/latest.md``
 (the machine and every table; ``--quick`` writes to the temporary directory instead). With
@@ -26,6 +26,7 @@ from typing import Any
 
 import bench_as_completed
 import bench_concurrency_limit
+import bench_fault_soak
 import bench_many_handles
 import bench_poll_efficiency
 import bench_status_cpu
@@ -43,6 +44,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("poll_efficiency", "bench_poll_efficiency.py", [], ["--quick", "--jobs", "20", "--plot", ""]),
     ("concurrency_limit", "bench_concurrency_limit.py", [], ["--jobs", "200"]),
     ("as_completed", "bench_as_completed.py", [], ["--jobs", "500"]),
+    ("fault_soak", "bench_fault_soak.py", [], ["--jobs", "60", "--timeout", "60"]),
 ]
 
 
@@ -108,6 +110,15 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             f"time scale {r['time_scale']:g}, `PollPolicy(target_lag="
             f"{r['poll_policy']['target_lag']:g})`; CPU per job includes the polling, the "
             "same in every row.\n\n" + bench_as_completed.render(r)
+        )
+    if "fault_soak" in results:
+        r = results["fault_soak"]
+        parts.append(
+            f"### 6. Fault soak, {r['jobs']:,} jobs\n\n"
+            f"Inpaints (90–120 s) against a limit of {r['limit']} active jobs, time scale "
+            f"{r['time_scale']:g}, no `max_active_jobs` given, one gather per scenario; a "
+            f"scenario is stopped after {r['bound_seconds']:g} s of real time.\n\n"
+            + bench_fault_soak.render(r)
         )
     return "\n\n".join(parts) + "\n"
 

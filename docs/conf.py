@@ -7,13 +7,23 @@ intersphinx: references to other projects' types are listed in ``nitpick_ignore_
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util.inspect import safe_getattr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from legnext_async import __version__  # noqa: E402  (needs the path above)
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 project = "legnext_async"
 author = "legnext_async developers"
@@ -67,3 +77,39 @@ nitpick_ignore_regex: list[tuple[str, str]] = [
 html_theme = "furo"
 html_title = f"legnext_async {release}"
 html_static_path = ["_static"]
+
+# --- where public classes are defined ---------------------------------------------------
+# Public classes claim the package as their ``__module__`` (see ``legnext_async/__init__``).
+# Autodoc reads a class's source (member order) and viewcode links it through
+# ``__module__``, so both are pointed at the private module that defines it. Autodoc looks
+# up ``#:`` comments on class attributes through the plain ``__module__``, so public classes
+# document their attributes in an ``Attributes:`` section of the docstring instead.
+
+
+@functools.cache
+def _defining_module(package: str, qualname: str) -> str | None:
+    """The private module of ``package`` whose source defines ``qualname``, if any."""
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        name = f"{package}.{module.name}"
+        if module.name.startswith("_") and qualname in ModuleAnalyzer.for_module(name).find_tags():
+            return name
+    return None
+
+
+def _class_attribute(cls: type, name: str, *default: Any) -> Any:
+    """Autodoc's getattr for classes: ``__module__`` is where the class is defined."""
+    value = safe_getattr(cls, name, *default)
+    if name == "__module__" and value in ("legnext_async", "legnext_async.emulator"):
+        return _defining_module(value, cls.__qualname__) or value
+    return value
+
+
+def _viewcode_module(app: Sphinx, modname: str, fullname: str) -> str | None:
+    if modname in ("legnext_async", "legnext_async.emulator"):
+        return _defining_module(modname, fullname)
+    return None
+
+
+def setup(app: Sphinx) -> None:
+    app.add_autodoc_attrgetter(type, _class_attribute)
+    app.connect("viewcode-follow-imported", _viewcode_module)

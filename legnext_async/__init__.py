@@ -3,7 +3,7 @@
 Start with :class:`LegnextClient`; the emulator lives in :mod:`legnext_async.emulator`.
 """
 
-from ._batch import BatchProgress
+from ._batch import BatchItem, BatchProgress
 from ._client import LegnextClient
 from ._exceptions import (
     APIConnectionError,
@@ -11,6 +11,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     ClientClosedError,
+    EndpointNotFoundError,
     InsufficientCreditsError,
     InvalidRequestError,
     LegnextError,
@@ -61,10 +62,12 @@ __all__ = [
     "AuthenticationError",
     "AvailableActions",
     "Balance",
+    "BatchItem",
     "BatchProgress",
     "BlendAspectRatio",
     "Canvas",
     "ClientClosedError",
+    "EndpointNotFoundError",
     "ImagePosition",
     "ImageResult",
     "InsufficientCreditsError",
@@ -105,3 +108,11 @@ __all__ = [
     "VideoType",
     "__version__",
 ]
+
+# Public objects present themselves as legnext_async.X (in reprs, tracebacks, pickles and
+# the docs), not as the private module that defines them; a new export gets this too.
+for _name in __all__:
+    _value = globals()[_name]
+    if getattr(_value, "__module__", "").startswith(f"{__name__}._"):
+        _value.__module__ = __name__
+del _name, _value

@@ -66,7 +66,7 @@ async def demo(out: TextIO = sys.stdout) -> int:
             ]
         )
         result = await _follow(
-            await client.inpaint(grid.job_id, 0, mask, remix_prompt="a red hot-air balloon"),
+            await client.inpaint(grid.job_id, 0, mask=mask, remix_prompt="a red hot-air balloon"),
             "inpaint",
             out,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
 
 import attrs
 
@@ -13,11 +13,53 @@ from ._handle import TaskHandle
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
-__all__ = ["BatchProgress"]
+__all__ = ["BatchItem", "BatchProgress"]
 
 R = TypeVar("R")
-#: A job's task in a batch: it ends with ``(handle, result or error)``.
-_Settled: TypeAlias = "asyncio.Task[tuple[TaskHandle[R] | None, R | LegnextError]]"
+#: A job's task in a batch: it ends with the job's item.
+_Settled: TypeAlias = "asyncio.Task[BatchItem[R]]"
+
+
+class BatchItem(tuple["TaskHandle[R] | None", "R | LegnextError"], Generic[R]):
+    """One job of a batch, finished: it unpacks as ``(handle, outcome)``.
+
+    ``position`` and ``job`` say which input it was, even for a submission that never made a
+    job (``handle`` is then ``None``).
+
+    Attributes:
+        position: the job's place in the ``jobs`` given to
+            :meth:`LegnextClient.as_completed`, from 0.
+        job: that element of ``jobs`` itself (a handle, or the submission awaitable).
+    """
+
+    position: int
+    job: TaskHandle[R] | Awaitable[TaskHandle[R]]
+
+    def __new__(
+        cls,
+        handle: TaskHandle[R] | None,
+        outcome: R | LegnextError,
+        *,
+        position: int,
+        job: TaskHandle[R] | Awaitable[TaskHandle[R]],
+    ) -> BatchItem[R]:
+        item = super().__new__(cls, (handle, outcome))
+        item.position = position
+        item.job = job
+        return item
+
+    @property
+    def handle(self) -> TaskHandle[R] | None:
+        """The job's handle, or ``None`` if its submission failed."""
+        return self[0]
+
+    @property
+    def outcome(self) -> R | LegnextError:
+        """The job's result, or the error that ended it (or its submission)."""
+        return self[1]
+
+    def __repr__(self) -> str:
+        return f"BatchItem(position={self.position}, handle={self[0]!r}, outcome={self[1]!r})"
 
 
 @attrs.frozen
@@ -38,18 +80,23 @@ async def as_completed(
     jobs: Iterable[TaskHandle[R] | Awaitable[TaskHandle[R]]],
     *,
     on_progress: Callable[[BatchProgress], object] | None = None,
-) -> AsyncGenerator[tuple[TaskHandle[R] | None, R | LegnextError], None]:
-    """Yield ``(handle, outcome)`` per job as it finishes (see ``LegnextClient.as_completed``)."""
+    on_submitted: Callable[[int, TaskHandle[R]], object] | None = None,
+) -> AsyncGenerator[BatchItem[R], None]:
+    """Yield a :class:`BatchItem` per job as it finishes (see ``LegnextClient.as_completed``)."""
 
-    async def settle(
-        job: TaskHandle[R] | Awaitable[TaskHandle[R]],
-    ) -> tuple[TaskHandle[R] | None, R | LegnextError]:
-        handle: TaskHandle[R] | None = None
+    async def settle(position: int, job: TaskHandle[R] | Awaitable[TaskHandle[R]]) -> BatchItem[R]:
         try:
             handle = job if isinstance(job, TaskHandle) else await job
-            return handle, await handle
         except LegnextError as exc:
-            return handle, exc
+            return BatchItem(None, exc, position=position, job=job)
+        if on_submitted is not None:
+            on_submitted(position, handle)
+        outcome: R | LegnextError
+        try:
+            outcome = await handle
+        except LegnextError as exc:
+            outcome = exc
+        return BatchItem(handle, outcome, position=position, job=job)
 
     # Finished tasks arrive on a queue from their done-callbacks: asyncio.wait() over the
     # pending set would touch every pending task at each completion (quadratic in a batch).
@@ -62,8 +109,8 @@ async def as_completed(
         running.discard(task)
         finished_tasks.put_nowait(task)
 
-    for job in jobs:
-        task = loop.create_task(settle(job))
+    for position, job in enumerate(jobs):
+        task = loop.create_task(settle(position, job))
         running.add(task)
         task.add_done_callback(finish)
     total = len(running)
@@ -72,7 +119,7 @@ async def as_completed(
         while finished < total:
             item = (await finished_tasks.get()).result()
             finished += 1
-            failed += isinstance(item[1], LegnextError)
+            failed += isinstance(item.outcome, LegnextError)
             if on_progress is not None:
                 on_progress(BatchProgress(total=total, finished=finished, failed=failed))
             yield item

@@ -2,7 +2,8 @@
 
 An account runs only a few jobs at once (about 6). :class:`JobSlots` holds submissions
 beyond that in this process, first come first served, instead of sending them to be
-refused; with no limit given it learns the account's from the first 429 on a submission.
+refused; with no limit given it learns the account's from 429s on submissions, and raises
+a learned limit again after enough jobs finish without one.
 :class:`RequestBudget` caps the HTTP requests in flight and, optionally, their rate; its
 :class:`Pace` stretches every poll gap after a 429 on a status read (AIMD).
 """
@@ -12,18 +13,26 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import time
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._exceptions import RateLimitKind
+
 __all__: list[str] = []
+
+logger = logging.getLogger("legnext_async")
 
 #: The most a run of 429s on status reads can stretch poll gaps.
 MAX_PACE: Final = 16.0
 #: How much each successful read raises the poll rate back (as a share of the full rate).
 PACE_RECOVERY: Final = 0.02
+#: The most times refused raises double the wait before the next raise of a learned
+#: limit: at most 2**5 = 32 turnovers between probes of a level the service refuses.
+MAX_DOUBLINGS: Final = 5
 
 
 class SlotTicket:
@@ -44,14 +53,45 @@ class JobSlots:
     """A FIFO limit on this client's active jobs (submitted and not yet seen finished).
 
     ``limit`` ``None`` means unlimited until a 429 on a submission teaches it: at that moment
-    the service is full, so its limit is the number of jobs this client knows are running.
-    Granted tickets that were not sent yet are taken back when the limit falls, so a burst of
-    submissions causes one 429, not one per submission.
+    the service is full, so its limit is at most the number of jobs this client knows are
+    running plus its other submissions in flight. Granted tickets that were not sent yet are
+    taken back when the limit falls, so a burst of submissions causes one 429, not one per
+    submission. A 429 about the request rate (``kind="rate"``) teaches nothing.
+
+    A limit lowered by a 429 is raised again by one after *quiet* finishes: jobs seen
+    finished while every slot was in use and submissions waited, with no 429 in between.
+    ``proven`` is the highest limit that held for a full turnover (``limit`` quiet
+    finishes). Below it the limit climbs back one step per quiet finish; at or above it, a
+    step (a probe) comes after ``limit * 2**f`` quiet finishes, where ``f`` (at most
+    ``MAX_DOUBLINGS``) counts the failed raises above ``proven`` since the last refused
+    level held. A raise *fails* when it is refused before any job finished at the new
+    level, or by a 429 naming the job limit; an ambiguous 429 that comes later may be noise,
+    so it lowers the limit but lengthens no wait. Failed climbs back below ``proven`` double
+    their wait too, until a raise holds; after more than ``MAX_DOUBLINGS`` of them in a row,
+    ``proven`` drops to what the last 429 taught. A ``"jobs"`` 429 also lowers ``proven``
+    at once. A limit given by the user is a ceiling: a 429 may lower the limit below it
+    for a while, but no probe goes above it.
+
+    Counters, for logs and benchmarks: ``discoveries`` (429s that lowered the limit),
+    ``recoveries`` (raises back to a level that had worked), ``probes`` (raises above
+    ``proven``), ``failed_probes`` (429s at a level above ``proven``) and ``rate_limited``
+    (request-rate 429s on submissions, which change nothing here).
     """
 
     def __init__(self, limit: int | None = None) -> None:
         self.limit = limit
+        self.ceiling = limit
+        self.proven = limit or 0
         self.discoveries = 0
+        self.recoveries = 0
+        self.probes = 0
+        self.failed_probes = 0
+        self.rate_limited = 0
+        self._quiet = 0  # finishes, all slots in use and submissions waiting, since a change
+        self._probe_doublings = 0
+        self._refused_level = 0  # the level of the last refusal above ``proven``
+        self._setbacks = 0  # raises towards ``proven`` refused since it last held
+        self._just_raised = False  # raised, and no job finished since
         self._held = 0  # granted + sent + running
         self._waiting = 0
         self._sent = 0
@@ -72,12 +112,17 @@ class JobSlots:
         """Submissions waiting for a slot."""
         return self._waiting
 
-    async def acquire(self) -> SlotTicket:
-        """Wait (first come, first served) until a slot is free, and take it."""
+    def enqueue(self) -> SlotTicket:
+        """Join the line for a slot; the ticket is granted at once if one is free."""
         ticket = SlotTicket(next(self._orders))
         heapq.heappush(self._queue, ticket)
         self._waiting += 1
         self._pump()
+        return ticket
+
+    async def acquire(self) -> SlotTicket:
+        """Wait (first come, first served) until a slot is free, and take it."""
+        ticket = self.enqueue()
         await self.wait_granted(ticket)
         return ticket
 
@@ -132,6 +177,8 @@ class JobSlots:
         ticket.state = "done"
         self._granted.discard(ticket)
         if state == "running":
+            if self.limit is not None and self._waiting and self._held >= self.limit:
+                self._quiet_finish()
             self._running -= 1
         elif state == "sent":
             self._sent -= 1
@@ -141,20 +188,34 @@ class JobSlots:
             self._held -= 1
         self._pump()
 
-    def refused(self, ticket: SlotTicket) -> bool:
+    def refused(self, ticket: SlotTicket, kind: RateLimitKind = "unknown") -> bool:
         """A submission got 429: learn the limit and queue the ticket again at its place.
 
         The service was full when it answered, so its limit is at most the jobs we know run
         plus our other submissions still in flight (those may have been counted already).
-        Returns ``False`` when nothing can be learned (no job of ours runs or may run, so the
-        429 is about something else): the caller then backs off instead.
+        ``kind`` is what the 429's body said it limits (:func:`rate_limit_kind`); a
+        ``"jobs"`` 429 is trusted to be the account's limit, so it also lowers ``proven``.
+        Returns ``False`` when nothing can be learned (the 429 is about the request rate,
+        or no job of ours runs or may run): the caller then backs off instead.
         """
-        bound = self._running + self._sent - (1 if ticket.state == "sent" else 0)
+        if kind == "rate":
+            self.rate_limited += 1
+            return False
+        running = self._running
+        others = self._sent - (1 if ticket.state == "sent" else 0)
+        bound = running + others
         if bound == 0:
             return False
         if self.limit is None or bound < self.limit:
-            self.limit = bound
-            self.discoveries += 1
+            self._learn(bound, kind, running, others)
+        else:
+            logger.debug(
+                "a 429 on a submission while %d jobs ran and %d other submissions were in"
+                " flight: the active-job limit stays %d",
+                running,
+                others,
+                self.limit,
+            )
         # Granted but unsent submissions would be refused too: take them back.
         for other in [ticket, *self._granted]:
             if other.state in ("granted", "sent"):
@@ -169,6 +230,93 @@ class JobSlots:
         self._granted.clear()
         self._pump()
         return True
+
+    def _learn(self, bound: int, kind: RateLimitKind, running: int, others: int) -> None:
+        """Lower the limit to ``bound``: the service refused a job beyond it."""
+        before = self.limit
+        refused_level = bound + 1
+        if kind == "jobs":
+            self.proven = min(self.proven, bound)
+        # A raise refused before any job finished at the new level failed: the service does
+        # not run that many. A later ambiguous refusal may be noise: it lowers the limit but
+        # leaves the waits before the next raises alone.
+        failed_raise = kind == "jobs" or self._just_raised or before is None
+        if refused_level > self.proven:
+            self.failed_probes += 1
+            if failed_raise:
+                self._probe_doublings += 1
+                self._refused_level = refused_level
+        elif failed_raise:
+            # Climbing back to a level that worked failed: another program may have taken
+            # the room, so back off, and after a run of such failures forget that level.
+            self._setbacks += 1
+            if self._setbacks > MAX_DOUBLINGS:
+                self.proven = bound
+                self._setbacks = 0
+        self._just_raised = False
+        self.limit = bound
+        self.discoveries += 1
+        self._quiet = 0
+        cause = "naming the active-job limit" if kind == "jobs" else "not saying which limit"
+        known = f"{self.proven} at once worked" if self.proven else "no level has held yet"
+        logger.info(
+            "active-job limit %s -> %d: a 429 %s answered a submission while %d jobs ran and"
+            " %d other submissions were in flight (%s; next raise after %d more finished"
+            " jobs)",
+            "unknown" if before is None else before,
+            bound,
+            cause,
+            running,
+            others,
+            known,
+            self._raise_after(),
+        )
+
+    def _raise_after(self) -> int:
+        """Quiet finishes before the limit is raised by one."""
+        limit = self.limit or 0
+        if limit < self.proven:
+            return 1 << self._setbacks
+        return max(limit, 1) << min(self._probe_doublings, MAX_DOUBLINGS)
+
+    def _quiet_finish(self) -> None:
+        """A job finished while every slot was in use and submissions waited."""
+        limit = self.limit
+        if limit is None:
+            return
+        self._quiet += 1
+        if self._just_raised:
+            self._setbacks = 0  # the last raise held until a job finished
+            self._just_raised = False
+        if self._quiet == limit:
+            # A full turnover at this level with no 429: it works.
+            self.proven = max(self.proven, limit)
+            if limit >= self._refused_level:
+                self._probe_doublings = 0
+            if limit >= self.proven:
+                self._setbacks = 0
+        if self.ceiling is not None and limit >= self.ceiling:
+            return
+        if self._quiet < self._raise_after():
+            return
+        probing = limit >= self.proven
+        if probing:
+            self.probes += 1
+        else:
+            self.recoveries += 1
+        quiet, self._quiet = self._quiet, 0
+        self.limit = limit + 1
+        self._just_raised = True
+        logger.info(
+            "active-job limit %d -> %d: %d jobs finished with every slot in use and no 429"
+            " since the limit last changed (%s)",
+            limit,
+            limit + 1,
+            quiet,
+            f"probing: {limit + 1} at once is untested"
+            if probing
+            else f"up to {self.proven} at once worked before",
+        )
 
     def _pump(self) -> None:
         queue = self._queue
@@ -233,3 +381,7 @@ class RequestBudget:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._semaphore.release()
+
+    def renew(self) -> None:
+        """Start afresh in a new event loop: a semaphore binds to the loop it first waits in."""
+        self._semaphore = asyncio.Semaphore(self.max_concurrent)

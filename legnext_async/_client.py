@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -17,7 +18,7 @@ import aiohttp
 import attrs
 from aiohttp import hdrs
 
-from ._batch import BatchProgress, as_completed
+from ._batch import BatchItem, BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget
 from ._endpoints import Endpoints
 from ._engine import JobEngine
@@ -27,6 +28,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     ClientClosedError,
+    EndpointNotFoundError,
     InsufficientCreditsError,
     InvalidRequestError,
     LegnextError,
@@ -38,6 +40,7 @@ from ._exceptions import (
     ServerError,
     SubmissionOutcomeUnknownError,
     ValidationError,
+    rate_limit_kind,
 )
 from ._handle import TaskHandle
 from ._models import Balance, RawJSON, Task
@@ -111,6 +114,14 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
@@ -200,6 +211,26 @@ async def _read_stream(
     return b"".join(chunks)
 
 
+def _names_job(payload: Mapping[str, Any] | None) -> bool:
+    """Whether a request's body names a job (a follow-up's parent), which a 404 may be about."""
+    return payload is not None and payload.get("jobId") is not None
+
+
+def _not_found(url: str, *, names_job: bool, **kwargs: Any) -> NotFoundError:
+    """The error of a 404: an unknown job, or no endpoint at ``url`` when none was named.
+
+    A status read names its job in the path, a follow-up its parent in the body; any other
+    request that answers 404 went to a URL the API does not have, usually through a
+    ``base_url`` with a wrong path.
+    """
+    if names_job or kwargs["path"].startswith("/v1/job/"):
+        return NotFoundError(**kwargs)
+    kwargs["message"] = (
+        f"no API endpoint at {url}; check base_url (the service's is {DEFAULT_BASE_URL})"
+    )
+    return EndpointNotFoundError(url=url, **kwargs)
+
+
 def _reason_phrase(status: int) -> str:
     """The message of an error answer whose body has none: a gateway page, plain text, empty."""
     try:
@@ -215,6 +246,14 @@ class LegnextClient(Endpoints):
     owns one aiohttp session, made on first use inside the running event loop, unless one is
     passed in as ``session`` (which it then never closes).
 
+    One client may serve one event loop after another, as in a script that calls
+    ``asyncio.run()`` twice: when its loop shuts down (``asyncio.run()`` and
+    ``asyncio.Runner`` do so on exit), the client stops polling there and closes its
+    session, and the next loop gets a fresh one. What it learned (job run times, the
+    account's job limit) carries over. Using it in a second loop while the first has not
+    shut down, or with a borrowed ``session`` made in another loop, raises
+    :class:`LegnextError`.
+
     Args:
         api_key: the key (``x-api-key``); defaults to ``$LEGNEXT_API_KEY``. Never shown in
             reprs, logs or errors.
@@ -227,7 +266,8 @@ class LegnextClient(Endpoints):
         request_timeout: seconds one HTTP request may take (time spent waiting for the
             client's own request budget is not counted).
         max_active_jobs: jobs this client keeps running at once; further submissions wait
-            here, first come first served. ``None``: learned from the service's first 429.
+            here, first come first served. ``None``: learned from the service's 429s, and
+            raised again after jobs finish without one.
         max_concurrent_requests: HTTP requests in flight at once.
         requests_per_second: an optional cap on the rate of requests (polls included).
         allow_insecure_http: allow ``http://`` to a host other than loopback.
@@ -280,6 +320,11 @@ class LegnextClient(Endpoints):
         self.retry = retry or RetryPolicy()
         self._session = session
         self._owns_session = session is None
+        # A borrowed session belongs to the loop it was made in: the one running now, if any.
+        self._session_loop = _running_loop() if session is not None else None
+        #: The event loop the session, the poll scheduler and the semaphores belong to.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_guard: AsyncGenerator[None, None] | None = None
         self._timeout = aiohttp.ClientTimeout(
             total=request_timeout, sock_connect=min(DEFAULT_CONNECT_TIMEOUT, request_timeout)
         )
@@ -314,24 +359,84 @@ class LegnextClient(Endpoints):
         return self._closed
 
     async def aclose(self) -> None:
-        """Stop every poller and close the session (if the client made it). Idempotent."""
+        """Stop every poller and close the session (if the client made it). Idempotent.
+
+        Called from another event loop than the client's, it only marks the client closed:
+        the rest is done when the client's loop shuts down.
+        """
         if self._closed:
             return
         self._closed = True
-        await self._engine.close(
-            lambda job_id: ClientClosedError(
-                f"the client was closed while waiting for job {job_id}"
-            )
-        )
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None
+        self._engine.closed = True
+        guard = self._loop_guard
+        if guard is not None and self._loop is _running_loop():
+            await guard.aclose()  # runs _leave_loop()
 
     def _check_open(self) -> None:
         if self._closed:
             raise ClientClosedError("this LegnextClient is closed")
+        loop = _running_loop()
+        if loop is not self._loop and loop is not None:
+            self._enter_loop(loop)
         if self._session is not None and self._session.closed:
             raise ClientClosedError("the aiohttp session this client uses is closed")
+
+    # --- one event loop after another ------------------------------------------------------
+
+    def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make ``loop`` the client's, with a fresh poll scheduler and request semaphores.
+
+        A session cannot be closed once its loop is closed (its sockets close through that
+        loop), so the client registers a guard with ``loop`` that closes the session while
+        the loop shuts down, and refuses a new loop until then.
+        """
+        if self._loop is not None:
+            raise LegnextError(
+                "this LegnextClient belongs to another event loop, which has not shut down (it"
+                " still runs, or was closed without loop.shutdown_asyncgens()); use one client"
+                " per event loop, or run each loop with asyncio.run(), which shuts it down"
+            )
+        if not self._owns_session:
+            if self._session_loop is None:
+                self._session_loop = loop
+            elif loop is not self._session_loop:
+                raise LegnextError(
+                    "the aiohttp session passed as session= belongs to another event loop;"
+                    " pass one made in this loop, or let the client make its own"
+                )
+        self._loop = loop
+        self._engine.renew()
+        self._budget.renew()
+        self._submit_gate = None
+        guard = self._loop_guard = self._guard_loop()
+        # Its first step runs here, at once (nothing before its yield awaits); starting it
+        # registers it with the loop, whose shutdown_asyncgens() then closes it.
+        with contextlib.suppress(StopIteration):
+            guard.asend(None).send(None)
+
+    async def _guard_loop(self) -> AsyncGenerator[None, None]:
+        """Suspended while the client's loop lives; closed by its shutdown or by aclose()."""
+        loop = self._loop
+        try:
+            yield
+        finally:
+            # Reached in the loop: at its shutdown, from aclose(), or in a task the loop makes
+            # when the client is dropped unclosed (aiohttp has warned of the session by then).
+            if self._loop is loop and _running_loop() is loop:
+                self._loop_guard = None
+                await self._leave_loop()
+
+    async def _leave_loop(self) -> None:
+        """End what belongs to the client's loop: every poll run, and its own session."""
+        why = "the client was closed" if self._closed else "its event loop shut down"
+        await self._engine.stop(
+            lambda job_id: ClientClosedError(f"{why} while waiting for job {job_id}")
+        )
+        session = self._session
+        if self._owns_session and session is not None:
+            self._session = None
+            await session.close()
+        self._loop = None
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         self._check_open()
@@ -354,7 +459,8 @@ class LegnextClient(Endpoints):
         read (body first) into the :class:`APIStatusError` subclass for it.
         """
         status, headers, body = await self._exchange(method, path, payload)
-        return self._decode(method, path, status, headers, body), headers, body
+        data = self._decode(method, path, status, headers, body, names_job=_names_job(payload))
+        return data, headers, body
 
     async def _exchange(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None
@@ -438,8 +544,13 @@ class LegnextClient(Endpoints):
         status: int,
         headers: CIMultiDictProxy[str],
         body: bytes,
+        *,
+        names_job: bool = False,
     ) -> dict[str, Any]:
-        """The JSON object of a 2xx answer; any other status raises its APIStatusError."""
+        """The JSON object of a 2xx answer; any other status raises its APIStatusError.
+
+        ``names_job``: the request's body named a job, which a 404 may then be about.
+        """
         if 200 <= status < 300:
             try:
                 parsed = loads(body)
@@ -453,10 +564,17 @@ class LegnextClient(Endpoints):
                     status=status,
                 )
             return parsed
-        raise self._status_error(method, path, status, body, headers)
+        raise self._status_error(method, path, status, body, headers, names_job=names_job)
 
     def _status_error(
-        self, method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        names_job: bool = False,
     ) -> APIStatusError:
         try:
             parsed = loads(body) if body else None
@@ -483,10 +601,14 @@ class LegnextClient(Endpoints):
         }
         if status == 429:
             return RateLimitError(
-                retry_after=parse_retry_after(headers.get("Retry-After")), **kwargs
+                retry_after=parse_retry_after(headers.get("Retry-After")),
+                kind=rate_limit_kind(message, raw_message),
+                **kwargs,
             )
         if status >= 500:
             return ServerError(**kwargs)
+        if status == 404:
+            return _not_found(self.base_url + path, names_job=names_job, **kwargs)
         return _STATUS_ERRORS.get(status, APIStatusError)(**kwargs)
 
     def _retried(self, read: Callable[[], Awaitable[R]]) -> Coroutine[Any, Any, R]:
@@ -588,18 +710,27 @@ class LegnextClient(Endpoints):
         jobs: Iterable[TaskHandle[R] | Awaitable[TaskHandle[R]]],
         *,
         on_progress: Callable[[BatchProgress], object] | None = None,
-    ) -> AsyncGenerator[tuple[TaskHandle[R] | None, R | LegnextError], None]:
-        """Yield ``(handle, outcome)`` for each job as it finishes, whatever the others do.
+        on_submitted: Callable[[int, TaskHandle[R]], object] | None = None,
+    ) -> AsyncGenerator[BatchItem[R], None]:
+        """Yield a :class:`BatchItem` for each job as it finishes, whatever the others do.
 
         ``jobs`` holds handles, or submissions not yet awaited (``client.inpaint(...)``
-        coroutines), which are sent as job slots allow. ``outcome`` is the result, or the
-        :class:`LegnextError` that ended that job (:class:`TaskFailedError`, a timeout, or
-        the submission's error, with ``handle`` then ``None``); one failure never ends the
-        batch. ``on_progress`` is called with a :class:`BatchProgress` after each job.
-        Leaving the loop early stops waiting for the rest (their jobs go on running).
+        coroutines), which are sent as job slots allow. Each item unpacks as
+        ``(handle, outcome)``: ``outcome`` is the result, or the :class:`LegnextError` that
+        ended that job (:class:`TaskFailedError`, a timeout, or the submission's error, with
+        ``handle`` then ``None``); one failure never ends the batch. ``item.position`` is
+        the job's place in ``jobs`` (from 0) and ``item.job`` that element, so a failed
+        submission still tells which input it was.
+
+        ``on_submitted(position, handle)`` is called as soon as a job's id is known: when
+        its submission returns (at once for a handle given in ``jobs``), long before it
+        finishes; record ``handle.job_id`` there to find the job again after a crash.
+        ``on_progress`` is called with a :class:`BatchProgress` after each job. An exception
+        raised by either callback ends the iteration. Leaving the loop early stops waiting
+        for the rest (their jobs go on running).
         """
         self._check_open()
-        return as_completed(jobs, on_progress=on_progress)
+        return as_completed(jobs, on_progress=on_progress, on_submitted=on_submitted)
 
     # --- submissions ---------------------------------------------------------------------
 
@@ -615,7 +746,8 @@ class LegnextClient(Endpoints):
         The job waits for a client job slot first (see :class:`JobSlots`). The POST is sent
         again only when it provably made no job: the connection failed before sending, or
         the service answered 429. On a 429 the client learns the account's limit of active
-        jobs and waits for a slot. Any other failure after sending raises
+        jobs and waits for a slot, unless the 429 says it is about the request rate (then it
+        backs off). Any other failure after sending raises
         :class:`SubmissionOutcomeUnknownError`.
         """
         self._check_open()
@@ -646,8 +778,10 @@ class LegnextClient(Endpoints):
 
         Sent again (by the retry engine, under :func:`may_resend_submission`) only when
         provably no job was made: after a 429 (waiting for a slot if the limit of active
-        jobs was learned from it, else backing off) or a connection that failed before
-        sending. Anything else after sending is an unknown outcome.
+        jobs was learned from it, else backing off, as after every request-rate 429) or a
+        connection that failed before sending. Anything else after sending is an unknown
+        outcome. Time spent waiting for a slot does not count against the retry policy:
+        each turn with a slot is retried afresh.
         """
         slots = self._slots
         path = f"/v1/{endpoint}"
@@ -655,34 +789,38 @@ class LegnextClient(Endpoints):
             self._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
         gate = self._submit_gate
 
-        async def send() -> tuple[dict[str, Any], bytes, float]:
-            while True:
-                async with gate:
-                    # The slot may have been taken back while waiting here (see JobSlots).
-                    if slots.mark_sent(ticket):
-                        sent_at = time.time()
-                        try:
-                            data, _, body = await self._request("POST", path, payload)
-                        except RateLimitError:
-                            if not slots.refused(ticket):
-                                slots.unsend(ticket)
-                                raise
-                            logger.info("%s got 429: active-job limit %s", endpoint, slots.limit)
-                        except APIConnectionError as exc:
-                            if exc.sent:
-                                raise self._unknown(endpoint, payload, sent_at, exc) from exc
-                            slots.unsend(ticket)
-                            raise
-                        except (APITimeoutError, MalformedResponseError, ServerError) as exc:
-                            raise self._unknown(endpoint, payload, sent_at, exc) from exc
-                        else:
-                            return data, body, sent_at
-                # A 429 taught the limit: wait for a slot again, then send again.
-                await slots.wait_granted(ticket)
+        async def send() -> tuple[dict[str, Any], bytes, float] | None:
+            """One try; ``None`` when the slot was taken back (the ticket is in line again)."""
+            async with gate:
+                # The slot may have been taken back while waiting here (see JobSlots).
+                if not slots.mark_sent(ticket):
+                    return None
+                sent_at = time.time()
+                try:
+                    data, _, body = await self._request("POST", path, payload)
+                except RateLimitError as exc:
+                    # Learns a limit of active jobs (and requeues) unless the 429 is about
+                    # the request rate; then this submission keeps its slot and backs off.
+                    if slots.refused(ticket, exc.kind):
+                        return None
+                    slots.unsend(ticket)
+                    raise
+                except APIConnectionError as exc:
+                    if exc.sent:
+                        raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                    slots.unsend(ticket)
+                    raise
+                except (APITimeoutError, MalformedResponseError, ServerError) as exc:
+                    raise self._unknown(endpoint, payload, sent_at, exc) from exc
+            return data, body, sent_at
 
-        return await retry_call(
-            self.retry, send, retry_if=may_resend_submission, clock=self._engine.clock
-        )
+        while True:
+            answer = await retry_call(
+                self.retry, send, retry_if=may_resend_submission, clock=self._engine.clock
+            )
+            if answer is not None:
+                return answer
+            await slots.wait_granted(ticket)
 
     @staticmethod
     def _unknown(

@@ -1,125 +1,56 @@
-"""One short method per Legnext endpoint: check the arguments, build the body, submit.
+"""One short method per Legnext endpoint, each checked against its route in ``_catalog.py``.
 
 Each method checks every documented limit before anything is sent (raising
 :class:`ValidationError` that names the field and the limit) and returns a
-:class:`TaskHandle`. Required fields are positional in the documented order; optional ones
-are keyword-only. Bodies are the documented camelCase JSON; optional fields that were not
-given are left out rather than sent as ``null``. Small integer codes take the enums of
-:mod:`legnext_async` (``PanDirection.LEFT``) or the plain ints they stand for (``3``); the
-wire always gets the plain int.
+:class:`TaskHandle`. What names the input is positional (the parent job and the image or
+video number, or the prompt, or the source URLs); everything after it is keyword-only, so
+``client.pan(job_id, 0, direction=PanDirection.UP, scale=1.5)``. Bodies are the documented
+camelCase JSON; optional fields that were not given are left out rather than sent as
+``null``. Small integer codes take the enums of :mod:`legnext_async`
+(``PanDirection.LEFT``) or the plain ints they stand for (``3``); the wire always gets the
+plain int.
 
 Every method also takes, keyword-only:
 
 - ``callback``: an absolute http(s) URL (at most 1024 characters) the service POSTs the
   finished job to;
 - ``poll``: a :class:`PollPolicy` for the returned handle (else the client's).
+
+The methods are written out (typed and documented for readers and type checkers), but each
+is one line handing its arguments to its route: a test holds every signature and docstring
+to the route, and the results' follow-ups go through the same routes.
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._exceptions import ValidationError
-from ._models import (
-    BlendAspectRatio,
-    Canvas,
-    ImagePosition,
-    Mask,
-    PanDirection,
-    RemixMode,
-    UpscaleType,
-    VariationType,
-    VideoType,
-)
-from ._results import ImageResult, TextResult, VideoResult, image_result, text_result, video_result
-from ._validation import (
-    check_choice,
-    check_code,
-    check_float,
-    check_int,
-    check_job_id,
-    check_optional_text,
-    check_optional_url,
-    check_text,
-    check_url,
-    check_url_list,
-    compact,
-)
+from . import _catalog as routes
+from ._models import UpscaleType, VariationType
+from ._results import result_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from ._catalog import Route
     from ._client import LegnextClient
     from ._handle import TaskHandle
-    from ._models import Task
+    from ._models import (
+        BlendAspectRatio,
+        Canvas,
+        ImagePosition,
+        Mask,
+        PanDirection,
+        RemixMode,
+        Task,
+        VideoType,
+    )
     from ._polling import PollPolicy
+    from ._results import ImageResult, TextResult, VideoResult
 
 __all__ = ["Endpoints"]
 
 R = TypeVar("R")
-
-#: Image numbers of a grid, and video numbers of a video batch.
-INDEX_MAX: Final = 3
-PAN_SCALE: Final = (1.1, 3.0)
-OUTPAINT_SCALE: Final = (1.1, 2.0)
-BLEND_IMAGES: Final = (2, 5)
-#: ``type`` of /v1/upscale that the docs keep as deprecated: 2 = 2x, 3 = 4x (v5/niji5 only).
-DEPRECATED_UPSCALE_TYPES: Final = {2: "2x", 3: "4x"}
-
-
-def _check_index(value: object, field: str = "image_no") -> int:
-    return check_int(value, field, 0, INDEX_MAX)
-
-
-def _check_mask(mask: object, field: str = "mask") -> Mask:
-    if not isinstance(mask, Mask):
-        raise ValidationError(
-            field,
-            f"must be a Mask(areas=[Polygon(...)]) or Mask(url=...), got {type(mask).__name__}",
-        )
-    return mask
-
-
-def _check_canvas(canvas: object) -> dict[str, Any]:
-    if not isinstance(canvas, Canvas):
-        raise ValidationError(
-            "canvas", f"must be a Canvas(width=..., height=...), got {type(canvas).__name__}"
-        )
-    return canvas.to_json()
-
-
-def _check_img_pos(img_pos: object) -> dict[str, Any]:
-    if not isinstance(img_pos, ImagePosition):
-        raise ValidationError(
-            "img_pos",
-            "must be an ImagePosition(width=..., height=..., x=..., y=...),"
-            f" got {type(img_pos).__name__}",
-        )
-    return img_pos.to_json()
-
-
-def _check_upscale_type(value: object) -> int:
-    if isinstance(value, UpscaleType):
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(
-            "type", f"must be UpscaleType.SUBTLE (0) or CREATIVE (1), got {type(value).__name__}"
-        )
-    if value in DEPRECATED_UPSCALE_TYPES:
-        warnings.warn(
-            f"upscale type {value} ({DEPRECATED_UPSCALE_TYPES[value]}) is deprecated and works"
-            " only on Midjourney v5/niji5 jobs; use UpscaleType.SUBTLE or UpscaleType.CREATIVE",
-            DeprecationWarning,
-            stacklevel=3,  # the caller of upscale(), past this helper and the method
-        )
-        return int(value)
-    if value not in (0, 1):
-        raise ValidationError(
-            "type",
-            f"must be 0 (subtle) or 1 (creative); 2 and 3 are deprecated (v5 only), got {value}",
-        )
-    return int(value)
 
 
 class Endpoints:
@@ -134,6 +65,16 @@ class Endpoints:
             make_result: Callable[[Task, LegnextClient], R],
             poll: PollPolicy | None = None,
         ) -> TaskHandle[R]: ...
+
+    async def _create(
+        self, route: Route, poll: PollPolicy | None, /, **values: object
+    ) -> TaskHandle[Any]:
+        """Check ``values`` against ``route``, build its body and submit the job.
+
+        ``values``: one per field of the route, by its Python name.
+        """
+        payload = route.body(values)
+        return await self._submit(route.path, payload, result_type(route.family), poll)
 
     # --- images from a prompt or from URLs ------------------------------------------------
 
@@ -157,17 +98,13 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            text=check_text(text, "text"),
-            callback=check_optional_url(callback, "callback"),
-        )
-        return await self._submit("diffusion", payload, image_result, poll)
+        return await self._create(routes.DIFFUSION, poll, text=text, callback=callback)
 
     async def blend(
         self,
         img_urls: Sequence[str],
-        aspect_ratio: BlendAspectRatio | str,
         *,
+        aspect_ratio: BlendAspectRatio | str,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
@@ -187,19 +124,15 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        low, high = BLEND_IMAGES
-        payload = compact(
-            imgUrls=check_url_list(img_urls, "img_urls", low, high),
-            aspect_ratio=str(check_choice(aspect_ratio, "aspect_ratio", BlendAspectRatio).value),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.BLEND, poll, img_urls=img_urls, aspect_ratio=aspect_ratio, callback=callback
         )
-        return await self._submit("blend", payload, image_result, poll)
 
     async def retexture(
         self,
         img_url: str,
-        remix_prompt: str,
         *,
+        remix_prompt: str,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
@@ -215,12 +148,9 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            imgUrl=check_url(img_url, "img_url"),
-            remixPrompt=check_text(remix_prompt, "remix_prompt"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.RETEXTURE, poll, img_url=img_url, remix_prompt=remix_prompt, callback=callback
         )
-        return await self._submit("retexture", payload, image_result, poll)
 
     async def remove_background(
         self,
@@ -239,20 +169,18 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with a single image.
         """
-        payload = compact(
-            imgUrl=check_url(img_url, "img_url"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.REMOVE_BACKGROUND, poll, img_url=img_url, callback=callback
         )
-        return await self._submit("remove-background", payload, image_result, poll)
 
     async def upload_paint(
         self,
         img_url: str,
+        *,
         canvas: Canvas,
         img_pos: ImagePosition,
         remix_prompt: str,
         mask: Mask,
-        *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
@@ -274,15 +202,16 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            imgUrl=check_url(img_url, "img_url"),
-            canvas=_check_canvas(canvas),
-            imgPos=_check_img_pos(img_pos),
-            remixPrompt=check_text(remix_prompt, "remix_prompt"),
-            mask=_check_mask(mask).to_json(),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.UPLOAD_PAINT,
+            poll,
+            img_url=img_url,
+            canvas=canvas,
+            img_pos=img_pos,
+            remix_prompt=remix_prompt,
+            mask=mask,
+            callback=callback,
         )
-        return await self._submit("upload-paint", payload, image_result, poll)
 
     # --- follow-ups on an image of a finished grid -----------------------------------------
 
@@ -290,8 +219,8 @@ class Endpoints:
         self,
         job_id: str,
         image_no: int,
-        type: UpscaleType | int,
         *,
+        type: UpscaleType | int = UpscaleType.SUBTLE,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
@@ -303,27 +232,24 @@ class Endpoints:
         Args:
             job_id: the parent job; its ``available_actions.upscale`` must list ``image_no``.
             image_no: which image of the grid, 0–3.
-            type: :class:`UpscaleType` ``SUBTLE`` (0) or ``CREATIVE`` (1; costs more).
+            type: :class:`UpscaleType` ``SUBTLE`` (0, the default) or ``CREATIVE`` (1; costs
+                more).
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with a single image.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            type=_check_upscale_type(type),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.UPSCALE, poll, job_id=job_id, image_no=image_no, type=type, callback=callback
         )
-        return await self._submit("upscale", payload, image_result, poll)
 
     async def variation(
         self,
         job_id: str,
         image_no: int,
-        type: VariationType | int,
         *,
+        type: VariationType | int = VariationType.SUBTLE,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -334,7 +260,7 @@ class Endpoints:
             job_id: the parent job; its ``available_actions.variation`` must list
                 ``image_no``.
             image_no: which image of the grid, 0–3.
-            type: :class:`VariationType` ``SUBTLE`` (0) or ``STRONG`` (1).
+            type: :class:`VariationType` ``SUBTLE`` (0, the default) or ``STRONG`` (1).
             remix_prompt: a new prompt to steer the variations, 1–8192 characters; it
                 replaces the original prompt, so repeat flags such as ``--ar``.
             callback: an absolute http(s) URL the service POSTs the finished job to.
@@ -343,14 +269,15 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            type=int(check_code(type, "type", VariationType)),
-            remixPrompt=check_optional_text(remix_prompt, "remix_prompt"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.VARIATION,
+            poll,
+            job_id=job_id,
+            image_no=image_no,
+            type=type,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
-        return await self._submit("variation", payload, image_result, poll)
 
     async def reroll(
         self,
@@ -369,19 +296,15 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            callback=check_optional_url(callback, "callback"),
-        )
-        return await self._submit("reroll", payload, image_result, poll)
+        return await self._create(routes.REROLL, poll, job_id=job_id, callback=callback)
 
     async def pan(
         self,
         job_id: str,
         image_no: int,
+        *,
         direction: PanDirection | int,
         scale: float,
-        *,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -401,23 +324,23 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        low, high = PAN_SCALE
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            direction=int(check_code(direction, "direction", PanDirection)),
-            scale=check_float(scale, "scale", low, high),
-            remixPrompt=check_optional_text(remix_prompt, "remix_prompt"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.PAN,
+            poll,
+            job_id=job_id,
+            image_no=image_no,
+            direction=direction,
+            scale=scale,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
-        return await self._submit("pan", payload, image_result, poll)
 
     async def outpaint(
         self,
         job_id: str,
         image_no: int,
-        scale: float,
         *,
+        scale: float,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -436,22 +359,22 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        low, high = OUTPAINT_SCALE
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            scale=check_float(scale, "scale", low, high),
-            remixPrompt=check_optional_text(remix_prompt, "remix_prompt"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.OUTPAINT,
+            poll,
+            job_id=job_id,
+            image_no=image_no,
+            scale=scale,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
-        return await self._submit("outpaint", payload, image_result, poll)
 
     async def inpaint(
         self,
         job_id: str,
         image_no: int,
-        mask: Mask,
         *,
+        mask: Mask,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -470,21 +393,22 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            mask=_check_mask(mask).to_json(),
-            remixPrompt=check_optional_text(remix_prompt, "remix_prompt"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.INPAINT,
+            poll,
+            job_id=job_id,
+            image_no=image_no,
+            mask=mask,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
-        return await self._submit("inpaint", payload, image_result, poll)
 
     async def remix(
         self,
         job_id: str,
         image_no: int,
-        remix_prompt: str,
         *,
+        remix_prompt: str,
         mode: RemixMode | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -504,23 +428,24 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            remixPrompt=check_text(remix_prompt, "remix_prompt"),
-            mode=None if mode is None else int(check_code(mode, "mode", RemixMode)),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.REMIX,
+            poll,
+            job_id=job_id,
+            image_no=image_no,
+            remix_prompt=remix_prompt,
+            mode=mode,
+            callback=callback,
         )
-        return await self._submit("remix", payload, image_result, poll)
 
     async def edit(
         self,
         job_id: str,
         image_no: int,
+        *,
         canvas: Canvas,
         img_pos: ImagePosition,
         remix_prompt: str,
-        *,
         mask: Mask | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -543,16 +468,17 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            canvas=_check_canvas(canvas),
-            imgPos=_check_img_pos(img_pos),
-            remixPrompt=check_text(remix_prompt, "remix_prompt"),
-            mask=None if mask is None else _check_mask(mask).to_json(),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.EDIT,
+            poll,
+            job_id=job_id,
+            image_no=image_no,
+            canvas=canvas,
+            img_pos=img_pos,
+            remix_prompt=remix_prompt,
+            mask=mask,
+            callback=callback,
         )
-        return await self._submit("edit", payload, image_result, poll)
 
     async def enhance(
         self,
@@ -574,12 +500,9 @@ class Endpoints:
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            imageNo=_check_index(image_no),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.ENHANCE, poll, job_id=job_id, image_no=image_no, callback=callback
         )
-        return await self._submit("enhance", payload, image_result, poll)
 
     # --- text -------------------------------------------------------------------------------
 
@@ -604,11 +527,7 @@ class Endpoints:
         Returns:
             A handle whose result is a :class:`TextResult`; ``prompts`` holds the suggestions.
         """
-        payload = compact(
-            imgUrl=check_url(img_url, "img_url"),
-            callback=check_optional_url(callback, "callback"),
-        )
-        return await self._submit("describe", payload, text_result, poll)
+        return await self._create(routes.DESCRIBE, poll, img_url=img_url, callback=callback)
 
     async def shorten(
         self,
@@ -628,11 +547,7 @@ class Endpoints:
             A handle whose result is a :class:`TextResult`; ``prompts`` holds the shorter
             prompts.
         """
-        payload = compact(
-            prompt=check_text(prompt, "prompt"),
-            callback=check_optional_url(callback, "callback"),
-        )
-        return await self._submit("shorten", payload, text_result, poll)
+        return await self._create(routes.SHORTEN, poll, prompt=prompt, callback=callback)
 
     # --- video ------------------------------------------------------------------------------
 
@@ -677,7 +592,7 @@ class Endpoints:
           file also describes a text-only prompt, so no URL is enforced here);
         - from an image of a finished job: ``video_diffusion(job_id=..., image_no=...)``,
           where the prompt is optional and guides the motion.
-          :meth:`ImageResult.video` does the same from a result.
+          :meth:`ImageResult.video_diffusion` does the same from a result.
 
         Flags such as ``--motion high``, ``--loop``, ``--end <url>`` and ``--bs 1|2|4``
         (how many videos) go inside the prompt.
@@ -694,25 +609,15 @@ class Endpoints:
         Returns:
             A handle whose result is a :class:`VideoResult` (``video_urls``, 4 s each).
         """
-        if job_id is None:
-            if image_no is not None:
-                raise ValidationError("image_no", "is only valid together with job_id")
-            if prompt is None:
-                raise ValidationError(
-                    "prompt", "is required (an image URL then text) unless job_id is given"
-                )
-        elif image_no is None:
-            raise ValidationError("image_no", "is required with job_id (0 to 3)")
-        payload = compact(
-            jobId=None if job_id is None else check_job_id(job_id),
-            imageNo=None if image_no is None else _check_index(image_no),
-            prompt=check_optional_text(prompt, "prompt"),
-            videoType=None
-            if video_type is None
-            else int(check_code(video_type, "video_type", VideoType)),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.VIDEO_DIFFUSION,
+            poll,
+            prompt=prompt,
+            job_id=job_id,
+            image_no=image_no,
+            video_type=video_type,
+            callback=callback,
         )
-        return await self._submit("video-diffusion", payload, video_result, poll)
 
     async def extend_video(
         self,
@@ -738,13 +643,14 @@ class Endpoints:
         Returns:
             A handle whose result is a :class:`VideoResult`.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            videoNo=_check_index(video_no, "video_no"),
-            prompt=check_optional_text(prompt, "prompt"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.EXTEND_VIDEO,
+            poll,
+            job_id=job_id,
+            video_no=video_no,
+            prompt=prompt,
+            callback=callback,
         )
-        return await self._submit("extend-video", payload, video_result, poll)
 
     async def video_upscale(
         self,
@@ -766,9 +672,6 @@ class Endpoints:
         Returns:
             A handle whose result is a :class:`VideoResult`.
         """
-        payload = compact(
-            jobId=check_job_id(job_id),
-            videoNo=_check_index(video_no, "video_no"),
-            callback=check_optional_url(callback, "callback"),
+        return await self._create(
+            routes.VIDEO_UPSCALE, poll, job_id=job_id, video_no=video_no, callback=callback
         )
-        return await self._submit("video-upscale", payload, video_result, poll)

@@ -810,32 +810,42 @@ def _holder_dropped(holder: weakref.ref[Job]) -> None:
 class JobEngine:
     """Every job of one client: makes them, times their reads, keeps their slots moving.
 
-    ``clock`` times every read and deadline (the event loop's, unless a test gives one).
+    ``clock`` times every read, deadline and retry (the event loop's, unless a test gives
+    another).
     """
 
-    __slots__ = ("closed", "holders", "offsets", "polling", "services")
+    __slots__ = ("_clock", "_max_in_flight", "closed", "holders", "offsets", "polling", "services")
 
     def __init__(
         self, services: JobServices, *, max_in_flight: int, clock: Clock = LOOP_CLOCK
     ) -> None:
         self.services = services
+        self._clock = clock
+        self._max_in_flight = max_in_flight
+        #: Times the watches' reads; one per event loop (see :meth:`renew`).
         self.polling = PollScheduler(max_in_flight, clock)
         #: Jobs holding a slot until they end (weakly).
         self.holders: set[_SlotHolder] = set()
         #: The service's clock minus ours (service seconds), by time scale, from the last
         #: submission answered: it places a job's ``started_at`` on our clock.
         self.offsets: dict[float, float] = {}
+        #: The client was closed: no watch starts any more.
         self.closed = False
         services.slots.on_wait = self.watch_slot_holders
 
     @property
     def clock(self) -> Clock:
         """What times reads, deadlines and retries."""
-        return self.polling.clock
+        return self._clock
 
     def use_clock(self, clock: Clock) -> None:
         """Time everything by ``clock`` from now on (tests: a fake one, before any wait)."""
-        self.polling.clock = clock
+        self._clock = self.polling.clock = clock
+
+    def renew(self) -> None:
+        """The client moved to a new event loop: a fresh scheduler (the old loop's timers
+        and tasks will never run)."""
+        self.polling = PollScheduler(self._max_in_flight, self._clock)
 
     # --- making jobs --------------------------------------------------------------------
 
@@ -912,7 +922,6 @@ class JobEngine:
 
     # --- closing ------------------------------------------------------------------------
 
-    async def close(self, error: Callable[[str], BaseException]) -> None:
+    async def stop(self, error: Callable[[str], BaseException]) -> None:
         """End every watch (its waiters get ``error(job_id)``) and wait for reads to stop."""
-        self.closed = True
         await self.polling.aclose(lambda run: error(run.name))

@@ -4,7 +4,8 @@ Every error derives from :class:`LegnextError`::
 
     LegnextError
     ├── ValidationError (also ValueError)     bad argument, raised before anything is sent
-    ├── ClientClosedError (also RuntimeError) the client was used after aclose()
+    ├── ClientClosedError (also RuntimeError) the client was used after aclose(), or a
+    │                                         result with no open client was followed up
     ├── TransportError                        no usable HTTP answer
     │   ├── APIConnectionError                connection refused, reset or dropped
     │   ├── APITimeoutError (also TimeoutError) a single request took too long
@@ -16,6 +17,7 @@ Every error derives from :class:`LegnextError`::
     │   ├── InsufficientCreditsError          402: the balance does not cover the job
     │   ├── PermissionDeniedError             403: content refused or feature not enabled
     │   ├── NotFoundError                     404: unknown or expired job
+    │   │   └── EndpointNotFoundError         404 on no job: no such URL (check base_url)
     │   ├── RateLimitError                    429: too many requests or active jobs
     │   └── ServerError                       5xx
     ├── SubmissionOutcomeUnknownError         a job-creating POST failed after it was sent
@@ -27,7 +29,8 @@ Messages never contain the API key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,6 +43,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "ClientClosedError",
+    "EndpointNotFoundError",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "LegnextError",
@@ -57,8 +61,66 @@ __all__ = [
 ]
 
 
+#: What a 429 says it limits: ``"jobs"`` (the account's active jobs), ``"rate"`` (requests
+#: per unit of time), or ``"unknown"`` (its body says neither, or both).
+RateLimitKind = Literal["jobs", "rate", "unknown"]
+
+# Words for the active-job limit ("Concurrent task limit reached (6)"), and for a request
+# rate ("Too many requests: rate limit exceeded"). "Concurrent requests" is in both: it
+# could mean either, so it stays ambiguous.
+_JOB_LIMIT_WORDS: Final = re.compile(
+    r"concurren|parallel|simultaneous|too many (?:tasks|jobs)"
+    r"|\b(?:active|running|unfinished|in-progress)\s+(?:tasks?|jobs?)\b"
+    r"|\b(?:tasks?|jobs?)\s+(?:limit|quota|count|capacity|slots?)\b",
+    re.IGNORECASE,
+)
+_RATE_LIMIT_WORDS: Final = re.compile(
+    r"\brate\b|rate[\s_-]?limit|throttl|too many requests|concurrent\s+requests"
+    r"|\brequests?\s+(?:limit|quota|rate)|\bper\s+(?:second|minute|hour|day)\b"
+    r"|\b(?:rpm|rps|qps)\b",
+    re.IGNORECASE,
+)
+# What frameworks and gateways put in any 429 body: it repeats the status, nothing more.
+_BARE_PHRASE: Final = re.compile(r"\W*(?:429\W*)?too many requests\W*", re.IGNORECASE)
+
+
+def rate_limit_kind(*texts: str) -> RateLimitKind:
+    """Which limit a 429 is about, judged from its error body's ``message`` and ``raw_message``.
+
+    Words about concurrency or active, running tasks or jobs mean the active-job limit;
+    words about a request rate, throttling or "too many requests" mean a request-rate limit;
+    both or neither is ``"unknown"``. A message that is only the status's reason phrase
+    ("Too Many Requests") says nothing beyond the status, so it counts as neither. The
+    body's numeric ``code`` is not used: the sources give no codes that tell the two apart.
+    """
+    jobs = rate = False
+    for text in texts:
+        if not text or _BARE_PHRASE.fullmatch(text):
+            continue
+        jobs = jobs or _JOB_LIMIT_WORDS.search(text) is not None
+        rate = rate or _RATE_LIMIT_WORDS.search(text) is not None
+    if jobs == rate:
+        return "unknown"
+    return "jobs" if jobs else "rate"
+
+
 class LegnextError(Exception):
     """Base class of every error raised by legnext_async."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle's default rebuilds an error as cls(*args), which the keyword-only
+        # constructors below refuse; this restores args and attributes without __init__.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(
+    cls: type[LegnextError], args: tuple[object, ...], state: dict[str, Any]
+) -> LegnextError:
+    """An unpickled error: ``cls`` with ``args`` and the attributes it had."""
+    error = cls.__new__(cls)
+    error.args = args  # set here: OSError (TimeoutError's base) leaves args to __init__
+    error.__dict__.update(state)
+    return error
 
 
 class ValidationError(LegnextError, ValueError):
@@ -73,7 +135,11 @@ class ValidationError(LegnextError, ValueError):
 
 
 class ClientClosedError(LegnextError, RuntimeError):
-    """The client (or the session it borrowed) was used after it was closed."""
+    """The client (or the session it borrowed) was used after it was closed.
+
+    Also raised by a result's follow-up when the result has no open client: one read with
+    ``from_json``, or one whose client has closed. The message says how to follow up.
+    """
 
 
 class TransportError(LegnextError):
@@ -174,16 +240,40 @@ class NotFoundError(APIStatusError):
     """HTTP 404: no such job for this key, or it is older than the retention window."""
 
 
+class EndpointNotFoundError(NotFoundError):
+    """HTTP 404 on a request that names no job: the URL is not an endpoint of the API.
+
+    Usually a ``base_url`` with a wrong path (the service's is ``https://api.legnext.ai/api``).
+    ``url`` is the full URL that was tried (the key travels in a header, never in it). No job
+    was created: a route that does not exist makes none.
+    """
+
+    def __init__(self, *, url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+
+
 class RateLimitError(APIStatusError):
     """HTTP 429: too many requests, or too many active jobs.
 
     ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None`` if it sent none
     (or one that is neither a finite number nor an HTTP date).
+    ``kind`` says which limit the error body names: ``"jobs"`` (the account's limit of
+    active jobs), ``"rate"`` (a limit on requests per unit of time), or ``"unknown"`` (the
+    body names neither, or both; the API documents 429 as the active-job limit). A 429 on a
+    submission teaches the client a limit of active jobs unless its ``kind`` is ``"rate"``.
     """
 
-    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        retry_after: float | None = None,
+        kind: RateLimitKind = "unknown",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.retry_after = retry_after
+        self.kind: RateLimitKind = kind
 
 
 class ServerError(APIStatusError):

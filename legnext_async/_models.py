@@ -8,6 +8,7 @@ and unknown statuses and task types are kept.
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
 import re
@@ -18,7 +19,15 @@ from typing import Any, Final, Self
 import attrs
 
 from ._exceptions import ValidationError
-from ._validation import check_int, check_min_int, check_url, is_http_url, is_job_id
+from ._validation import (
+    check_int,
+    check_integer,
+    check_min_int,
+    check_url,
+    is_http_url,
+    is_job_id,
+    shown,
+)
 from ._wire import loads
 
 __all__ = [
@@ -209,6 +218,22 @@ def _int(value: object) -> int:
     return 0
 
 
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object; a callback body, say, may hold anything."""
+    if type(value) is dict or isinstance(value, Mapping):
+        return value
+    raise ValidationError("data", f"must be a JSON object ({what}), got {type(value).__name__}")
+
+
+def _float(value: object) -> float:
+    if not isinstance(value, int | float):
+        return 0.0
+    try:
+        return float(value)
+    except OverflowError:  # an int with more than 308 digits
+        return 0.0
+
+
 def _dict(value: object) -> Mapping[str, Any]:
     if type(value) is dict:  # what json.loads gives: skip the slower ABC check
         return value
@@ -290,7 +315,10 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the last datetime in UTC
+        return None
 
 
 # --- task ------------------------------------------------------------------------------
@@ -348,6 +376,16 @@ class AvailableActions:
             return images
         return self.other.get(action, ())
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form: the known actions offered, every other one, and ``reroll``."""
+        data: dict[str, Any] = {
+            name: list(images) for name in _ACTION_NAMES if (images := getattr(self, name))
+        }
+        # An unknown action is kept even with no numbers: it was sent, so it is data.
+        data.update((name, list(images)) for name, images in self.other.items())
+        data["reroll"] = self.reroll
+        return data
+
 
 _ACTION_NAMES: Final = (
     "upscale",
@@ -360,6 +398,8 @@ _ACTION_NAMES: Final = (
     "enhance",
     "extend",
 )
+
+
 _NO_ACTIONS: Final = AvailableActions()
 _ACTIONS_CACHE: dict[tuple[Any, ...], AvailableActions] = {}
 _ACTIONS_CACHE_SIZE: Final = 256
@@ -370,7 +410,11 @@ _ACTIONS_KEY_MAX: Final = 32
 
 
 def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd."""
+    """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd.
+
+    Only lists of plain ints, plain bools and null make a key: 1, 1.0 and True are equal
+    (and hash alike) as keys, yet the map reads ``[1]`` and ``[1.0]`` differently.
+    """
     if len(raw) > _ACTIONS_KEY_MAX:
         return None
     key: list[tuple[str, object]] = []
@@ -449,6 +493,20 @@ class Output:
             prompts=_strs(raw.get("prompts")),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form; fields left empty are written as the service writes them unset."""
+        return {
+            "image_url": self.image_url or "",
+            "image_urls": list(self.image_urls),
+            "video_urls": list(self.video_urls),
+            "seed": self.seed or "",
+            "available_actions": self.available_actions.to_json(),
+            "promptEn": self.prompt_en or "",
+            "description": self.description or "",
+            "finalPrompt": self.final_prompt or "",
+            "prompts": list(self.prompts),
+        }
+
 
 _NO_OUTPUT: Final = Output()
 
@@ -474,6 +532,10 @@ class Usage:
             usage = _USAGE_CACHE[key] = cls(*key)
         return usage
 
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"type": self.type, "frozen": self.frozen, "consume": self.consume}
+
 
 _USAGE_CACHE: dict[tuple[str, int, int], Usage] = {}
 _USAGE_CACHE_SIZE: Final = 256
@@ -498,6 +560,15 @@ class Meta:
             ended_at=parse_timestamp(raw.get("ended_at")),
             usage=Usage.from_json(raw.get("usage")),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form; unset timestamps are the service's zero time."""
+        return {
+            "created_at": _wire_time(self.created_at),
+            "started_at": _wire_time(self.started_at),
+            "ended_at": _wire_time(self.ended_at),
+            "usage": self.usage.to_json(),
+        }
 
     @property
     def run_seconds(self) -> float | None:
@@ -525,6 +596,10 @@ class TaskError:
         if not (code or message or raw_message):
             return None
         return cls(code=code, message=message, raw_message=raw_message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"code": self.code, "message": self.message, "raw_message": self.raw_message}
 
 
 class RawJSON(Mapping[str, Any]):
@@ -605,7 +680,11 @@ class Task:
 
         ``body``: the bytes ``data`` was decoded from; ``raw`` then keeps those (as
         :class:`RawJSON`) instead of ``data``.
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
         """
+        data = _object(data, "a task")
         config = _dict(data.get("config"))
         logs = data.get("logs")
         job_id = _str(data.get("job_id"))
@@ -626,6 +705,60 @@ class Task:
     def is_finished(self) -> bool:
         """Whether the job is ``completed`` or ``failed``."""
         return self.status.is_finished
+
+    def to_json(self) -> dict[str, Any]:
+        """The task as the service sends it, so that ``Task.from_json(task.to_json()) == task``.
+
+        The fields of this class are written from its attributes (an unset timestamp as the
+        service's zero time, no error as the all-zero error); what it does not model
+        (``input``, ``config.service_mode``, unknown fields) is kept from ``raw``. The dict
+        is new: changing it changes neither the task nor ``raw``.
+        """
+        error = self.error.to_json() if self.error is not None else TaskError(0, "").to_json()
+        modelled = {
+            "job_id": self.job_id,
+            "model": self.model,
+            "task_type": self.task_type.value,
+            "status": self.status.value,
+            "config": {"webhook_config": {"endpoint": self.callback or ""}},
+            "output": self.output.to_json(),
+            "meta": self.meta.to_json(),
+            "logs": list(self.logs),
+            "error": error,
+        }
+        return _merged(_copy_of(self.raw), modelled)
+
+
+_ZERO_TIME: Final = "0001-01-01T00:00:00Z"
+#: Replaced whole by ``to_json``, never merged with ``raw``: an action dropped from the
+#: model must not come back from ``raw``.
+_WRITTEN_WHOLE: Final = frozenset({"available_actions"})
+
+
+def _wire_time(value: datetime | None) -> str:
+    """A timestamp as the service writes it (RFC 3339, UTC); ``None`` as its zero time."""
+    if value is None:
+        return _ZERO_TIME
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _copy_of(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A fresh copy of a task's ``raw`` JSON object, sharing nothing with it."""
+    data = loads(raw.body) if isinstance(raw, RawJSON) else copy.deepcopy(dict(raw))
+    return data if isinstance(data, dict) else {}
+
+
+def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with the values of ``over`` written in, object by object."""
+    for key, value in over.items():
+        below = base.get(key)
+        if isinstance(value, dict) and isinstance(below, dict) and key not in _WRITTEN_WHOLE:
+            base[key] = _merged(below, value)
+        else:
+            base[key] = value
+    return base
 
 
 # --- account ---------------------------------------------------------------------------
@@ -649,16 +782,19 @@ class Balance:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Balance:
-        """Read the ``{code, message, data}`` wrapper (or a bare ``data`` object)."""
+        """Read the ``{code, message, data}`` wrapper (or a bare ``data`` object).
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
+        """
+        data = _object(data, "a balance")
         inner = _dict(data.get("data")) if "data" in data else data
-        usd = inner.get("balance_usd")
-        threshold = inner.get("alert_threshold")
         return cls(
             account_id=_int(inner.get("account_id")),
-            balance_usd=float(usd) if isinstance(usd, int | float) else 0.0,
+            balance_usd=_float(inner.get("balance_usd")),
             available_credits=_int(inner.get("available_credits")),
             available_points=_int(inner.get("available_points")),
-            alert_threshold=float(threshold) if isinstance(threshold, int | float) else 0.0,
+            alert_threshold=_float(inner.get("alert_threshold")),
             low_balance_alert=inner.get("low_balance_alert") is True,
             updated_at=parse_timestamp(inner.get("updated_at")),
         )
@@ -711,7 +847,7 @@ class Polygon:
                 side = "width" if axis == "x" else "height"
                 raise ValidationError(
                     f"Polygon.points[{index}]",
-                    f"{axis} must be from 0 to the polygon's {side} {limit}, got {value}",
+                    f"{axis} must be from 0 to the polygon's {side} {limit}, got {shown(value)}",
                 )
 
     def to_json(self) -> dict[str, Any]:
@@ -720,7 +856,10 @@ class Polygon:
 
 
 def _to_areas(value: Sequence[Polygon] | None) -> tuple[Polygon, ...] | None:
-    return None if value is None else tuple(value)
+    given: object = value  # whatever the caller passed: __attrs_post_init__ judges it
+    if isinstance(given, Sequence) and not isinstance(given, str | bytes):
+        return tuple(given)
+    return given  # type: ignore[return-value]
 
 
 @attrs.frozen
@@ -730,8 +869,8 @@ class Mask:
     In a mask image, white is repainted and black kept. Give exactly one of the two.
 
     Raises:
-        ValidationError: both or neither given, ``areas`` empty or not polygons, or ``url``
-            not an absolute http(s) URL.
+        ValidationError: both or neither given, ``areas`` empty or not a list of polygons,
+            or ``url`` not an absolute http(s) URL.
     """
 
     areas: tuple[Polygon, ...] | None = attrs.field(default=None, converter=_to_areas)
@@ -741,6 +880,10 @@ class Mask:
         if (self.areas is None) == (self.url is None):
             raise ValidationError("mask", "give exactly one of areas or url")
         if self.areas is not None:
+            if not isinstance(self.areas, tuple):
+                raise ValidationError(
+                    "mask.areas", f"must be a list of Polygons, got {type(self.areas).__name__}"
+                )
             if not self.areas:
                 raise ValidationError("mask.areas", "must hold at least one Polygon")
             for index, area in enumerate(self.areas):
@@ -762,10 +905,10 @@ class Mask:
 class Canvas:
     """The canvas of an edit (``canvas`` of ``/v1/edit`` and ``/v1/upload-paint``), in pixels.
 
-    The docs give no range; sizes must be positive integers.
+    The docs give no range; sizes must be positive integers (of at most 64 bits).
 
     Raises:
-        ValidationError: a size is not an integer, or is below 1.
+        ValidationError: a size is not an integer, or is out of range.
     """
 
     width: int
@@ -786,7 +929,8 @@ class ImagePosition:
 
     ``width`` and ``height`` are the image's size on the canvas, ``x`` and ``y`` the offset
     of its top-left corner from the canvas's top-left. The docs give no range; sizes must be
-    positive and offsets not negative.
+    positive, and offsets may be any integer (a negative one places the image partly off the
+    canvas's left or top edge).
 
     Raises:
         ValidationError: a value is not an integer, or is out of range.
@@ -800,8 +944,8 @@ class ImagePosition:
     def __attrs_post_init__(self) -> None:
         check_min_int(self.width, "ImagePosition.width", 1)
         check_min_int(self.height, "ImagePosition.height", 1)
-        check_min_int(self.x, "ImagePosition.x", 0)
-        check_min_int(self.y, "ImagePosition.y", 0)
+        check_integer(self.x, "ImagePosition.x")
+        check_integer(self.y, "ImagePosition.y")
 
     def to_json(self) -> dict[str, Any]:
         """The wire form."""

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import random
 from typing import Final, NamedTuple, Protocol
 
 import attrs
 import tenacity
 
+from ._exceptions import ValidationError
 from ._models import Task, TaskStatus, TaskType
 from ._retry import parse_retry_after
 
@@ -73,6 +75,34 @@ LEARN_WINDOW: Final = 200
 LEARN_MARGIN: Final = 1.0
 #: How fast an overdue job's reads back off: the gap grows by this share of the time overdue.
 OVERDUE_GROWTH: Final = 0.25
+#: The environment variable a policy built without ``time_scale`` takes it from, so that a
+#: program runs unchanged against an emulator started with ``--time-scale``.
+TIME_SCALE_ENV: Final = "LEGNEXT_TIME_SCALE"
+
+
+def time_scale_from_env() -> float:
+    """``$LEGNEXT_TIME_SCALE`` as a number, or 1.0 when it is unset or empty.
+
+    Raises:
+        ValidationError: it is set to anything but a finite number above 0.
+    """
+    text = os.environ.get(TIME_SCALE_ENV, "").strip()
+    if not text:
+        return 1.0
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not (0 < scale < math.inf):  # False for NaN
+        raise ValidationError(
+            TIME_SCALE_ENV,
+            f"must be a number above 0 (real seconds per service second), got {text[:40]!r}",
+        )
+    return scale
+
+
+def _time_scale_or_env(value: float | None) -> float:
+    return time_scale_from_env() if value is None else value
 
 
 @attrs.frozen
@@ -99,6 +129,8 @@ class PollPolicy:
         learn: learn each task type's run time from the jobs this client sees finish.
         time_scale: real seconds per service second. Leave it at 1 against the real service;
             set it to the emulator's ``time_scale`` to run the same schedule faster in tests.
+            ``None`` (the default): ``$LEGNEXT_TIME_SCALE`` if set (an invalid value raises
+            :class:`ValidationError` naming the variable), else 1.
     """
 
     first_delay: float | None = attrs.field(default=None)
@@ -111,7 +143,9 @@ class PollPolicy:
         default=0.1, validator=[attrs.validators.ge(0), attrs.validators.lt(1)]
     )
     learn: bool = True
-    time_scale: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    time_scale: float = attrs.field(
+        default=None, converter=_time_scale_or_env, validator=attrs.validators.gt(0)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.min_interval > self.max_interval:

@@ -1,21 +1,32 @@
 """What an awaited job gives back, by family: images, videos, or text.
 
-Image and video results carry typed follow-ups (``await result.upscale(0)``): each takes
-the client method's arguments minus the job id, checks the result's
-``available_actions`` before anything is sent, and returns a new :class:`TaskHandle`.
+A result is data: :meth:`TaskResult.to_json` gives the job as the service reports it, and
+:meth:`TaskResult.from_json` reads that back into an equal result, in this process or
+another. Its properties never need a client, so a result stays readable after its client
+has closed.
+
+Image and video results carry typed follow-ups (``await result.upscale(0)``). Each has the
+name, keywords and defaults of the client method of the same name, minus the job id (the
+spec of both is one route of ``_catalog.py``); it checks the result's ``available_actions``
+before anything is sent, goes through the client the result came from (or the one given to
+:meth:`TaskResult.bind`), and returns a new :class:`TaskHandle`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import attrs
 
-from ._exceptions import ValidationError
+from . import _catalog as routes
+from ._catalog import warn_caller
+from ._exceptions import ClientClosedError, ValidationError
 from ._models import _ACTION_NAMES, AvailableActions, Task, TaskType, UpscaleType, VariationType
 from ._validation import check_int
 
 if TYPE_CHECKING:
+    from ._catalog import Family, Field, Route
     from ._client import LegnextClient
     from ._handle import TaskHandle
     from ._models import Canvas, ImagePosition, Mask, PanDirection, RemixMode, VideoType
@@ -26,10 +37,14 @@ __all__ = ["ImageResult", "TaskResult", "TextResult", "VideoResult"]
 
 @attrs.frozen
 class TaskResult:
-    """A completed job. ``task`` is the whole final :class:`Task`."""
+    """A completed job. ``task`` is the whole final :class:`Task`.
+
+    ``client`` is the client follow-ups go through: the one that awaited the job, or
+    ``None`` for a result read with :meth:`from_json` (see :meth:`TaskResult.bind`).
+    """
 
     task: Task
-    _client: LegnextClient = attrs.field(alias="client", repr=False, eq=False)
+    _client: LegnextClient | None = attrs.field(alias="client", default=None, repr=False, eq=False)
 
     @property
     def job_id(self) -> str:
@@ -51,15 +66,103 @@ class TaskResult:
         """Follow-ups the service allows on this result, with the image numbers for each."""
         return self.task.output.available_actions
 
-    def _offered(self, action: str, number: object, field: str) -> int:
-        """``number`` if ``available_actions`` lists it for ``action``, else ValidationError."""
-        index = check_int(number, field, 0, 3)
-        images = self.available_actions.images_for(action)
-        if index not in images:
-            listed = ", ".join(map(str, images)) or "no numbers"
+    # --- as data --------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as the service reports it (see :meth:`Task.to_json`), for storing.
+
+        ``from_json`` reads it back into an equal result of the same class.
+        """
+        return self.task.to_json()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, client: LegnextClient | None = None) -> Self:
+        """The result for a task object: the output of :meth:`to_json`, or any the API sent.
+
+        On :class:`TaskResult` the class follows the job's task type (image, video or
+        text); on a subclass it is that subclass. ``client``: the client follow-ups go
+        through; without one they raise until :meth:`TaskResult.bind` gives one.
+
+        Raises:
+            ValidationError: ``data`` is not a JSON object.
+        """
+        if not isinstance(data, Mapping):
             raise ValidationError(
-                field,
-                f"{action} is not offered for {field} {index} of job {self.job_id}:"
+                "data", f"must be a task as a JSON object (a dict), got {type(data).__name__}"
+            )
+        task = Task.from_json(data)
+        kind = _RESULT_TYPES[task.task_type.family] if cls is TaskResult else cls
+        return cast("Self", kind(task, client=client))
+
+    def bind(self, client: LegnextClient) -> Self:
+        """This result, with its follow-ups going through ``client`` (an open client).
+
+        For a result read with :meth:`from_json`, or one whose client has closed.
+        """
+        return attrs.evolve(self, client=client)
+
+    # --- follow-ups -----------------------------------------------------------------------
+
+    async def _follow_up(
+        self, route: Route, poll: PollPolicy | None, /, **values: object
+    ) -> TaskHandle[Any]:
+        """Submit ``route`` with this job as the parent, once ``available_actions`` allows it.
+
+        ``values``: the follow-up's arguments, by name (all of the route's fields but the
+        parent job id).
+        """
+        client = self._open_client(route)
+        index = route.index
+        if index is not None:
+            values[index.name] = self._offered(route, index, values[index.name])
+        elif route.parent_action == "reroll" and not self.available_actions.reroll:
+            raise ValidationError(
+                "reroll",
+                f"is not offered for job {self.job_id}: available_actions.reroll is false"
+                f" ({self._offers()})",
+            )
+        parent = route.parent
+        if parent is None:  # pragma: no cover - every route with `follows` names a parent
+            raise TypeError(f"{route.name} is not a follow-up")
+        values[parent.name] = self.job_id
+        return await client._create(route, poll, **values)
+
+    def _open_client(self, route: Route) -> LegnextClient:
+        """The client to follow up through, or ClientClosedError saying how to get one."""
+        client = self._client
+        if client is not None and not client.closed:
+            return client
+        why = "was read from JSON" if client is None else "belongs to a closed client"
+        parent = route.parent
+        first = "result.job_id"
+        if parent is not None and not parent.positional:
+            first = f"{parent.name}=result.job_id"
+        raise ClientClosedError(
+            f"{type(self).__name__}.{route.name}() needs an open client, and this result {why};"
+            f" follow up with client.{route.name}({first}, ...) or with"
+            f" result.bind(client).{route.name}(...)"
+        )
+
+    def _offered(self, route: Route, field: Field, number: object) -> int:
+        """``number`` if the parent allows ``route`` for it, else ValidationError."""
+        low, high = int(field.low or 0), int(field.high or 0)
+        index = check_int(number, field.name, low, high)
+        action = route.parent_action
+        if action is None:
+            # No available_actions key names this (animation): the image must exist.
+            images = len(self.task.output.image_urls)
+            if index >= images:
+                raise ValidationError(
+                    field.name,
+                    f"job {self.job_id} has {images} image(s), so there is no image {index}",
+                )
+            return index
+        offered = self.available_actions.images_for(action)
+        if index not in offered:
+            listed = ", ".join(map(str, offered)) or "no numbers"
+            raise ValidationError(
+                field.name,
+                f"{action} is not offered for {field.name} {index} of job {self.job_id}:"
                 f" available_actions.{action} lists {listed} ({self._offers()})",
             )
         return index
@@ -98,8 +201,8 @@ class ImageResult(TaskResult):
     async def upscale(
         self,
         image_no: int,
-        type: UpscaleType | int = UpscaleType.SUBTLE,
         *,
+        type: UpscaleType | int = UpscaleType.SUBTLE,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
@@ -107,15 +210,17 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("upscale", image_no, "image_no")
-        return await self._client.upscale(self.job_id, index, type, callback=callback, poll=poll)
+        return await self._follow_up(
+            routes.UPSCALE, poll, image_no=image_no, type=type, callback=callback
+        )
 
     async def variation(
         self,
         image_no: int,
-        type: VariationType | int = VariationType.SUBTLE,
         *,
+        type: VariationType | int = VariationType.SUBTLE,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -124,56 +229,37 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.variation`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("variation", image_no, "image_no")
-        return await self._client.variation(
-            self.job_id, index, type, remix_prompt=remix_prompt, callback=callback, poll=poll
+        return await self._follow_up(
+            routes.VARIATION,
+            poll,
+            image_no=image_no,
+            type=type,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
 
-    async def inpaint(
+    async def reroll(
         self,
-        image_no: int,
-        mask: Mask,
         *,
-        remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
     ) -> TaskHandle[ImageResult]:
-        """Repaint a region of image ``image_no`` (see :meth:`LegnextClient.inpaint`).
+        """Run this job's prompt again (see :meth:`LegnextClient.reroll`).
 
         Raises:
-            ValidationError: ``available_actions.inpaint`` does not list ``image_no``.
+            ValidationError: ``available_actions.reroll`` is not true.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("inpaint", image_no, "image_no")
-        return await self._client.inpaint(
-            self.job_id, index, mask, remix_prompt=remix_prompt, callback=callback, poll=poll
-        )
-
-    async def outpaint(
-        self,
-        image_no: int,
-        scale: float,
-        *,
-        remix_prompt: str | None = None,
-        callback: str | None = None,
-        poll: PollPolicy | None = None,
-    ) -> TaskHandle[ImageResult]:
-        """Zoom out of image ``image_no`` (see :meth:`LegnextClient.outpaint`).
-
-        Raises:
-            ValidationError: ``available_actions.outpaint`` does not list ``image_no``.
-        """
-        index = self._offered("outpaint", image_no, "image_no")
-        return await self._client.outpaint(
-            self.job_id, index, scale, remix_prompt=remix_prompt, callback=callback, poll=poll
-        )
+        return await self._follow_up(routes.REROLL, poll, callback=callback)
 
     async def pan(
         self,
         image_no: int,
+        *,
         direction: PanDirection | int,
         scale: float,
-        *,
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -182,23 +268,71 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.pan`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("pan", image_no, "image_no")
-        return await self._client.pan(
-            self.job_id,
-            index,
-            direction,
-            scale,
+        return await self._follow_up(
+            routes.PAN,
+            poll,
+            image_no=image_no,
+            direction=direction,
+            scale=scale,
             remix_prompt=remix_prompt,
             callback=callback,
-            poll=poll,
+        )
+
+    async def outpaint(
+        self,
+        image_no: int,
+        *,
+        scale: float,
+        remix_prompt: str | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[ImageResult]:
+        """Zoom out of image ``image_no`` (see :meth:`LegnextClient.outpaint`).
+
+        Raises:
+            ValidationError: ``available_actions.outpaint`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
+        """
+        return await self._follow_up(
+            routes.OUTPAINT,
+            poll,
+            image_no=image_no,
+            scale=scale,
+            remix_prompt=remix_prompt,
+            callback=callback,
+        )
+
+    async def inpaint(
+        self,
+        image_no: int,
+        *,
+        mask: Mask,
+        remix_prompt: str | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[ImageResult]:
+        """Repaint a region of image ``image_no`` (see :meth:`LegnextClient.inpaint`).
+
+        Raises:
+            ValidationError: ``available_actions.inpaint`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
+        """
+        return await self._follow_up(
+            routes.INPAINT,
+            poll,
+            image_no=image_no,
+            mask=mask,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
 
     async def remix(
         self,
         image_no: int,
-        remix_prompt: str,
         *,
+        remix_prompt: str,
         mode: RemixMode | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -207,19 +341,24 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.remix`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("remix", image_no, "image_no")
-        return await self._client.remix(
-            self.job_id, index, remix_prompt, mode=mode, callback=callback, poll=poll
+        return await self._follow_up(
+            routes.REMIX,
+            poll,
+            image_no=image_no,
+            remix_prompt=remix_prompt,
+            mode=mode,
+            callback=callback,
         )
 
     async def edit(
         self,
         image_no: int,
+        *,
         canvas: Canvas,
         img_pos: ImagePosition,
         remix_prompt: str,
-        *,
         mask: Mask | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
@@ -228,17 +367,17 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.edit`` does not list ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("edit", image_no, "image_no")
-        return await self._client.edit(
-            self.job_id,
-            index,
-            canvas,
-            img_pos,
-            remix_prompt,
+        return await self._follow_up(
+            routes.EDIT,
+            poll,
+            image_no=image_no,
+            canvas=canvas,
+            img_pos=img_pos,
+            remix_prompt=remix_prompt,
             mask=mask,
             callback=callback,
-            poll=poll,
         )
 
     async def enhance(
@@ -253,30 +392,11 @@ class ImageResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.enhance`` does not list ``image_no`` (only
                 draft grids offer it).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("enhance", image_no, "image_no")
-        return await self._client.enhance(self.job_id, index, callback=callback, poll=poll)
+        return await self._follow_up(routes.ENHANCE, poll, image_no=image_no, callback=callback)
 
-    async def reroll(
-        self,
-        *,
-        callback: str | None = None,
-        poll: PollPolicy | None = None,
-    ) -> TaskHandle[ImageResult]:
-        """Run this job's prompt again (see :meth:`LegnextClient.reroll`).
-
-        Raises:
-            ValidationError: ``available_actions.reroll`` is not true.
-        """
-        if not self.available_actions.reroll:
-            raise ValidationError(
-                "reroll",
-                f"is not offered for job {self.job_id}: available_actions.reroll is false"
-                f" ({self._offers()})",
-            )
-        return await self._client.reroll(self.job_id, callback=callback, poll=poll)
-
-    async def video(
+    async def video_diffusion(
         self,
         image_no: int,
         *,
@@ -292,21 +412,30 @@ class ImageResult(TaskResult):
 
         Raises:
             ValidationError: this result has no image ``image_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = check_int(image_no, "image_no", 0, 3)
-        if index >= len(self.image_urls):
-            raise ValidationError(
-                "image_no",
-                f"job {self.job_id} has {len(self.image_urls)} image(s), so there is no"
-                f" image {index} to animate",
-            )
-        return await self._client.video_diffusion(
-            prompt,
-            job_id=self.job_id,
-            image_no=index,
+        return await self._follow_up(
+            routes.VIDEO_DIFFUSION,
+            poll,
+            image_no=image_no,
+            prompt=prompt,
             video_type=video_type,
             callback=callback,
-            poll=poll,
+        )
+
+    async def video(
+        self,
+        image_no: int,
+        *,
+        prompt: str | None = None,
+        video_type: VideoType | int | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[VideoResult]:
+        """Deprecated: :meth:`video_diffusion`, named like the client method."""
+        warn_caller("ImageResult.video() is deprecated; use ImageResult.video_diffusion()")
+        return await self.video_diffusion(
+            image_no, prompt=prompt, video_type=video_type, callback=callback, poll=poll
         )
 
 
@@ -322,7 +451,7 @@ class VideoResult(TaskResult):
         """
         return self.task.output.video_urls
 
-    async def extend(
+    async def extend_video(
         self,
         video_no: int,
         *,
@@ -335,13 +464,13 @@ class VideoResult(TaskResult):
         Raises:
             ValidationError: ``available_actions.extend`` does not list ``video_no`` (a
                 video extended four times, or an upscaled one, offers no more).
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("extend", video_no, "video_no")
-        return await self._client.extend_video(
-            self.job_id, index, prompt=prompt, callback=callback, poll=poll
+        return await self._follow_up(
+            routes.EXTEND_VIDEO, poll, video_no=video_no, prompt=prompt, callback=callback
         )
 
-    async def upscale(
+    async def video_upscale(
         self,
         video_no: int,
         *,
@@ -352,9 +481,34 @@ class VideoResult(TaskResult):
 
         Raises:
             ValidationError: ``available_actions.upscale`` does not list ``video_no``.
+            ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        index = self._offered("upscale", video_no, "video_no")
-        return await self._client.video_upscale(self.job_id, index, callback=callback, poll=poll)
+        return await self._follow_up(
+            routes.VIDEO_UPSCALE, poll, video_no=video_no, callback=callback
+        )
+
+    async def extend(
+        self,
+        video_no: int,
+        *,
+        prompt: str | None = None,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[VideoResult]:
+        """Deprecated: :meth:`extend_video`, named like the client method."""
+        warn_caller("VideoResult.extend() is deprecated; use VideoResult.extend_video()")
+        return await self.extend_video(video_no, prompt=prompt, callback=callback, poll=poll)
+
+    async def upscale(
+        self,
+        video_no: int,
+        *,
+        callback: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> TaskHandle[VideoResult]:
+        """Deprecated: :meth:`video_upscale`, named like the client method."""
+        warn_caller("VideoResult.upscale() is deprecated; use VideoResult.video_upscale()")
+        return await self.video_upscale(video_no, callback=callback, poll=poll)
 
 
 @attrs.frozen
@@ -382,6 +536,19 @@ class TextResult(TaskResult):
         return self.task.output.final_prompt
 
 
+#: The result class of each output family (see :attr:`TaskType.family`).
+_RESULT_TYPES: dict[str, type[TaskResult]] = {
+    "image": ImageResult,
+    "video": VideoResult,
+    "text": TextResult,
+}
+
+
+def result_type(family: Family) -> type[TaskResult]:
+    """The result class of a route's output family."""
+    return _RESULT_TYPES[family]
+
+
 def image_result(task: Task, client: LegnextClient) -> ImageResult:
     """The result of an image job."""
     return ImageResult(task, client=client)
@@ -399,9 +566,4 @@ def text_result(task: Task, client: LegnextClient) -> TextResult:
 
 def result_for(task: Task, client: LegnextClient) -> TaskResult:
     """The result type that fits the job's task type (for handles of jobs made elsewhere)."""
-    family = task.task_type.family
-    if family == "video":
-        return video_result(task, client)
-    if family == "text":
-        return text_result(task, client)
-    return image_result(task, client)
+    return _RESULT_TYPES[task.task_type.family](task, client=client)

@@ -13,6 +13,9 @@ from ._exceptions import ValidationError
 
 PROMPT_MAX: Final = 8192
 URL_MAX: Final = 1024
+#: The largest integer the service can read: its backend decodes JSON numbers into Go's
+#: 64-bit ints (reference §1), and Python cannot even print one past 4300 digits.
+INT_MAX: Final = 2**63 - 1
 
 _E = TypeVar("_E", bound=enum.IntEnum)
 _S = TypeVar("_S", bound=enum.StrEnum)
@@ -49,11 +52,16 @@ def check_job_id(value: object, field: str = "job_id") -> str:
     return value
 
 
-def shown(value: str) -> str:
-    """``value`` as an error message may quote it: its repr, cut short if long."""
-    if len(value) <= _SHOWN_MAX:
-        return repr(value)
-    return f"{value[:_SHOWN_MAX]!r}... ({len(value)} characters)"
+def shown(value: object) -> str:
+    """``value`` as an error message may quote it: a string's repr, cut short if long; an
+    integer too long to print (or read) summarised by its size; anything else as ``str``."""
+    if isinstance(value, str):
+        if len(value) <= _SHOWN_MAX:
+            return repr(value)
+        return f"{value[:_SHOWN_MAX]!r}... ({len(value)} characters)"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return str(value)
 
 
 #: An absolute http(s) URL with a host, without space, backslash, or ASCII or C1 control
@@ -88,7 +96,7 @@ def check_int(value: object, field: str, low: int, high: int) -> int:
             field, f"must be an integer from {low} to {high}, got {type(value).__name__}"
         )
     if not low <= value <= high:
-        raise ValidationError(field, f"must be from {low} to {high}, got {value}")
+        raise ValidationError(field, f"must be from {low} to {high}, got {shown(value)}")
     return int(value)
 
 
@@ -103,17 +111,36 @@ def check_code(value: object, field: str, kind: type[_E]) -> _E:
         return kind(number)
     except ValueError:
         allowed = ", ".join(f"{int(m)} ({m.name.lower()})" for m in members)
-        raise ValidationError(field, f"must be one of {allowed}, got {number}") from None
+        raise ValidationError(field, f"must be one of {allowed}, got {shown(number)}") from None
+
+
+def check_integer(value: object, field: str) -> int:
+    """An ``int`` (never a ``bool``): the docs give the field no range, but the service
+    cannot read one beyond a 64-bit integer (:data:`INT_MAX`), so neither is sent."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, f"must be an integer, got {type(value).__name__}")
+    if not -INT_MAX - 1 <= value <= INT_MAX:
+        raise ValidationError(
+            field, f"must be a 64-bit integer, from {-INT_MAX - 1} to {INT_MAX}, got {shown(value)}"
+        )
+    return int(value)
 
 
 def check_min_int(value: object, field: str, low: int) -> int:
-    """An ``int`` (never a ``bool``) of at least ``low``, with no documented upper limit."""
+    """An ``int`` (never a ``bool``) of at least ``low``, with no documented upper limit.
+
+    Values above :data:`INT_MAX` are refused all the same: the service cannot read them.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(
             field, f"must be an integer of at least {low}, got {type(value).__name__}"
         )
     if value < low:
-        raise ValidationError(field, f"must be at least {low}, got {value}")
+        raise ValidationError(field, f"must be at least {low}, got {shown(value)}")
+    if value > INT_MAX:
+        raise ValidationError(
+            field, f"must be at most {INT_MAX} (a 64-bit integer), got {shown(value)}"
+        )
     return int(value)
 
 
@@ -136,37 +163,65 @@ def check_float(value: object, field: str, low: float, high: float) -> float:
         raise ValidationError(
             field, f"must be a number from {low} to {high}, got {type(value).__name__}"
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range
+        number = math.inf
     if not math.isfinite(number) or not low <= number <= high:
-        raise ValidationError(field, f"must be from {low} to {high}, got {value}")
+        raise ValidationError(field, f"must be from {low} to {high}, got {shown(value)}")
     return number
 
 
+def _check_encodable(value: str, field: str) -> None:
+    """Refuse text that cannot be sent: a lone surrogate has no UTF-8 form."""
+    if value.isascii():
+        return
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            field,
+            f"must be valid Unicode text, got a lone surrogate {value[exc.start]!r}"
+            f" at position {exc.start}",
+        ) from None
+
+
 def check_text(value: object, field: str, low: int = 1, high: int = PROMPT_MAX) -> str:
-    """A string of ``low..high`` characters."""
+    """A string of ``low..high`` characters, not only whitespace, that can be sent as UTF-8.
+
+    A blank prompt would be sent and billed, and make nothing worth having.
+    """
     if not isinstance(value, str):
         raise ValidationError(
             field, f"must be a string of {low} to {high} characters, got {type(value).__name__}"
         )
     if not low <= len(value) <= high:
         raise ValidationError(field, f"must be {low} to {high} characters long, got {len(value)}")
+    if value.isspace():
+        raise ValidationError(field, "must not be blank (only whitespace)")
+    _check_encodable(value, field)
     return value
 
 
 def check_url(value: object, field: str, max_length: int = URL_MAX) -> str:
-    """An absolute ``http://`` or ``https://`` URL of at most ``max_length`` characters."""
+    """An absolute ``http://`` or ``https://`` URL of at most ``max_length`` characters.
+
+    Its port, if any, must be a number from 0 to 65535.
+    """
     if not isinstance(value, str):
         raise ValidationError(field, f"must be an absolute http(s) URL, got {type(value).__name__}")
     if len(value) > max_length:
         raise ValidationError(field, f"must be at most {max_length} characters, got {len(value)}")
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018  # raises for a port that is not a number from 0 to 65535
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(field, f"must be an absolute http(s) URL, got {value!r}")
     if any(c.isspace() for c in value):
         raise ValidationError(field, "must be an absolute http(s) URL without whitespace")
+    _check_encodable(value, field)
     return value
 
 

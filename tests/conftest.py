@@ -7,10 +7,12 @@ Jobs run on the emulator's virtual clock :data:`SCALE` times real time (an inpai
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, settings
 
 from legnext_async import LegnextClient, Mask, PollPolicy, Polygon, RetryPolicy
 from legnext_async.emulator import Emulator
@@ -26,6 +28,28 @@ API_KEY = "0f3c9a7be1d24c5fa6b8e2d1c4f7a9b30f3c9a7be1d24c5fa6b8e2d1c4f7a9b3"
 FAST_RETRY = RetryPolicy(attempts=5, timeout=5.0, initial_wait=0.01, max_wait=0.05)
 #: Any valid inpaint mask: one 500x500 area.
 MASK = Mask(areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])])
+
+
+# Property tests: the same examples on every run (a failure in CI reproduces locally), no
+# per-example deadline or generation-speed check (the machine may be busy), and no example
+# database. HYPOTHESIS_PROFILE=soak searches longer and at random. Hypothesis still caches
+# the constants it finds in the source under .hypothesis/, which git ignores.
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "soak",
+    max_examples=5_000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def fast_poll(**overrides: Any) -> PollPolicy:

@@ -35,6 +35,7 @@ from legnext_async import (
     VideoResult,
     VideoType,
 )
+from legnext_async._catalog import ROUTES
 from legnext_async.emulator import Emulator
 
 from .conftest import API_KEY
@@ -79,28 +80,8 @@ Call = Callable[[LegnextClient, Parents], Awaitable[TaskHandle[Any]]]
 BadCall = Callable[[Any, Parents], Awaitable[object]]
 Body = Callable[[Parents], dict[str, Any]]
 
-#: The 19 job endpoints; each table's case ids start with one of these.
-ENDPOINTS = (
-    "diffusion",
-    "variation",
-    "upscale",
-    "reroll",
-    "blend",
-    "describe",
-    "shorten",
-    "pan",
-    "outpaint",
-    "inpaint",
-    "remix",
-    "edit",
-    "upload-paint",
-    "retexture",
-    "remove-background",
-    "enhance",
-    "video-diffusion",
-    "extend-video",
-    "video-upscale",
-)
+#: The 19 job endpoints (the catalogue's paths); each table's case ids start with one of these.
+ENDPOINTS = tuple(route.path for route in ROUTES)
 
 
 def wire(call: Call, path: str, body: Body, id: str) -> ParameterSet:
@@ -129,13 +110,13 @@ WIRE = [
         id="diffusion-callback",
     ),
     wire(
-        lambda c, p: c.variation(p.grid, 2, VariationType.STRONG),
+        lambda c, p: c.variation(p.grid, 2, type=VariationType.STRONG),
         "/api/v1/variation",
         lambda p: {"jobId": p.grid, "imageNo": 2, "type": 1},
         id="variation",
     ),
     wire(
-        lambda c, p: c.variation(p.grid, 0, 0, remix_prompt="in snow", callback=HOOK),
+        lambda c, p: c.variation(p.grid, 0, type=0, remix_prompt="in snow", callback=HOOK),
         "/api/v1/variation",
         lambda p: {
             "jobId": p.grid,
@@ -147,13 +128,25 @@ WIRE = [
         id="variation-plain-int-remix-callback",
     ),
     wire(
-        lambda c, p: c.upscale(p.grid, 3, UpscaleType.CREATIVE),
+        lambda c, p: c.variation(p.grid, 1),
+        "/api/v1/variation",
+        lambda p: {"jobId": p.grid, "imageNo": 1, "type": 0},
+        id="variation-defaults-to-subtle",
+    ),
+    wire(
+        lambda c, p: c.upscale(p.grid, 2),
+        "/api/v1/upscale",
+        lambda p: {"jobId": p.grid, "imageNo": 2, "type": 0},
+        id="upscale-defaults-to-subtle",
+    ),
+    wire(
+        lambda c, p: c.upscale(p.grid, 3, type=UpscaleType.CREATIVE),
         "/api/v1/upscale",
         lambda p: {"jobId": p.grid, "imageNo": 3, "type": 1},
         id="upscale",
     ),
     wire(
-        lambda c, p: c.upscale(p.grid, 0, 0, callback=HOOK),
+        lambda c, p: c.upscale(p.grid, 0, type=0, callback=HOOK),
         "/api/v1/upscale",
         lambda p: {"jobId": p.grid, "imageNo": 0, "type": 0, "callback": HOOK},
         id="upscale-plain-int-callback",
@@ -165,13 +158,13 @@ WIRE = [
         id="reroll",
     ),
     wire(
-        lambda c, p: c.blend([IMG, IMG2], BlendAspectRatio.PORTRAIT),
+        lambda c, p: c.blend([IMG, IMG2], aspect_ratio=BlendAspectRatio.PORTRAIT),
         "/api/v1/blend",
         lambda p: {"imgUrls": [IMG, IMG2], "aspect_ratio": "2:3"},
         id="blend",
     ),
     wire(
-        lambda c, p: c.blend((IMG, IMG2, IMG, IMG2, IMG), "3:2", callback=HOOK),
+        lambda c, p: c.blend((IMG, IMG2, IMG, IMG2, IMG), aspect_ratio="3:2", callback=HOOK),
         "/api/v1/blend",
         lambda p: {
             "imgUrls": [IMG, IMG2, IMG, IMG2, IMG],
@@ -193,13 +186,13 @@ WIRE = [
         id="shorten",
     ),
     wire(
-        lambda c, p: c.pan(p.grid, 1, PanDirection.LEFT, 1.13),
+        lambda c, p: c.pan(p.grid, 1, direction=PanDirection.LEFT, scale=1.13),
         "/api/v1/pan",
         lambda p: {"jobId": p.grid, "imageNo": 1, "direction": 3, "scale": 1.13},
         id="pan",
     ),
     wire(
-        lambda c, p: c.pan(p.grid, 0, 0, 3, remix_prompt="a lake"),
+        lambda c, p: c.pan(p.grid, 0, direction=0, scale=3, remix_prompt="a lake"),
         "/api/v1/pan",
         lambda p: {
             "jobId": p.grid,
@@ -211,25 +204,25 @@ WIRE = [
         id="pan-down-int-scale-remix",
     ),
     wire(
-        lambda c, p: c.outpaint(p.grid, 2, 2.0),
+        lambda c, p: c.outpaint(p.grid, 2, scale=2.0),
         "/api/v1/outpaint",
         lambda p: {"jobId": p.grid, "imageNo": 2, "scale": 2.0},
         id="outpaint",
     ),
     wire(
-        lambda c, p: c.outpaint(p.grid, 0, 1.1, remix_prompt="clouds"),
+        lambda c, p: c.outpaint(p.grid, 0, scale=1.1, remix_prompt="clouds"),
         "/api/v1/outpaint",
         lambda p: {"jobId": p.grid, "imageNo": 0, "scale": 1.1, "remixPrompt": "clouds"},
         id="outpaint-remix",
     ),
     wire(
-        lambda c, p: c.inpaint(p.grid, 1, Mask(url=MASK_URL)),
+        lambda c, p: c.inpaint(p.grid, 1, mask=Mask(url=MASK_URL)),
         "/api/v1/inpaint",
         lambda p: {"jobId": p.grid, "imageNo": 1, "mask": {"url": MASK_URL}},
         id="inpaint-mask-url",
     ),
     wire(
-        lambda c, p: c.inpaint(p.grid, 0, Mask(areas=[SQUARE]), remix_prompt="a tree"),
+        lambda c, p: c.inpaint(p.grid, 0, mask=Mask(areas=[SQUARE]), remix_prompt="a tree"),
         "/api/v1/inpaint",
         lambda p: {
             "jobId": p.grid,
@@ -244,20 +237,24 @@ WIRE = [
         id="inpaint-areas-remix",
     ),
     wire(
-        lambda c, p: c.remix(p.grid, 3, "watercolor"),
+        lambda c, p: c.remix(p.grid, 3, remix_prompt="watercolor"),
         "/api/v1/remix",
         lambda p: {"jobId": p.grid, "imageNo": 3, "remixPrompt": "watercolor"},
         id="remix",
     ),
     wire(
-        lambda c, p: c.remix(p.grid, 0, "watercolor", mode=RemixMode.SUBTLE),
+        lambda c, p: c.remix(p.grid, 0, remix_prompt="watercolor", mode=RemixMode.SUBTLE),
         "/api/v1/remix",
         lambda p: {"jobId": p.grid, "imageNo": 0, "remixPrompt": "watercolor", "mode": 1},
         id="remix-mode",
     ),
     wire(
         lambda c, p: c.edit(
-            p.grid, 1, Canvas(1024, 1024), ImagePosition(512, 512, 256, 0), "mountains"
+            p.grid,
+            1,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(512, 512, 256, 0),
+            remix_prompt="mountains",
         ),
         "/api/v1/edit",
         lambda p: {
@@ -273,9 +270,9 @@ WIRE = [
         lambda c, p: c.edit(
             p.grid,
             0,
-            Canvas(width=800, height=600),
-            ImagePosition(width=400, height=300, x=0, y=0),
-            "a frame",
+            canvas=Canvas(width=800, height=600),
+            img_pos=ImagePosition(width=400, height=300, x=0, y=0),
+            remix_prompt="a frame",
             mask=Mask(url=MASK_URL),
         ),
         "/api/v1/edit",
@@ -290,8 +287,30 @@ WIRE = [
         id="edit-mask",
     ),
     wire(
+        lambda c, p: c.edit(
+            p.grid,
+            2,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1024, 1024, -256, -128),
+            remix_prompt="a wider view",
+        ),
+        "/api/v1/edit",
+        lambda p: {
+            "jobId": p.grid,
+            "imageNo": 2,
+            "canvas": {"width": 1024, "height": 1024},
+            "imgPos": {"width": 1024, "height": 1024, "x": -256, "y": -128},
+            "remixPrompt": "a wider view",
+        },
+        id="edit-image-partly-off-the-canvas",
+    ),
+    wire(
         lambda c, p: c.upload_paint(
-            IMG, Canvas(1024, 1024), ImagePosition(1024, 1024, 0, 0), "a hat", Mask(areas=[SQUARE])
+            IMG,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1024, 1024, 0, 0),
+            remix_prompt="a hat",
+            mask=Mask(areas=[SQUARE]),
         ),
         "/api/v1/upload-paint",
         lambda p: {
@@ -308,7 +327,7 @@ WIRE = [
         id="upload-paint",
     ),
     wire(
-        lambda c, p: c.retexture(IMG, "made of glass"),
+        lambda c, p: c.retexture(IMG, remix_prompt="made of glass"),
         "/api/v1/retexture",
         lambda p: {"imgUrl": IMG, "remixPrompt": "made of glass"},
         id="retexture",
@@ -384,7 +403,7 @@ async def test_deprecated_upscale_types_are_sent_with_a_warning(
 ) -> None:
     """Upscale type 3 (4x, v5 only) is sent as given, with a DeprecationWarning at the call."""
     with pytest.warns(DeprecationWarning, match=r"type 3 \(4x\) is deprecated") as record:
-        await legnext.upscale(parents.grid, 0, 3)
+        await legnext.upscale(parents.grid, 0, type=3)
     assert record[0].filename == __file__
     assert posted(emu)[-1] == ("/api/v1/upscale", {"jobId": parents.grid, "imageNo": 0, "type": 3})
 
@@ -411,54 +430,123 @@ INVALID = [
         "absolute",
         id="diffusion-callback-relative",
     ),
-    # variation
-    bad(lambda c, p: c.variation("", 0, 0), "job_id", "1 to 128 characters", id="variation-job-id"),
-    bad(lambda c, p: c.variation(p.grid, 4, 0), "image_no", "0 to 3", id="variation-4"),
-    bad(lambda c, p: c.variation(p.grid, -1, 0), "image_no", "0 to 3", id="variation-neg"),
-    bad(lambda c, p: c.variation(p.grid, True, 0), "image_no", "integer", id="variation-bool-no"),
-    bad(lambda c, p: c.variation(p.grid, "0", 0), "image_no", "integer", id="variation-str-no"),
-    bad(lambda c, p: c.variation(p.grid, 0, 2), "type", "0 to 1", id="variation-type-2"),
-    bad(lambda c, p: c.variation(p.grid, 0, 1.0), "type", "integer", id="variation-type-float"),
+    bad(lambda c, p: c.diffusion("   "), "text", "blank", id="diffusion-spaces"),
+    bad(lambda c, p: c.diffusion("\t\n\u3000"), "text", "blank", id="diffusion-whitespace"),
+    bad(lambda c, p: c.diffusion("a \ud800 cat"), "text", "surrogate", id="diffusion-surrogate"),
     bad(
-        lambda c, p: c.variation(p.grid, 0, 0, remix_prompt=""),
+        lambda c, p: c.diffusion("a", callback="https://example.com/\udcff"),
+        "callback",
+        "surrogate",
+        id="diffusion-callback-surrogate",
+    ),
+    bad(
+        lambda c, p: c.diffusion("a", callback="https://example.com:65536/h"),
+        "callback",
+        "absolute",
+        id="diffusion-callback-port-too-big",
+    ),
+    # variation
+    bad(
+        lambda c, p: c.variation("", 0, type=0),
+        "job_id",
+        "1 to 128 characters",
+        id="variation-job-id",
+    ),
+    bad(lambda c, p: c.variation(p.grid, 4, type=0), "image_no", "0 to 3", id="variation-4"),
+    bad(lambda c, p: c.variation(p.grid, -1, type=0), "image_no", "0 to 3", id="variation-neg"),
+    bad(
+        lambda c, p: c.variation(p.grid, True, type=0),
+        "image_no",
+        "integer",
+        id="variation-bool-no",
+    ),
+    bad(
+        lambda c, p: c.variation(p.grid, "0", type=0), "image_no", "integer", id="variation-str-no"
+    ),
+    bad(lambda c, p: c.variation(p.grid, 0, type=2), "type", "0 to 1", id="variation-type-2"),
+    bad(
+        lambda c, p: c.variation(p.grid, 0, type=1.0), "type", "integer", id="variation-type-float"
+    ),
+    bad(
+        lambda c, p: c.variation(p.grid, 0, type=0, remix_prompt=""),
         "remix_prompt",
         "1 to 8192",
         id="variation-remix-empty",
     ),
     bad(
-        lambda c, p: c.variation(p.grid, 0, 0, remix_prompt=LONG),
+        lambda c, p: c.variation(p.grid, 0, type=0, remix_prompt=LONG),
         "remix_prompt",
         "1 to 8192",
         id="variation-remix-too-long",
     ),
+    bad(
+        lambda c, p: c.variation(p.grid, 0, type=0, remix_prompt=" "),
+        "remix_prompt",
+        "blank",
+        id="variation-remix-blank",
+    ),
     # upscale
-    bad(lambda c, p: c.upscale(p.grid, 4, 0), "image_no", "0 to 3", id="upscale-no-4"),
-    bad(lambda c, p: c.upscale(p.grid, 0, 4), "type", "deprecated", id="upscale-type-4"),
-    bad(lambda c, p: c.upscale(p.grid, 0, -1), "type", "0 (subtle)", id="upscale-neg"),
-    bad(lambda c, p: c.upscale(p.grid, 0, "subtle"), "type", "SUBTLE (0)", id="upscale-type-str"),
-    bad(lambda c, p: c.upscale(p.grid, 0, False), "type", "SUBTLE (0)", id="upscale-type-bool"),
+    bad(lambda c, p: c.upscale(p.grid, 4, type=0), "image_no", "0 to 3", id="upscale-no-4"),
+    bad(lambda c, p: c.upscale(p.grid, 0, type=4), "type", "deprecated", id="upscale-type-4"),
+    bad(lambda c, p: c.upscale(p.grid, 0, type=-1), "type", "0 (subtle)", id="upscale-neg"),
+    bad(
+        lambda c, p: c.upscale(p.grid, 0, type="subtle"),
+        "type",
+        "SUBTLE (0)",
+        id="upscale-type-str",
+    ),
+    bad(
+        lambda c, p: c.upscale(p.grid, 0, type=-(10**5000)),
+        "type",
+        "an integer of 16610 bits",
+        id="upscale-type-too-long-to-print",
+    ),
+    bad(
+        lambda c, p: c.upscale(p.grid, 10**5000, type=0),
+        "image_no",
+        "an integer of 16610 bits",
+        id="upscale-no-too-long-to-print",
+    ),
+    bad(
+        lambda c, p: c.upscale(p.grid, 0, type=False), "type", "SUBTLE (0)", id="upscale-type-bool"
+    ),
     # reroll
     bad(lambda c, p: c.reroll("a b"), "job_id", "1 to 128 characters", id="reroll-space"),
     bad(lambda c, p: c.reroll("a/b"), "job_id", "1 to 128 characters", id="reroll-slash"),
     bad(lambda c, p: c.reroll(None), "job_id", "string", id="reroll-none"),
     # blend
-    bad(lambda c, p: c.blend([IMG], "1:1"), "img_urls", "2 to 5", id="blend-one-url"),
-    bad(lambda c, p: c.blend([IMG] * 6, "1:1"), "img_urls", "2 to 5", id="blend-six-urls"),
-    bad(lambda c, p: c.blend(IMG, "1:1"), "img_urls", "list", id="blend-lone-string"),
+    bad(lambda c, p: c.blend([IMG], aspect_ratio="1:1"), "img_urls", "2 to 5", id="blend-one-url"),
     bad(
-        lambda c, p: c.blend([IMG, "not a url"], "1:1"),
+        lambda c, p: c.blend([IMG] * 6, aspect_ratio="1:1"),
+        "img_urls",
+        "2 to 5",
+        id="blend-six-urls",
+    ),
+    bad(lambda c, p: c.blend(IMG, aspect_ratio="1:1"), "img_urls", "list", id="blend-lone-string"),
+    bad(
+        lambda c, p: c.blend([IMG, "not a url"], aspect_ratio="1:1"),
         "img_urls[1]",
         "http(s)",
         id="blend-bad-url",
     ),
     bad(
-        lambda c, p: c.blend(["data:image/png;base64,iVBORw0KGgo=", IMG], "1:1"),
+        lambda c, p: c.blend(["data:image/png;base64,iVBORw0KGgo=", IMG], aspect_ratio="1:1"),
         "img_urls[0]",
         "http(s)",
         id="blend-data-uri",
     ),
-    bad(lambda c, p: c.blend([IMG, IMG2], "16:9"), "aspect_ratio", "'2:3'", id="blend-ratio-16-9"),
-    bad(lambda c, p: c.blend([IMG, IMG2], None), "aspect_ratio", "'1:1'", id="blend-ratio-none"),
+    bad(
+        lambda c, p: c.blend([IMG, IMG2], aspect_ratio="16:9"),
+        "aspect_ratio",
+        "'2:3'",
+        id="blend-ratio-16-9",
+    ),
+    bad(
+        lambda c, p: c.blend([IMG, IMG2], aspect_ratio=None),
+        "aspect_ratio",
+        "'1:1'",
+        id="blend-ratio-none",
+    ),
     # describe
     bad(
         lambda c, p: c.describe("data:image/png;base64,iVBORw0KGgo="),
@@ -468,119 +556,278 @@ INVALID = [
     ),
     bad(lambda c, p: c.describe(LONG_URL), "img_url", "1024", id="describe-long-url"),
     bad(lambda c, p: c.describe(None), "img_url", "http(s)", id="describe-none"),
+    bad(
+        lambda c, p: c.describe("https://example.com:A/a.png"),
+        "img_url",
+        "absolute",
+        id="describe-port-not-a-number",
+    ),
+    bad(
+        lambda c, p: c.describe("https://example.com/\ud83d.png"),
+        "img_url",
+        "surrogate",
+        id="describe-surrogate",
+    ),
     # shorten
     bad(lambda c, p: c.shorten(""), "prompt", "1 to 8192", id="shorten-empty"),
     bad(lambda c, p: c.shorten(LONG), "prompt", "1 to 8192", id="shorten-too-long"),
+    bad(lambda c, p: c.shorten(" \n"), "prompt", "blank", id="shorten-blank"),
     # pan
-    bad(lambda c, p: c.pan(p.grid, 0, 4, 1.5), "direction", "0 to 3", id="pan-direction-4"),
-    bad(lambda c, p: c.pan(p.grid, 0, "left", 1.5), "direction", "integer", id="pan-direction-str"),
-    bad(lambda c, p: c.pan(p.grid, 0, 1, 1.0), "scale", "1.1 to 3.0", id="pan-scale-1"),
-    bad(lambda c, p: c.pan(p.grid, 0, 1, 3.01), "scale", "1.1 to 3.0", id="pan-scale-3.01"),
-    bad(lambda c, p: c.pan(p.grid, 0, 1, float("nan")), "scale", "1.1 to 3.0", id="pan-scale-nan"),
-    bad(lambda c, p: c.pan(p.grid, 0, 1, "1.5"), "scale", "number", id="pan-scale-str"),
-    bad(lambda c, p: c.pan(p.grid, 0, 1, True), "scale", "number", id="pan-scale-bool"),
-    bad(lambda c, p: c.pan(p.grid, 4, 1, 1.5), "image_no", "0 to 3", id="pan-no-4"),
     bad(
-        lambda c, p: c.pan(p.grid, 0, 1, 1.5, remix_prompt=""),
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale=10**400),
+        "scale",
+        "1.1 to 3.0, got an integer of 1329 bits",
+        id="pan-scale-past-float",
+    ),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=4, scale=1.5),
+        "direction",
+        "0 to 3",
+        id="pan-direction-4",
+    ),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction="left", scale=1.5),
+        "direction",
+        "integer",
+        id="pan-direction-str",
+    ),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale=1.0),
+        "scale",
+        "1.1 to 3.0",
+        id="pan-scale-1",
+    ),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale=3.01),
+        "scale",
+        "1.1 to 3.0",
+        id="pan-scale-3.01",
+    ),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale=float("nan")),
+        "scale",
+        "1.1 to 3.0",
+        id="pan-scale-nan",
+    ),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale="1.5"),
+        "scale",
+        "number",
+        id="pan-scale-str",
+    ),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale=True),
+        "scale",
+        "number",
+        id="pan-scale-bool",
+    ),
+    bad(lambda c, p: c.pan(p.grid, 4, direction=1, scale=1.5), "image_no", "0 to 3", id="pan-no-4"),
+    bad(
+        lambda c, p: c.pan(p.grid, 0, direction=1, scale=1.5, remix_prompt=""),
         "remix_prompt",
         "1 to 8192",
         id="pan-remix-empty",
     ),
     # outpaint
-    bad(lambda c, p: c.outpaint(p.grid, 0, 2.1), "scale", "1.1 to 2.0", id="outpaint-scale-2.1"),
-    bad(lambda c, p: c.outpaint(p.grid, 0, 1.09), "scale", "1.1 to 2.0", id="outpaint-scale-1.09"),
     bad(
-        lambda c, p: c.outpaint(p.grid, 0, float("inf")),
+        lambda c, p: c.outpaint(p.grid, 0, scale=2.1),
+        "scale",
+        "1.1 to 2.0",
+        id="outpaint-scale-2.1",
+    ),
+    bad(
+        lambda c, p: c.outpaint(p.grid, 0, scale=1.09),
+        "scale",
+        "1.1 to 2.0",
+        id="outpaint-scale-1.09",
+    ),
+    bad(
+        lambda c, p: c.outpaint(p.grid, 0, scale=float("inf")),
         "scale",
         "1.1 to 2.0",
         id="outpaint-scale-inf",
     ),
-    bad(lambda c, p: c.outpaint(p.grid, 4, 1.5), "image_no", "0 to 3", id="outpaint-4"),
+    bad(lambda c, p: c.outpaint(p.grid, 4, scale=1.5), "image_no", "0 to 3", id="outpaint-4"),
     # inpaint
-    bad(lambda c, p: c.inpaint(p.grid, 0, None), "mask", "Mask(", id="inpaint-no-mask"),
-    bad(lambda c, p: c.inpaint(p.grid, 0, {"url": MASK_URL}), "mask", "Mask(", id="inpaint-dict"),
+    bad(lambda c, p: c.inpaint(p.grid, 0, mask=None), "mask", "Mask(", id="inpaint-no-mask"),
     bad(
-        lambda c, p: c.inpaint(p.grid, 0, Mask(url=MASK_URL, areas=[SQUARE])),
+        lambda c, p: c.inpaint(p.grid, 0, mask={"url": MASK_URL}),
+        "mask",
+        "Mask(",
+        id="inpaint-dict",
+    ),
+    bad(
+        lambda c, p: c.inpaint(p.grid, 0, mask=Mask(url=MASK_URL, areas=[SQUARE])),
         "mask",
         "exactly one",
         id="inpaint-mask-both",
     ),
     bad(
-        lambda c, p: c.inpaint(p.grid, 4, Mask(url=MASK_URL)), "image_no", "0 to 3", id="inpaint-4"
+        lambda c, p: c.inpaint(p.grid, 4, mask=Mask(url=MASK_URL)),
+        "image_no",
+        "0 to 3",
+        id="inpaint-4",
     ),
     bad(
-        lambda c, p: c.inpaint(p.grid, 0, Mask(url=MASK_URL), remix_prompt=LONG),
+        lambda c, p: c.inpaint(p.grid, 0, mask=Mask(url=MASK_URL), remix_prompt=LONG),
         "remix_prompt",
         "1 to 8192",
         id="inpaint-remix-too-long",
     ),
     # remix
-    bad(lambda c, p: c.remix(p.grid, 0, ""), "remix_prompt", "1 to 8192", id="remix-prompt-empty"),
-    bad(lambda c, p: c.remix(p.grid, 0, None), "remix_prompt", "string", id="remix-prompt-none"),
-    bad(lambda c, p: c.remix(p.grid, 0, "a", mode=2), "mode", "0 to 1", id="remix-mode-2"),
-    bad(lambda c, p: c.remix(p.grid, 0, "a", mode=True), "mode", "integer", id="remix-mode-bool"),
-    bad(lambda c, p: c.remix(p.grid, 4, "a"), "image_no", "0 to 3", id="remix-no-4"),
+    bad(
+        lambda c, p: c.remix(p.grid, 0, remix_prompt=""),
+        "remix_prompt",
+        "1 to 8192",
+        id="remix-prompt-empty",
+    ),
+    bad(
+        lambda c, p: c.remix(p.grid, 0, remix_prompt=None),
+        "remix_prompt",
+        "string",
+        id="remix-prompt-none",
+    ),
+    bad(
+        lambda c, p: c.remix(p.grid, 0, remix_prompt="a", mode=2),
+        "mode",
+        "0 to 1",
+        id="remix-mode-2",
+    ),
+    bad(
+        lambda c, p: c.remix(p.grid, 0, remix_prompt="a", mode=True),
+        "mode",
+        "integer",
+        id="remix-mode-bool",
+    ),
+    bad(lambda c, p: c.remix(p.grid, 4, remix_prompt="a"), "image_no", "0 to 3", id="remix-no-4"),
+    bad(
+        lambda c, p: c.remix(p.grid, 0, remix_prompt="  "),
+        "remix_prompt",
+        "blank",
+        id="remix-prompt-blank",
+    ),
     # edit
     bad(
         lambda c, p: c.edit(
-            p.grid, 0, {"width": 1024, "height": 1024}, ImagePosition(1, 1, 0, 0), "a"
+            p.grid,
+            0,
+            canvas={"width": 1024, "height": 1024},
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
         ),
         "canvas",
         "Canvas(",
         id="edit-canvas-dict",
     ),
     bad(
-        lambda c, p: c.edit(p.grid, 0, Canvas(1024, 1024), (512, 512, 0, 0), "a"),
+        lambda c, p: c.edit(
+            p.grid, 0, canvas=Canvas(1024, 1024), img_pos=(512, 512, 0, 0), remix_prompt="a"
+        ),
         "img_pos",
         "ImagePosition(",
         id="edit-img-pos-tuple",
     ),
     bad(
-        lambda c, p: c.edit(p.grid, 0, Canvas(0, 1024), ImagePosition(1, 1, 0, 0), "a"),
+        lambda c, p: c.edit(
+            p.grid, 0, canvas=Canvas(0, 1024), img_pos=ImagePosition(1, 1, 0, 0), remix_prompt="a"
+        ),
         "Canvas.width",
         "at least 1",
         id="edit-canvas-zero",
     ),
     bad(
-        lambda c, p: c.edit(p.grid, 0, Canvas(1024, True), ImagePosition(1, 1, 0, 0), "a"),
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(1024, True),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+        ),
         "Canvas.height",
         "integer",
         id="edit-canvas-bool",
     ),
     bad(
-        lambda c, p: c.edit(p.grid, 0, Canvas(1024, 1024), ImagePosition(512, 512, -1, 0), "a"),
-        "ImagePosition.x",
-        "at least 0",
-        id="edit-img-pos-negative-x",
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(2**63, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+        ),
+        "Canvas.width",
+        "64-bit",
+        id="edit-canvas-past-int64",
     ),
     bad(
         lambda c, p: c.edit(
             p.grid,
             0,
-            Canvas(1024, 1024),
-            ImagePosition(512.0, 512, 0, 0),  # type: ignore[arg-type]
-            "a",
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 10**5000, 0),
+            remix_prompt="a",
+        ),
+        "ImagePosition.x",
+        "64-bit",
+        id="edit-img-pos-too-long-to-send",
+    ),
+    bad(
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(512, 512, 0.5, 0),  # type: ignore[arg-type]
+            remix_prompt="a",
+        ),
+        "ImagePosition.x",
+        "integer",
+        id="edit-img-pos-fractional-x",
+    ),
+    bad(
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(512.0, 512, 0, 0),  # type: ignore[arg-type]
+            remix_prompt="a",
         ),
         "ImagePosition.width",
         "integer",
         id="edit-img-pos-float",
     ),
     bad(
-        lambda c, p: c.edit(p.grid, 0, Canvas(1024, 1024), ImagePosition(1, 1, 0, 0), None),
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt=None,
+        ),
         "remix_prompt",
         "string",
         id="edit-remix-required",
     ),
     bad(
         lambda c, p: c.edit(
-            p.grid, 0, Canvas(1024, 1024), ImagePosition(1, 1, 0, 0), "a", mask="x"
+            p.grid,
+            0,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+            mask="x",
         ),
         "mask",
         "Mask(",
         id="edit-mask-str",
     ),
     bad(
-        lambda c, p: c.edit(p.grid, 4, Canvas(1024, 1024), ImagePosition(1, 1, 0, 0), "a"),
+        lambda c, p: c.edit(
+            p.grid,
+            4,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+        ),
         "image_no",
         "0 to 3",
         id="edit-no-4",
@@ -588,36 +835,74 @@ INVALID = [
     # upload-paint
     bad(
         lambda c, p: c.upload_paint(
-            "image.png", Canvas(1024, 1024), ImagePosition(1, 1, 0, 0), "a", Mask(url=MASK_URL)
+            "image.png",
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+            mask=Mask(url=MASK_URL),
         ),
         "img_url",
         "absolute",
         id="upload-paint-relative-url",
     ),
     bad(
-        lambda c, p: c.upload_paint(IMG, Canvas(1024, 1024), ImagePosition(1, 1, 0, 0), "a", None),
+        lambda c, p: c.upload_paint(
+            IMG,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+            mask=None,
+        ),
         "mask",
         "Mask(",
         id="upload-paint-mask-required",
     ),
     bad(
-        lambda c, p: c.upload_paint(IMG, None, ImagePosition(1, 1, 0, 0), "a", Mask(url=MASK_URL)),
+        lambda c, p: c.upload_paint(
+            IMG,
+            canvas=None,
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="a",
+            mask=Mask(url=MASK_URL),
+        ),
         "canvas",
         "Canvas(",
         id="upload-paint-canvas-required",
     ),
     bad(
         lambda c, p: c.upload_paint(
-            IMG, Canvas(1024, 1024), ImagePosition(1, 1, 0, 0), "", Mask(url=MASK_URL)
+            IMG,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(1, 1, 0, 0),
+            remix_prompt="",
+            mask=Mask(url=MASK_URL),
         ),
         "remix_prompt",
         "1 to 8192",
         id="upload-paint-remix-empty",
     ),
     # retexture
-    bad(lambda c, p: c.retexture("", "glass"), "img_url", "http(s)", id="retexture-url"),
-    bad(lambda c, p: c.retexture(LONG_URL, "glass"), "img_url", "1024", id="retexture-long-url"),
-    bad(lambda c, p: c.retexture(IMG, ""), "remix_prompt", "1 to 8192", id="retexture-prompt"),
+    bad(
+        lambda c, p: c.retexture("", remix_prompt="glass"), "img_url", "http(s)", id="retexture-url"
+    ),
+    bad(
+        lambda c, p: c.retexture(LONG_URL, remix_prompt="glass"),
+        "img_url",
+        "1024",
+        id="retexture-long-url",
+    ),
+    bad(
+        lambda c, p: c.retexture(IMG, remix_prompt=""),
+        "remix_prompt",
+        "1 to 8192",
+        id="retexture-prompt",
+    ),
+    bad(
+        lambda c, p: c.retexture(IMG, remix_prompt="\t"),
+        "remix_prompt",
+        "blank",
+        id="retexture-blank",
+    ),
     # remove-background
     bad(
         lambda c, p: c.remove_background("ftp://example.com/a.png"),
@@ -663,6 +948,7 @@ INVALID = [
     ),
     bad(lambda c, p: c.video_diffusion(""), "prompt", "1 to 8192", id="video-diffusion-empty"),
     bad(lambda c, p: c.video_diffusion(LONG), "prompt", "1 to 8192", id="video-diffusion-long"),
+    bad(lambda c, p: c.video_diffusion("  "), "prompt", "blank", id="video-diffusion-blank"),
     # extend-video
     bad(lambda c, p: c.extend_video(p.video, 4), "video_no", "0 to 3", id="extend-video-no-4"),
     bad(lambda c, p: c.extend_video(p.video, -1), "video_no", "0 to 3", id="extend-video-neg"),
@@ -727,18 +1013,20 @@ ROUND_TRIPS = [
         id="diffusion",
     ),
     trip(
-        lambda c, p: c.variation(p.grid, 0, VariationType.SUBTLE),
+        lambda c, p: c.variation(p.grid, 0, type=VariationType.SUBTLE),
         Expect(ImageResult, TaskType.VARIATION, 4),
         id="variation",
     ),
     trip(
-        lambda c, p: c.upscale(p.grid, 1, UpscaleType.SUBTLE),
+        lambda c, p: c.upscale(p.grid, 1, type=UpscaleType.SUBTLE),
         Expect(ImageResult, TaskType.UPSCALE, 1),
         id="upscale",
     ),
     trip(lambda c, p: c.reroll(p.grid), Expect(ImageResult, TaskType.REROLL, 4), id="reroll"),
     trip(
-        lambda c, p: c.blend([IMG, IMG2], "1:1"), Expect(ImageResult, TaskType.BLEND, 4), id="blend"
+        lambda c, p: c.blend([IMG, IMG2], aspect_ratio="1:1"),
+        Expect(ImageResult, TaskType.BLEND, 4),
+        id="blend",
     ),
     trip(lambda c, p: c.describe(IMG), Expect(TextResult, TaskType.DESCRIBE, 4), id="describe"),
     trip(
@@ -747,39 +1035,49 @@ ROUND_TRIPS = [
         id="shorten",
     ),
     trip(
-        lambda c, p: c.pan(p.grid, 2, PanDirection.UP, 1.5),
+        lambda c, p: c.pan(p.grid, 2, direction=PanDirection.UP, scale=1.5),
         Expect(ImageResult, TaskType.PAN, 4),
         id="pan",
     ),
     trip(
-        lambda c, p: c.outpaint(p.grid, 0, 1.5),
+        lambda c, p: c.outpaint(p.grid, 0, scale=1.5),
         Expect(ImageResult, TaskType.OUTPAINT, 4),
         id="outpaint",
     ),
     trip(
-        lambda c, p: c.inpaint(p.grid, 3, Mask(areas=[SQUARE]), remix_prompt="a tree"),
+        lambda c, p: c.inpaint(p.grid, 3, mask=Mask(areas=[SQUARE]), remix_prompt="a tree"),
         Expect(ImageResult, TaskType.INPAINT, 4),
         id="inpaint",
     ),
     trip(
-        lambda c, p: c.remix(p.grid, 1, "as a watercolor", mode=RemixMode.STRONG),
+        lambda c, p: c.remix(p.grid, 1, remix_prompt="as a watercolor", mode=RemixMode.STRONG),
         Expect(ImageResult, TaskType.REMIX, 4),
         id="remix",
     ),
     trip(
-        lambda c, p: c.edit(p.grid, 0, Canvas(1024, 1024), ImagePosition(512, 512, 256, 256), "a"),
+        lambda c, p: c.edit(
+            p.grid,
+            0,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(512, 512, 256, 256),
+            remix_prompt="a",
+        ),
         Expect(ImageResult, TaskType.EDIT, 4),
         id="edit",
     ),
     trip(
         lambda c, p: c.upload_paint(
-            IMG, Canvas(1024, 1024), ImagePosition(512, 512, 0, 0), "a hat", Mask(url=MASK_URL)
+            IMG,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(512, 512, 0, 0),
+            remix_prompt="a hat",
+            mask=Mask(url=MASK_URL),
         ),
         Expect(ImageResult, TaskType.UPLOAD_PAINT, 4),
         id="upload-paint",
     ),
     trip(
-        lambda c, p: c.retexture(IMG, "made of glass"),
+        lambda c, p: c.retexture(IMG, remix_prompt="made of glass"),
         Expect(ImageResult, TaskType.RETEXTURE, 4),
         id="retexture",
     ),
@@ -884,7 +1182,7 @@ OPENAPI_EXAMPLES = [
     ),
     example(  # /api/v1/upscale, line 291
         {"jobId": DOC_GRID, "imageNo": 0, "type": 0, "callback": HOOK_C98},
-        lambda c, p: c.upscale(p.grid, 0, UpscaleType.SUBTLE, callback=HOOK_C98),
+        lambda c, p: c.upscale(p.grid, 0, type=UpscaleType.SUBTLE, callback=HOOK_C98),
         id="upscale",
     ),
     example(  # /api/v1/reroll, line 381
@@ -903,7 +1201,7 @@ OPENAPI_EXAMPLES = [
         lambda c, p: c.variation(
             p.grid,
             1,
-            VariationType.STRONG,
+            type=VariationType.STRONG,
             remix_prompt="A beautiful sunset over the snow mountains",
             callback=HOOK_C98,
         ),
@@ -924,7 +1222,7 @@ OPENAPI_EXAMPLES = [
         lambda c, p: c.inpaint(
             p.grid,
             0,
-            Mask(
+            mask=Mask(
                 areas=[Polygon(width=500, height=500, points=[10, 10, 10, 100, 100, 100, 100, 10])]
             ),
             remix_prompt="Add a tree in the center",
@@ -941,7 +1239,7 @@ OPENAPI_EXAMPLES = [
             "callback": HOOK_C98,
         },
         lambda c, p: c.outpaint(
-            p.grid, 0, 1.5, remix_prompt="clouds over the sky", callback=HOOK_C98
+            p.grid, 0, scale=1.5, remix_prompt="clouds over the sky", callback=HOOK_C98
         ),
         id="outpaint",
     ),
@@ -957,8 +1255,8 @@ OPENAPI_EXAMPLES = [
         lambda c, p: c.pan(
             p.grid,
             0,
-            PanDirection.RIGHT,
-            1.5,
+            direction=PanDirection.RIGHT,
+            scale=1.5,
             remix_prompt="a lake near the mountain",
             callback=HOOK_C98,
         ),
@@ -975,7 +1273,7 @@ OPENAPI_EXAMPLES = [
         lambda c, p: c.remix(
             p.grid,
             0,
-            "Change style to watercolor painting",
+            remix_prompt="Change style to watercolor painting",
             mode=RemixMode.STRONG,
             callback=HOOK_C98,
         ),
@@ -992,9 +1290,9 @@ OPENAPI_EXAMPLES = [
         lambda c, p: c.edit(
             p.grid,
             1,
-            Canvas(width=1024, height=1024),
-            ImagePosition(width=512, height=512, x=256, y=256),
-            "A beautiful landscape with mountains",
+            canvas=Canvas(width=1024, height=1024),
+            img_pos=ImagePosition(width=512, height=512, x=256, y=256),
+            remix_prompt="A beautiful landscape with mountains",
         ),
         id="edit",
     ),
@@ -1021,7 +1319,7 @@ OPENAPI_EXAMPLES = [
         },
         lambda c, p: c.blend(
             ["https://example.com/image1.png", "https://example.com/image2.png"],
-            BlendAspectRatio.SQUARE,
+            aspect_ratio=BlendAspectRatio.SQUARE,
             callback=HOOK_D0C,
         ),
         id="blend",

@@ -93,7 +93,7 @@ class Rig:
 
     async def submit(self) -> TaskHandle[ImageResult]:
         """Submit one inpaint (a real POST; the clock does not move)."""
-        return await self.client.inpaint(PARENT, 0, MASK, remix_prompt="a tree")
+        return await self.client.inpaint(PARENT, 0, mask=MASK, remix_prompt="a tree")
 
     def gets(self) -> int:
         """Status reads so far."""

@@ -346,7 +346,7 @@ async def test_emulator_refuses_inpaint_of_unfinished_parent(emulator: Emulator)
     async with emulator_client(emulator) as client:
         parent = await client.diffusion("a lighthouse at dusk")
         with raises(InvalidRequestError) as info:
-            await client.inpaint(parent.job_id, 0, MASK, remix_prompt="a tree")
+            await client.inpaint(parent.job_id, 0, mask=MASK, remix_prompt="a tree")
     assert info.value.status == 400
     assert "not completed" in info.value.message
     assert not isinstance(info.value, SubmissionOutcomeUnknownError)
@@ -374,9 +374,9 @@ async def test_emulator_edit_without_whitelist_is_permission_denied(emulator: Em
             await client.edit(
                 parent,
                 0,
-                Canvas(width=1024, height=1024),
-                ImagePosition(width=512, height=512, x=256, y=256),
-                "a tree",
+                canvas=Canvas(width=1024, height=1024),
+                img_pos=ImagePosition(width=512, height=512, x=256, y=256),
+                remix_prompt="a tree",
             )
     assert (info.value.status, info.value.code) == (403, 403)
     assert "whitelisted" in info.value.message

@@ -81,7 +81,7 @@ IMAGE_FOLLOW_UPS = [
         id="upscale-defaults-to-subtle",
     ),
     sends(
-        lambda r: r.upscale(3, UpscaleType.CREATIVE, callback=HOOK),
+        lambda r: r.upscale(3, type=UpscaleType.CREATIVE, callback=HOOK),
         "/api/v1/upscale",
         {"imageNo": 3, "type": 1, "callback": HOOK},
         id="upscale-creative-callback",
@@ -93,37 +93,42 @@ IMAGE_FOLLOW_UPS = [
         id="variation-defaults-to-subtle",
     ),
     sends(
-        lambda r: r.variation(2, VariationType.STRONG, remix_prompt="in snow"),
+        lambda r: r.variation(2, type=VariationType.STRONG, remix_prompt="in snow"),
         "/api/v1/variation",
         {"imageNo": 2, "type": 1, "remixPrompt": "in snow"},
         id="variation-strong-remix",
     ),
     sends(
-        lambda r: r.inpaint(0, Mask(url=MASK_URL), remix_prompt="a tree"),
+        lambda r: r.inpaint(0, mask=Mask(url=MASK_URL), remix_prompt="a tree"),
         "/api/v1/inpaint",
         {"imageNo": 0, "mask": {"url": MASK_URL}, "remixPrompt": "a tree"},
         id="inpaint",
     ),
     sends(
-        lambda r: r.outpaint(1, 1.5),
+        lambda r: r.outpaint(1, scale=1.5),
         "/api/v1/outpaint",
         {"imageNo": 1, "scale": 1.5},
         id="outpaint",
     ),
     sends(
-        lambda r: r.pan(2, PanDirection.UP, 2.0, remix_prompt="sky"),
+        lambda r: r.pan(2, direction=PanDirection.UP, scale=2.0, remix_prompt="sky"),
         "/api/v1/pan",
         {"imageNo": 2, "direction": 2, "scale": 2.0, "remixPrompt": "sky"},
         id="pan",
     ),
     sends(
-        lambda r: r.remix(3, "watercolor", mode=RemixMode.SUBTLE),
+        lambda r: r.remix(3, remix_prompt="watercolor", mode=RemixMode.SUBTLE),
         "/api/v1/remix",
         {"imageNo": 3, "remixPrompt": "watercolor", "mode": 1},
         id="remix",
     ),
     sends(
-        lambda r: r.edit(0, Canvas(1024, 1024), ImagePosition(512, 512, 256, 256), "a frame"),
+        lambda r: r.edit(
+            0,
+            canvas=Canvas(1024, 1024),
+            img_pos=ImagePosition(512, 512, 256, 256),
+            remix_prompt="a frame",
+        ),
         "/api/v1/edit",
         {
             "imageNo": 0,
@@ -146,10 +151,10 @@ IMAGE_FOLLOW_UPS = [
         id="reroll",
     ),
     sends(
-        lambda r: r.video(1, prompt="it walks", video_type=VideoType.HD_720P),
+        lambda r: r.video_diffusion(1, prompt="it walks", video_type=VideoType.HD_720P),
         "/api/v1/video-diffusion",
         {"imageNo": 1, "prompt": "it walks", "videoType": 1},
-        id="video",
+        id="video-diffusion",
     ),
 ]
 
@@ -167,22 +172,22 @@ async def test_image_follow_up_request(
 
 VIDEO_FOLLOW_UPS = [
     video_sends(
-        lambda r: r.extend(0),
+        lambda r: r.extend_video(0),
         "/api/v1/extend-video",
         {"videoNo": 0},
-        id="extend",
+        id="extend-video",
     ),
     video_sends(
-        lambda r: r.extend(3, prompt="rain starts", callback=HOOK),
+        lambda r: r.extend_video(3, prompt="rain starts", callback=HOOK),
         "/api/v1/extend-video",
         {"videoNo": 3, "prompt": "rain starts", "callback": HOOK},
-        id="extend-prompt-callback",
+        id="extend-video-prompt-callback",
     ),
     video_sends(
-        lambda r: r.upscale(2),
+        lambda r: r.video_upscale(2),
         "/api/v1/video-upscale",
         {"videoNo": 2},
-        id="upscale-is-video-upscale",
+        id="video-upscale",
     ),
 ]
 
@@ -204,16 +209,16 @@ async def test_image_follow_ups_chain(legnext: LegnextClient) -> None:
     upscaled = await (await grid.upscale(1))
     assert len(upscaled.image_urls) == 1
     assert upscaled.available_actions.upscale == (0,)
-    varied = await (await upscaled.variation(0, VariationType.STRONG))
+    varied = await (await upscaled.variation(0, type=VariationType.STRONG))
     assert len(varied.image_urls) == 4
 
 
 async def test_video_follow_ups_chain(emu: Emulator, legnext: LegnextClient) -> None:
     """An image animates into a video result whose extend follow-up gives another video."""
     grid = await image_result(legnext, emu.seed_job("diffusion"))
-    video = await (await grid.video(0, prompt="waves roll in"))
+    video = await (await grid.video_diffusion(0, prompt="waves roll in"))
     assert len(video.video_urls) == 4
-    extended = await (await video.extend(2))
+    extended = await (await video.extend_video(2))
     assert extended.video_urls
     assert extended.task_type.family == "video"
 
@@ -238,7 +243,7 @@ NOT_OFFERED = [
     ),
     refused(
         "upscale",
-        lambda r: r.variation(3, VariationType.STRONG),
+        lambda r: r.variation(3, type=VariationType.STRONG),
         "image_no",
         "offered: upscale [0]",
         id="upscaled-image-variation-3",
@@ -252,7 +257,7 @@ NOT_OFFERED = [
     ),
     refused(
         "upscale",
-        lambda r: r.video(1),
+        lambda r: r.video_diffusion(1),
         "image_no",
         "no image 1",
         id="upscaled-image-video-1",
@@ -273,21 +278,21 @@ NOT_OFFERED = [
     ),
     refused(
         "remove_background",
-        lambda r: r.inpaint(0, Mask(url=MASK_URL)),
+        lambda r: r.inpaint(0, mask=Mask(url=MASK_URL)),
         "image_no",
         "available_actions.inpaint",
         id="background-removal-inpaint",
     ),
     refused(
         "video_upscale",
-        lambda r: r.extend(0),
+        lambda r: r.extend_video(0),
         "video_no",
         "available_actions.extend lists no numbers",
         id="upscaled-video-extend",
     ),
     refused(
         "video_upscale",
-        lambda r: r.upscale(0),
+        lambda r: r.video_upscale(0),
         "video_no",
         "available_actions.upscale",
         id="upscaled-video-upscale",
@@ -301,14 +306,14 @@ NOT_OFFERED = [
     ),
     refused(
         "diffusion",
-        lambda r: r.pan(0, PanDirection.LEFT, 3.5),
+        lambda r: r.pan(0, direction=PanDirection.LEFT, scale=3.5),
         "scale",
         "1.1 to 3.0",
         id="grid-pan-scale-3.5",
     ),
     refused(
         "video_diffusion",
-        lambda r: r.extend(True),
+        lambda r: r.extend_video(True),
         "video_no",
         "integer",
         id="video-extend-bool",
@@ -335,7 +340,7 @@ async def test_refusal_names_the_job_and_what_is_offered(
     """The refusal message names the job, the number asked for, and every action offered."""
     parent = await image_result(legnext, emu.seed_job("upscale"))
     with pytest.raises(ValidationError) as caught:
-        await parent.pan(2, PanDirection.RIGHT, 1.5)
+        await parent.pan(2, direction=PanDirection.RIGHT, scale=1.5)
     assert str(caught.value) == (
         f"image_no: pan is not offered for image_no 2 of job {parent.job_id}:"
         " available_actions.pan lists 0 (offered: upscale [0]; variation [0]; inpaint [0];"
@@ -348,3 +353,54 @@ async def test_results_stay_frozen(emu: Emulator, legnext: LegnextClient) -> Non
     result = await image_result(legnext, emu.seed_job("diffusion"))
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         result.task = result.task  # type: ignore[misc]
+
+
+# --- follow-ups renamed to their client method's name ------------------------------------
+
+
+def renamed(kind: str, call: Refused, new: str, path: str, body: dict[str, Any]) -> ParameterSet:
+    """A parent task type, a call by the old name, the new name, and the request it sends."""
+    return pytest.param(kind, call, new, path, body, id=new)
+
+
+RENAMED = [
+    renamed(
+        "diffusion",
+        lambda r: r.video(1, prompt="it walks"),
+        "video_diffusion",
+        "/api/v1/video-diffusion",
+        {"imageNo": 1, "prompt": "it walks"},
+    ),
+    renamed(
+        "video_diffusion",
+        lambda r: r.extend(2, prompt="rain"),
+        "extend_video",
+        "/api/v1/extend-video",
+        {"videoNo": 2, "prompt": "rain"},
+    ),
+    renamed(
+        "video_diffusion",
+        lambda r: r.upscale(1),
+        "video_upscale",
+        "/api/v1/video-upscale",
+        {"videoNo": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "call", "new", "path", "body"), RENAMED)
+async def test_a_renamed_follow_up_warns_and_sends_the_same_request(
+    emu: Emulator,
+    legnext: LegnextClient,
+    kind: str,
+    call: Refused,
+    new: str,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    """The old name still works, with a DeprecationWarning at the caller naming the new one."""
+    result = await legnext.task(emu.seed_job(kind))
+    with pytest.warns(DeprecationWarning, match=f"use [A-Za-z]+Result.{new}") as record:
+        await call(result)
+    assert record[0].filename == __file__
+    assert posted(emu) == [(path, {"jobId": result.job_id, **body})]

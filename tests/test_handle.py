@@ -44,7 +44,7 @@ def reads(emulator: Emulator, job_id: str) -> int:
 
 async def inpaint(client: LegnextClient, emulator: Emulator) -> TaskHandle[ImageResult]:
     """Submit an inpaint of a fresh completed parent."""
-    return await client.inpaint(emulator.seed_job("diffusion"), 0, MASK, remix_prompt="a tree")
+    return await client.inpaint(emulator.seed_job("diffusion"), 0, mask=MASK, remix_prompt="a tree")
 
 
 async def test_failed_job_raises_task_failed_error(

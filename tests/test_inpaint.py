@@ -29,7 +29,7 @@ async def test_wire_body_is_the_documented_camel_case(
     await client.inpaint(
         parent,
         2,
-        AREA_MASK,
+        mask=AREA_MASK,
         remix_prompt="Add a tree in the center",
         callback="http://127.0.0.1:9/hook",
     )
@@ -47,7 +47,7 @@ async def test_wire_body_is_the_documented_camel_case(
 async def test_optional_fields_are_left_out(client: LegnextClient, emulator: Emulator) -> None:
     """Optional fields that were not given are absent, not null."""
     parent = emulator.seed_job("diffusion")
-    await client.inpaint(parent, 0, Mask(url="https://example.com/mask.png"))
+    await client.inpaint(parent, 0, mask=Mask(url="https://example.com/mask.png"))
     assert posts(emulator) == [
         {"jobId": parent, "imageNo": 0, "mask": {"url": "https://example.com/mask.png"}}
     ]
@@ -57,13 +57,13 @@ async def test_several_polygons_in_one_mask(client: LegnextClient, emulator: Emu
     """A mask with several areas sends them all, in order."""
     parent = emulator.seed_job("diffusion")
     second = Polygon(width=1024, height=1024, points=[288, 288, 408, 288, 408, 408, 288, 408])
-    await client.inpaint(parent, 1, Mask(areas=[AREA_MASK.areas[0], second]))  # type: ignore[index]
+    await client.inpaint(parent, 1, mask=Mask(areas=[AREA_MASK.areas[0], second]))  # type: ignore[index]
     body = posts(emulator)[0]
     assert [area["width"] for area in body["mask"]["areas"]] == [500, 1024]
 
 
 @pytest.mark.parametrize(
-    ("args", "kwargs", "field", "limit"),
+    ("args", "kwargs", "field", "limit"),  # args: job_id, image_no, mask
     [
         pytest.param(("", 0, AREA_MASK), {}, "job_id", "1 to 128 characters", id="empty-job-id"),
         pytest.param(("a b", 0, AREA_MASK), {}, "job_id", "1 to 128 characters", id="space-job-id"),
@@ -113,8 +113,9 @@ async def test_bad_arguments_raise_before_sending(
     limit: str,
 ) -> None:
     """Each broken limit raises ValidationError naming the field and limit; nothing is sent."""
+    job_id, image_no, mask = args
     with pytest.raises(ValidationError) as caught:
-        await client.inpaint(*args, **kwargs)
+        await client.inpaint(job_id, image_no, mask=mask, **kwargs)
     assert caught.value.field == field
     assert limit in str(caught.value)
     assert emulator.requests == []
@@ -125,7 +126,7 @@ async def test_round_trip_returns_four_images_and_actions(
 ) -> None:
     """Awaiting an inpaint handle gives four image URLs and the follow-ups allowed."""
     parent = emulator.seed_job("diffusion")
-    handle = await client.inpaint(parent, 0, AREA_MASK, remix_prompt="a tree")
+    handle = await client.inpaint(parent, 0, mask=AREA_MASK, remix_prompt="a tree")
     assert handle.last_task is not None
     assert handle.last_task.status is TaskStatus.PENDING
     result = await handle

@@ -101,7 +101,7 @@ async def test_a_parent_job_id_is_checked_the_same_way(server: Recorder) -> None
     """A follow-up's parent id (``jobId`` in a POST body) follows the same rule."""
     async with client_for(server) as client:
         with pytest.raises(ValidationError, match="1 to 128 characters"):
-            await client.upscale("../../account/balance", 0, 0)
+            await client.upscale("../../account/balance", 0)
     assert server.requests == []
 
 

@@ -86,6 +86,37 @@ def test_error_envelope_parses_as_failed_task_with_error() -> None:
 
 
 @pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(None, id="null"),
+        pytest.param([sample("task-completed-diffusion.live.json")], id="array"),
+        pytest.param("completed", id="string"),
+        pytest.param(0, id="number"),
+    ],
+)
+def test_a_task_that_is_not_an_object_is_refused(data: Any) -> None:
+    """A callback body holding a non-object as its task raises ValidationError, not TypeError."""
+    with pytest.raises(ValidationError, match="must be a JSON object") as caught:
+        Task.from_json(data)
+    assert caught.value.field == "data"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(None, id="null"),
+        pytest.param(["data"], id="array"),
+        pytest.param("data", id="string"),
+    ],
+)
+def test_a_balance_that_is_not_an_object_is_refused(data: Any) -> None:
+    """A balance that is not a JSON object raises ValidationError naming ``data``."""
+    with pytest.raises(ValidationError, match="must be a JSON object") as caught:
+        Balance.from_json(data)
+    assert caught.value.field == "data"
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         pytest.param("pending", TaskStatus.PENDING, id="pending"),
@@ -170,10 +201,11 @@ def test_unknown_fields_and_wrong_types_are_ignored() -> None:
         pytest.param("0001-01-01T00:00:00Z", None, id="zero"),
         pytest.param("", None, id="empty"),
         pytest.param("yesterday", None, id="garbage"),
+        pytest.param("9999-12-31T23:59:59-00:01", None, id="past-the-last-utc-datetime"),
     ],
 )
 def test_timestamps(value: str, expected: datetime | None) -> None:
-    """RFC 3339 timestamps become aware UTC datetimes; zero, empty or garbage become None."""
+    """RFC 3339 timestamps become aware UTC datetimes; zero, empty, garbage or too late: None."""
     task = Task.from_json(
         {"job_id": "j", "task_type": "x", "status": "pending", "meta": {"created_at": value}}
     )
@@ -220,6 +252,16 @@ def test_balance_from_live_sample() -> None:
     assert balance.updated_at == datetime(2025, 11, 5, 8, 22, 37, 784663, tzinfo=UTC)
 
 
+def test_a_balance_too_big_for_a_float_reads_as_zero() -> None:
+    """An integer balance past float's range reads as 0.0 rather than raising OverflowError."""
+    data = sample("balance.live.json")
+    data["data"] |= {"balance_usd": 10**400, "alert_threshold": -(10**400)}
+    balance = Balance.from_json(data)
+    assert balance.balance_usd == 0.0
+    assert balance.alert_threshold == 0.0
+    assert balance.available_credits == 71000
+
+
 # --- Mask and Polygon -----------------------------------------------------------------
 
 SQUARE = [10, 10, 10, 100, 100, 100, 100, 10]
@@ -246,6 +288,12 @@ def test_polygon_wire_form() -> None:
         pytest.param({"points": [1, 2, 3, 4, 5, True]}, "Polygon.points[5]", "integer", id="bool"),
         pytest.param({"points": [501, 2, 3, 4, 5, 6]}, "Polygon.points[0]", "x", id="x-out"),
         pytest.param({"points": [1, -1, 3, 4, 5, 6]}, "Polygon.points[1]", "y", id="y-neg"),
+        pytest.param(
+            {"points": [1, 2, 10**5000, 4, 5, 6]},
+            "Polygon.points[2]",
+            "an integer of 16610 bits",
+            id="x-too-long-to-print",
+        ),
         pytest.param({"points": "1,2,3"}, "Polygon.points", "list", id="string"),
     ],
 )
@@ -274,6 +322,9 @@ def test_points_may_touch_the_frame_edges() -> None:
         ),
         pytest.param({"areas": []}, "mask.areas", id="empty-areas"),
         pytest.param({"areas": [{"width": 500}]}, "mask.areas[0]", id="dict-area"),
+        pytest.param({"areas": 5}, "mask.areas", id="number-areas"),
+        pytest.param({"areas": Polygon(500, 500, SQUARE)}, "mask.areas", id="lone-polygon"),
+        pytest.param({"areas": "areas"}, "mask.areas", id="string-areas"),
         pytest.param({"url": "m.png"}, "mask.url", id="relative-url"),
         pytest.param({"url": "ftp://x/m.png"}, "mask.url", id="ftp-url"),
         pytest.param({"url": "https://x/" + "a" * 1100}, "mask.url", id="long-url"),
@@ -304,6 +355,23 @@ def test_identical_action_maps_share_one_value() -> None:
     assert first.reroll is True
     odd = AvailableActions.from_json({"zoom": [{"x": 1}], "upscale": [1]})
     assert odd.upscale == (1,)
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        pytest.param({"upscale": [1.0]}, {"upscale": [1]}, id="float-then-int"),
+        pytest.param({"upscale": [True]}, {"upscale": [1]}, id="bool-then-int"),
+        pytest.param({"reroll": 1}, {"reroll": True}, id="int-then-bool"),
+    ],
+)
+def test_a_look_alike_action_map_does_not_answer_for_another(
+    first: dict[str, Any], then: dict[str, Any]
+) -> None:
+    """Maps equal under ``==`` but not alike (``[1.0]``, ``[1]``) each read as themselves."""
+    AvailableActions.from_json(first)
+    assert AvailableActions.from_json(then) == AvailableActions._build(then)
+    assert AvailableActions.from_json(then) != AvailableActions()
 
 
 def test_raw_json_keeps_the_bytes_and_decodes_on_first_read() -> None:

@@ -224,5 +224,5 @@ async def test_an_image_whose_url_was_dropped_cannot_be_animated() -> None:
         result = await client.task("job-1")
         assert isinstance(result, ImageResult)
         with pytest.raises(ValidationError, match="no image 2"):
-            await result.video(2)
+            await result.video_diffusion(2)
     assert server.sent("POST") == []

@@ -268,7 +268,7 @@ async def test_learned_schedule_reads_an_inpaint_about_a_dozen_times() -> None:
         parent = emu.seed_job("diffusion")
 
         async def run(n: int) -> list[str]:
-            handles = [await client.inpaint(parent, i % 4, MASK) for i in range(n)]
+            handles = [await client.inpaint(parent, i % 4, mask=MASK) for i in range(n)]
             await clock.run(asyncio.gather(*handles))
             return [h.job_id for h in handles]
 
@@ -313,7 +313,7 @@ async def test_learning_can_be_turned_off(emulator: Emulator) -> None:
         api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(learn=False), retry=FAST_RETRY
     ) as client:
         parent = emulator.seed_job("diffusion")
-        handles = [await client.inpaint(parent, i, mask) for i in range(4)]
+        handles = [await client.inpaint(parent, i, mask=mask) for i in range(4)]
         for handle in handles:
             await handle
         assert client._durations.samples(TaskType.INPAINT) == 0

@@ -118,7 +118,7 @@ async def submit(
 ) -> TaskHandle[ImageResult]:
     """Submit one paid job: an inpaint of a seeded grid, or a diffusion."""
     if endpoint == "inpaint":
-        return await client.inpaint(emulator.seed_job(), 0, MASK, remix_prompt="a tree")
+        return await client.inpaint(emulator.seed_job(), 0, mask=MASK, remix_prompt="a tree")
     return await client.diffusion("a lighthouse at dusk --v 7")
 
 

@@ -351,7 +351,7 @@ async def closed_client(places: Places) -> object:
 async def bad_argument(places: Places) -> object:
     """An inpaint of image 9."""
     async with emulator_client(places) as client:
-        return await client.inpaint(JOB_ID, 9, MASK)
+        return await client.inpaint(JOB_ID, 9, mask=MASK)
 
 
 async def key_with_a_newline(places: Places) -> object:
@@ -422,13 +422,13 @@ async def test_key_not_in_debug_logs(caplog: pytest.LogCaptureFixture, emulator:
         api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(), retry=FAST_RETRY
     ) as client:
         grid = await (await client.diffusion("a lighthouse at dusk"))
-        await (await client.inpaint(grid.job_id, 0, MASK, remix_prompt="a tree"))
+        await (await client.inpaint(grid.job_id, 0, mask=MASK, remix_prompt="a tree"))
         await client.get_task(grid.job_id)
         await client.balance()
         with pytest.raises(NotFoundError):
             await client.get_task(JOB_ID)
         with pytest.raises(SubmissionOutcomeUnknownError):
-            await client.inpaint(grid.job_id, 1, MASK, remix_prompt="a tree")
+            await client.inpaint(grid.job_id, 1, mask=MASK, remix_prompt="a tree")
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     assert any(record.name == "legnext_async" for record in caplog.records)
     for record in caplog.records:
@@ -440,7 +440,7 @@ async def test_key_not_in_handle_result_or_task_reprs(
     client: LegnextClient, emulator: Emulator
 ) -> None:
     """Handles, results and tasks, whose reprs end up in logs and tracebacks, omit the key."""
-    handle = await client.inpaint(emulator.seed_job(), 0, MASK, remix_prompt="a tree")
+    handle = await client.inpaint(emulator.seed_job(), 0, mask=MASK, remix_prompt="a tree")
     result = await handle
     task = await client.get_task(handle.job_id)
     elsewhere = client.task(handle.job_id)

@@ -25,3 +25,11 @@ __all__ = [
     "RequestRecord",
     "make_app",
 ]
+
+# Public objects present themselves as legnext_async.emulator.X, not as the private module
+# that defines them; a new export gets this too.
+for _name in __all__:
+    _value = globals()[_name]
+    if getattr(_value, "__module__", "").startswith(f"{__name__}._"):
+        _value.__module__ = __name__
+del _name, _value

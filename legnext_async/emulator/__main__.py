@@ -1,7 +1,8 @@
 """``python -m legnext_async.emulator``: serve the emulator until SIGINT/SIGTERM.
 
 Prints the API base URL (``http://127.0.0.1:PORT/api``) as its first line, so a
-script can start it with ``--port 0`` and read where it listens.
+script can start it with ``--port 0`` and read where it listens; then the shell line that
+points an unchanged client program at it (see :func:`export_line`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def export_line(base_url: str, time_scale: float, *, any_key: bool) -> str:
+    """The ``export`` of the environment a client program reads to use this emulator.
+
+    The client takes its base URL, its poll policy's time scale and (when this emulator
+    accepts any key) a key from these variables, so the program needs no change. A key
+    given with ``--api-key`` is never printed.
+    """
+    line = f"export LEGNEXT_BASE_URL={base_url} LEGNEXT_TIME_SCALE={time_scale!r}"
+    return line + " LEGNEXT_API_KEY=emulator" if any_key else line
+
+
 async def _serve(args: argparse.Namespace) -> None:
     keys: list[str] = args.api_key or []
     emulator = Emulator(
@@ -65,6 +77,7 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with emulator:
         print(emulator.base_url, flush=True)
+        print(export_line(emulator.base_url, args.time_scale, any_key=not keys), flush=True)
         await stop.wait()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError, RuntimeError):

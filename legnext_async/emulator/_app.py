@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.message
+import email.parser
+import email.policy
 import json
 import random
 import warnings
@@ -41,10 +44,15 @@ DEFAULT_FAILURE: Final = JobError(
 _CALLBACK_BATCH: Final = 64
 #: Bigger bodies answer 413 (the reference lists 413 "payload too large").
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+#: How much of each request body a request-log record keeps, by default: the largest valid
+#: request (an 8,192-character prompt of 4-byte characters) fits whole.
+LOGGED_BODY_BYTES: Final = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _BODY_KEY: Final = web.RequestKey("legnext_emulator_body", object)
+#: What the log keeps of the raw body: its first bytes and its full size.
+_RAW_KEY: Final = web.RequestKey("legnext_emulator_raw", tuple[bytes, int])
 _JOB_KEY: Final = web.RequestKey("legnext_emulator_job", str)
 
 
@@ -54,6 +62,15 @@ class RequestRecord:
 
     ``status`` is ``None`` when the connection was dropped or cut by a fault; ``job_id``
     is set when the request created a job (even if its answer was then lost).
+
+    A record holds a bounded summary of the body, whatever was sent: ``body_prefix`` is
+    its first bytes (at most the emulator's ``request_log_body_bytes``), ``body_size`` its
+    size in bytes, and ``body_truncated`` says the prefix is not the whole body. ``body``
+    is the decoded JSON (or form fields) of a body the emulator read and decoded, only if
+    the whole body fits in the prefix; else ``None``. A body the emulator did not read
+    (a GET, a request refused before reading) has the size its ``Content-Length`` declared
+    (0 if none) and an empty prefix; a body refused as too large without a
+    ``Content-Length`` has the size read when it was refused.
     """
 
     method: str
@@ -63,6 +80,9 @@ class RequestRecord:
     job_id: str | None
     fault: FaultKind | None
     at: float
+    body_size: int = 0
+    body_prefix: bytes = b""
+    body_truncated: bool = False
 
 
 @attrs.frozen
@@ -120,7 +140,9 @@ class Emulator:
     - ``api_key``: the only accepted key (plus ``extra_api_keys``); ``None`` accepts any
       non-empty key. Each key is its own account (balance, concurrency, jobs).
     - ``allow_anonymous_job_get``: serve ``GET /v1/job/{id}`` without a key (HERMES).
-    - ``seed``: seeds job ids, durations, output seeds and ``failure_rate`` draws.
+    - ``seed``: seeds job ids, durations, output seeds and ``failure_rate`` draws, and (as
+      a separate stream, so arming faults changes none of those) the draws of faults
+      with a ``probability``.
     - ``durations``: per ``task_type``, (min, max) processing seconds, drawn uniformly;
       merged over the reference defaults. ``--turbo`` halves the draw.
     - ``pending_seconds`` / ``staged_seconds``: time in ``pending`` then ``staged``
@@ -143,6 +165,9 @@ class Emulator:
       ``callback_timeout`` real seconds per delivery; only loopback hosts are contacted
       unless listed in ``callback_allowed_hosts`` (others are recorded as refused).
     - ``request_log_limit``: how many ``requests`` records to keep (oldest dropped).
+    - ``request_log_body_bytes``: how much of each request body a record keeps (see
+      :class:`RequestRecord`); bodies themselves are refused with 413 past 32 MiB, as
+      soon as they are known to be bigger (at once if ``Content-Length`` says so).
     """
 
     def __init__(
@@ -175,6 +200,7 @@ class Emulator:
         callback_timeout: float = 10.0,
         callback_allowed_hosts: Collection[str] = (),
         request_log_limit: int | None = 100_000,
+        request_log_body_bytes: int = LOGGED_BODY_BYTES,
     ) -> None:
         if api_key is not None and not api_key:
             raise ValueError("api_key must be non-empty (or None to accept any key)")
@@ -190,6 +216,8 @@ class Emulator:
             raise ValueError("callback_duplicates must be at least 1")
         if not 0.0 <= failure_rate <= 1.0:
             raise ValueError("failure_rate must be between 0 and 1")
+        if request_log_body_bytes < 0:
+            raise ValueError("request_log_body_bytes must be at least 0")
         for task_type, (low, high) in (durations or {}).items():
             if not 0 <= low <= high:
                 raise ValueError(
@@ -224,8 +252,11 @@ class Emulator:
             callback_duplicates=callback_duplicates,
             callbacks_enabled=callbacks_enabled,
         )
-        self._faults = FaultPlan()
+        # Its own stream: arming a fault must not change job ids or run times.
+        fault_rng = random.Random(None if seed is None else f"faults/{seed}")
+        self._faults = FaultPlan(fault_rng)
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
+        self._log_body_bytes = request_log_body_bytes
         self._callback_log: list[CallbackRecord] = []
         self._runner: web.AppRunner | None = None
         self._base_origin: str | None = None
@@ -469,7 +500,9 @@ class Emulator:
             self._wake.set()
 
     def _make_app(self) -> web.Application:
-        # aiohttp's 1 MiB default would 413 a blend of five base64 images.
+        # Request bodies are read by _read_raw, which enforces MAX_BODY_BYTES itself; the
+        # same bound here covers any of aiohttp's own readers (its default, 1 MiB, would
+        # refuse a blend of five base64 images).
         app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         for route in OPERATIONS:
             app.router.add_post(f"/api/v1/{route}", self._create)
@@ -521,15 +554,22 @@ class Emulator:
             status = None if cut else response.status
             return response
         finally:
+            # Only a bounded summary of the body is kept, however big it was.
+            prefix, size = request.get(_RAW_KEY, (b"", request.content_length or 0))
+            # aiohttp may hold the request object until the connection's next request.
+            body = request.pop(_BODY_KEY, None)
             self._requests.append(
                 RequestRecord(
                     method=request.method,
                     path=request.path,
                     status=status,
-                    body=request.get(_BODY_KEY),
+                    body=body if size <= self._log_body_bytes else None,
                     job_id=request.get(_JOB_KEY),
                     fault=fault.kind if fault is not None else None,
                     at=self._clock.now(),
+                    body_size=size,
+                    body_prefix=prefix,
+                    body_truncated=size > len(prefix),
                 )
             )
 
@@ -561,7 +601,11 @@ class Emulator:
                 return response
             await self._pause(fault.delay)
             return await self._handle(request, handler)
-        real = await self._handle(request, handler) if fault.commit else None
+        if fault.commit:
+            real = await self._handle(request, handler)
+        else:
+            real = None
+            await self._note_body(request)
         if fault.kind == "status":
             return self._fault_status(fault)
         if fault.kind == "garbage":
@@ -590,10 +634,22 @@ class Emulator:
         # The connection is gone; aiohttp discards whatever is returned now.
         return web.Response(status=499)
 
+    async def _note_body(self, request: web.Request) -> None:
+        """Read a body no handler will read, so that the log shows what was sent."""
+        if not request.body_exists:
+            return
+        try:
+            raw = await self._read_raw(request)
+        except _Reject:  # too large: the fault answers anyway, and the log has the size
+            return
+        if len(raw) <= self._log_body_bytes:
+            with contextlib.suppress(ValueError):
+                request[_BODY_KEY] = json.loads(raw)
+
     def _fault_status(self, fault: Fault) -> web.Response:
         status = fault.status or 503
         if fault.body is None:
-            response = self._error(status, HTTPStatus(status).phrase)
+            response = self._error(status, fault.message or HTTPStatus(status).phrase)
         else:
             body = fault.body.encode() if isinstance(fault.body, str) else fault.body
             try:
@@ -665,23 +721,36 @@ class Emulator:
         return self._json(job.body_at(now))
 
     async def _read_body(self, request: web.Request, op: Operation) -> object:
+        raw = await self._read_raw(request)
         if op.route == "upload-paint" and request.content_type == "multipart/form-data":
             # OAC documents upload-paint as multipart with JSON-encoded form fields.
-            form = await request.post()
-            fields: dict[str, Any] = {}
-            for name, value in form.items():
-                if not isinstance(value, str):
-                    raise _Reject(400, f"Invalid request parameters: {name} must be a form field")
-                fields[name] = value
-                if value[:1] in ("{", "["):  # canvas, imgPos, mask
-                    with contextlib.suppress(ValueError):
-                        fields[name] = json.loads(value)
-            return fields
-        raw = await request.read()
+            return _form_fields(request.headers.get("Content-Type", ""), raw)
         try:
             return json.loads(raw)
         except ValueError:
             raise _Reject(400, "Invalid request parameters: body is not valid JSON") from None
+
+    async def _read_raw(self, request: web.Request) -> bytearray:
+        """The whole body, up to ``MAX_BODY_BYTES``; what the log keeps of it is noted.
+
+        A bigger body is refused (413) as soon as it is known to be bigger: at once when its
+        ``Content-Length`` says so, without reading it, else when the bytes read pass the
+        limit. aiohttp then discards the rest as it arrives.
+        """
+        declared = request.content_length
+        if declared is not None and declared > MAX_BODY_BYTES:
+            request[_RAW_KEY] = (b"", declared)
+            raise _Reject(413, f"Payload too large: the limit is {MAX_BODY_BYTES} bytes")
+        keep = self._log_body_bytes
+        buffer = bytearray()
+        try:
+            while chunk := await request.content.readany():
+                buffer += chunk
+                if len(buffer) > MAX_BODY_BYTES:
+                    raise _Reject(413, f"Payload too large: the limit is {MAX_BODY_BYTES} bytes")
+        finally:
+            request[_RAW_KEY] = (bytes(memoryview(buffer)[:keep]), len(buffer))
+        return buffer
 
     def _origin(self, request: web.Request) -> str:
         return self._base_origin or f"{request.scheme}://{request.host}"
@@ -850,6 +919,36 @@ class Emulator:
             return
         ok = 200 <= response.status < 300
         record("delivered" if ok else "failed", response.status)
+
+
+def _form_fields(content_type: str, raw: bytes | bytearray) -> dict[str, Any]:
+    """The fields of a ``multipart/form-data`` body; JSON-looking values are decoded."""
+    parser = email.parser.BytesFeedParser(policy=email.policy.HTTP)
+    parser.feed(f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace"))
+    parser.feed(raw)
+    form = parser.close()
+    if not form.is_multipart():
+        raise _Reject(400, "Invalid request parameters: the form is not multipart/form-data")
+    fields: dict[str, Any] = {}
+    for part in form.get_payload():
+        if not isinstance(part, email.message.Message):  # a multipart payload lists parts
+            raise _Reject(400, "Invalid request parameters: a form part is malformed")
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or not name:
+            raise _Reject(400, "Invalid request parameters: a form part has no name")
+        if part.get_filename() is not None:
+            raise _Reject(400, f"Invalid request parameters: {name} must be a form field")
+        payload = part.get_payload(decode=True)
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            value = payload.decode(charset) if isinstance(payload, bytes) else ""
+        except (LookupError, UnicodeDecodeError):
+            raise _Reject(400, f"Invalid request parameters: {name} is not text") from None
+        fields[name] = value
+        if value[:1] in ("{", "["):  # canvas, imgPos, mask
+            with contextlib.suppress(ValueError):
+                fields[name] = json.loads(value)
+    return fields
 
 
 def make_app(**options: Any) -> web.Application:

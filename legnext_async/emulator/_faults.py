@@ -1,22 +1,29 @@
 """Scripted HTTP faults: what a flaky network or gateway does to one request.
 
 A :class:`Fault` matches requests by method and path pattern and fires ``times``
-times after skipping ``after`` matches. With ``commit=True`` the request is processed
-first (a POST creates and bills its job) and only the *answer* suffers: the "job
-created but answer lost" case that makes blind POST retries double-submit.
+times after skipping ``after`` matches, on every match or, with ``probability`` below 1,
+on a random share of them drawn from the emulator's seeded generator. With
+``commit=True`` the request is processed first (a POST creates and bills its job) and only
+the *answer* suffers: the "job created but answer lost" case that makes blind POST retries
+double-submit.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
 if TYPE_CHECKING:
+    import random
     from datetime import datetime
 
 FaultKind = Literal["status", "disconnect", "truncate", "garbage", "latency"]
+
+#: The message of :meth:`Fault.rate_limited`'s 429: a request-rate limit, unlike the
+#: emulator's own 429 for an account past its limit of unfinished jobs.
+RATE_LIMITED_MESSAGE: Final = "Too many requests: rate limit exceeded"
 
 _METHODS = frozenset({"*", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
@@ -32,6 +39,11 @@ def _check_times(_: object, __: attrs.Attribute[Any], value: int | None) -> None
         raise ValueError("times must be at least 1, or None for forever")
 
 
+def _check_probability(_: object, __: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"probability must be in (0, 1], got {value!r}")
+
+
 @attrs.frozen
 class Fault:
     """One scripted misbehaviour.
@@ -40,8 +52,9 @@ class Fault:
     method may be ``*`` (``"GET /api/v1/job/*"``, ``"* /api/v1/*"``). Kinds:
 
     - ``"status"``: answer ``status`` with ``body`` (default: an error body in the
-      emulator's error shape) and a ``Retry-After`` header if ``retry_after`` is set
-      (seconds, or an HTTP-date string / aware ``datetime``).
+      emulator's error shape saying ``message``, or the status's reason phrase) and a
+      ``Retry-After`` header if ``retry_after`` is set (seconds, or an HTTP-date string /
+      aware ``datetime``).
     - ``"disconnect"``: close the connection before sending any byte.
     - ``"truncate"``: send headers with a ``Content-Length`` larger than the body, half
       the body, then close. With ``commit`` the real answer is cut; else ``body``.
@@ -49,7 +62,11 @@ class Fault:
     - ``"latency"``: wait ``delay`` *real* seconds, then answer normally; with ``commit``
       the request is processed before the wait, so a timed-out client's job exists.
 
-    ``times=None`` fires forever. Prefer the named constructors.
+    ``times=None`` fires forever. ``probability`` (0 < p <= 1) makes each match past
+    ``after`` fire only with that chance, drawn from the emulator's generator (seeded by its
+    ``seed``), so a soak with random faults is repeatable; a match that does not fire is
+    offered to the next armed fault. ``times`` counts firings, not matches. Prefer the named
+    constructors.
     """
 
     route: str = attrs.field(validator=_check_route)
@@ -61,6 +78,8 @@ class Fault:
     times: int | None = attrs.field(default=1, validator=_check_times)
     after: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     commit: bool = False
+    probability: float = attrs.field(default=1.0, validator=_check_probability)
+    message: str | None = None
 
     @classmethod
     def http_status(
@@ -69,20 +88,72 @@ class Fault:
         status: int,
         *,
         body: bytes | str | None = None,
+        message: str | None = None,
         retry_after: float | str | datetime | None = None,
         times: int | None = 1,
         after: int = 0,
         commit: bool = False,
+        probability: float = 1.0,
     ) -> Fault:
-        """Answer ``status`` (e.g. 429, 500, 502, 503) instead of the real answer."""
-        return cls(route, "status", status, body, retry_after, 0.0, times, after, commit)
+        """Answer ``status`` (e.g. 429, 500, 502, 503) instead of the real answer.
+
+        Without ``body`` the answer is an error body in the emulator's error shape, saying
+        ``message`` (default: the status's reason phrase).
+        """
+        return cls(
+            route,
+            "status",
+            status=status,
+            body=body,
+            message=message,
+            retry_after=retry_after,
+            times=times,
+            after=after,
+            commit=commit,
+            probability=probability,
+        )
+
+    @classmethod
+    def rate_limited(
+        cls,
+        route: str,
+        *,
+        probability: float = 1.0,
+        times: int | None = None,
+        after: int = 0,
+        retry_after: float | str | datetime | None = None,
+    ) -> Fault:
+        """Answer 429 for a request-rate limit, on every match or a random share of them.
+
+        The body, in the emulator's error shape, says "Too many requests: rate limit
+        exceeded", unlike the 429 of an account past its limit of unfinished jobs
+        ("Concurrent task limit reached (6); ..."). The request is not processed: a POST
+        creates no job. Fires forever unless ``times`` is given.
+        """
+        return cls.http_status(
+            route,
+            429,
+            message=RATE_LIMITED_MESSAGE,
+            retry_after=retry_after,
+            times=times,
+            after=after,
+            probability=probability,
+        )
 
     @classmethod
     def disconnect(
-        cls, route: str, *, times: int | None = 1, after: int = 0, commit: bool = False
+        cls,
+        route: str,
+        *,
+        times: int | None = 1,
+        after: int = 0,
+        commit: bool = False,
+        probability: float = 1.0,
     ) -> Fault:
         """Drop the connection without any response bytes."""
-        return cls(route, "disconnect", times=times, after=after, commit=commit)
+        return cls(
+            route, "disconnect", times=times, after=after, commit=commit, probability=probability
+        )
 
     @classmethod
     def truncated(
@@ -93,9 +164,18 @@ class Fault:
         times: int | None = 1,
         after: int = 0,
         commit: bool = False,
+        probability: float = 1.0,
     ) -> Fault:
         """Send a body shorter than its ``Content-Length``, then close."""
-        return cls(route, "truncate", body=body, times=times, after=after, commit=commit)
+        return cls(
+            route,
+            "truncate",
+            body=body,
+            times=times,
+            after=after,
+            commit=commit,
+            probability=probability,
+        )
 
     @classmethod
     def garbage(
@@ -107,9 +187,19 @@ class Fault:
         times: int | None = 1,
         after: int = 0,
         commit: bool = False,
+        probability: float = 1.0,
     ) -> Fault:
         """Answer with a body that is not JSON (an HTML proxy page by default)."""
-        return cls(route, "garbage", status, body, times=times, after=after, commit=commit)
+        return cls(
+            route,
+            "garbage",
+            status=status,
+            body=body,
+            times=times,
+            after=after,
+            commit=commit,
+            probability=probability,
+        )
 
     @classmethod
     def latency(
@@ -120,9 +210,18 @@ class Fault:
         times: int | None = 1,
         after: int = 0,
         commit: bool = False,
+        probability: float = 1.0,
     ) -> Fault:
         """Hold the answer for ``seconds`` of real time."""
-        return cls(route, "latency", delay=seconds, times=times, after=after, commit=commit)
+        return cls(
+            route,
+            "latency",
+            delay=seconds,
+            times=times,
+            after=after,
+            commit=commit,
+            probability=probability,
+        )
 
     @classmethod
     def answer_lost(
@@ -134,17 +233,24 @@ class Fault:
         delay: float = 30.0,
         times: int | None = 1,
         after: int = 0,
+        probability: float = 1.0,
     ) -> Fault:
         """Process the request (create and bill the job), then lose the answer.
 
         ``via`` says how: a dropped connection, a gateway ``status``, or ``delay``
         real seconds of silence (longer than the client's timeout).
         """
+        common: dict[str, Any] = {
+            "times": times,
+            "after": after,
+            "commit": True,
+            "probability": probability,
+        }
         if via == "status":
-            return cls.http_status(route, status, times=times, after=after, commit=True)
+            return cls.http_status(route, status, **common)
         if via == "latency":
-            return cls.latency(route, delay, times=times, after=after, commit=True)
-        return cls.disconnect(route, times=times, after=after, commit=True)
+            return cls.latency(route, delay, **common)
+        return cls.disconnect(route, **common)
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault's route pattern covers the request."""
@@ -160,10 +266,15 @@ class _Rule:
 
 
 class FaultPlan:
-    """The faults still armed, in the order they were added; the first match wins."""
+    """The faults still armed, in the order they were added; the first that fires wins.
 
-    def __init__(self) -> None:
+    ``rng`` draws for faults with a ``probability`` below 1 (faults that always fire draw
+    nothing, so adding one does not shift the draws of the others).
+    """
+
+    def __init__(self, rng: random.Random) -> None:
         self._rules: list[_Rule] = []
+        self._rng = rng
 
     def add(self, fault: Fault) -> None:
         """Arm ``fault``."""
@@ -186,6 +297,8 @@ class FaultPlan:
                 continue
             rule.seen += 1
             if rule.seen <= fault.after:
+                continue
+            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                 continue
             rule.fired += 1
             if fault.times is not None and rule.fired >= fault.times:

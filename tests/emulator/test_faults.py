@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +15,7 @@ import pytest
 
 from legnext_async.emulator import Fault
 
-from .conftest import KEY, Api
+from .conftest import KEY, Api, EmulatorFactory
 
 HEADERS = {"x-api-key": KEY}
 
@@ -189,3 +192,147 @@ async def test_request_log_limit(make_emulator: Any, api: Api) -> None:
         await api.get("/account/balance")
     await api.create("diffusion", {"text": "x"})
     assert [r.path for r in api.emulator.requests] == ["/api/account/balance", "/api/v1/diffusion"]
+
+
+# --- random faults ---------------------------------------------------------------------
+
+
+async def statuses(api: Api, n: int, path: str = "/account/balance") -> list[int]:
+    """The statuses of ``n`` GETs of ``path``, one after the other."""
+    return [(await api.get(path))[0] for _ in range(n)]
+
+
+async def test_a_random_fault_fires_on_the_share_its_seed_dictates(api: Api) -> None:
+    """With seed 1, a 10 % fault fires on exactly 91 of 1,000 matches, in every run."""
+    api.emulator.add_fault(
+        Fault.http_status("GET /api/account/balance", 503, probability=0.1, times=None)
+    )
+    seen = await statuses(api, 1000)
+    assert seen.count(503) == 91
+    assert seen.count(200) == 1000 - 91
+
+
+@pytest.mark.parametrize(
+    ("seed", "same"),
+    [pytest.param(5, True, id="same-seed"), pytest.param(6, False, id="other-seed")],
+)
+async def test_random_faults_repeat_with_the_seed(
+    make_emulator: EmulatorFactory, api: Api, seed: int, same: bool
+) -> None:
+    """Two emulators with the same seed fire a random fault on the same requests."""
+    runs = []
+    for emulator_seed in (5, seed):
+        api.emulator = await make_emulator(seed=emulator_seed)
+        api.emulator.add_fault(Fault.disconnect("GET /api/v1/job/*", probability=0.3, times=None))
+        api.emulator.add_fault(Fault.http_status("GET /api/v1/job/*", 404, times=None))
+        for _ in range(200):
+            with contextlib.suppress(aiohttp.ServerDisconnectedError):
+                await api.get("/v1/job/x")
+        runs.append([record.fault for record in api.emulator.requests])
+    assert (runs[0] == runs[1]) is same
+    assert 30 < runs[0].count("disconnect") < 90
+
+
+async def test_a_fault_that_does_not_fire_lets_the_next_one_apply(api: Api) -> None:
+    """A match a random fault passes over is offered to the next armed fault."""
+    api.emulator.add_fault(
+        Fault.http_status("GET /api/account/balance", 503, probability=0.5, times=None)
+    )
+    api.emulator.add_fault(Fault.http_status("GET /api/account/balance", 500, times=None))
+    seen = await statuses(api, 40)
+    assert set(seen) == {500, 503}
+
+
+async def test_times_counts_firings_of_a_random_fault(api: Api) -> None:
+    """``times`` bounds how often a random fault fires, not how often it matches."""
+    api.emulator.add_fault(
+        Fault.http_status("GET /api/account/balance", 503, probability=0.2, times=3)
+    )
+    seen = await statuses(api, 100)
+    assert seen.count(503) == 3
+    assert api.emulator.faults == ()
+
+
+async def test_random_faults_do_not_change_job_ids(
+    make_emulator: EmulatorFactory, api: Api
+) -> None:
+    """Fault draws have their own stream: arming one changes no job id or run time."""
+    books: list[list[tuple[str, float]]] = []
+    for armed in (False, True):
+        api.emulator = await make_emulator(seed=3)
+        if armed:
+            api.emulator.add_fault(
+                Fault.http_status("GET /api/account/*", 503, probability=0.5, times=None)
+            )
+        for _ in range(3):
+            await api.get("/account/balance")
+            await api.create("diffusion", {"text": "x"})
+        books.append(
+            [
+                (job.job_id, round((job.ended_at or 0) - job.created_at, 6))
+                for job in api.emulator.jobs
+            ]
+        )
+    assert books[0] == books[1]
+
+
+@pytest.mark.parametrize(
+    "probability",
+    [
+        pytest.param(0.0, id="zero"),
+        pytest.param(-0.1, id="negative"),
+        pytest.param(1.5, id="above-one"),
+        pytest.param(math.nan, id="nan"),
+    ],
+)
+def test_probability_must_be_a_chance(probability: float) -> None:
+    """A probability outside (0, 1] is refused when the fault is built."""
+    with pytest.raises(ValueError, match="probability"):
+        Fault.rate_limited("GET /api/*", probability=probability)
+
+
+# --- rate-limit 429s -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "message_of"),
+    [
+        pytest.param("envelope", lambda body: body["error"]["message"], id="envelope"),
+        pytest.param("flat", lambda body: body["message"], id="flat"),
+        pytest.param("nested", lambda body: body["error"]["message"], id="nested"),
+    ],
+)
+async def test_rate_limited_says_it_is_a_rate_limit(
+    make_emulator: EmulatorFactory,
+    api: Api,
+    shape: str,
+    message_of: Callable[[Any], str],
+) -> None:
+    """A rate-limit fault answers 429 saying so, in the configured error shape."""
+    api.emulator = await make_emulator(error_shape=shape)
+    api.emulator.add_fault(Fault.rate_limited("POST /api/v1/diffusion", times=1))
+    status, body = await api.post("diffusion", {"text": "x"})
+    assert (status, message_of(body)) == (429, "Too many requests: rate limit exceeded")
+    assert api.emulator.jobs == []
+
+
+async def test_rate_limited_differs_from_the_job_limit(
+    make_emulator: EmulatorFactory, api: Api
+) -> None:
+    """The account's own 429 (too many unfinished jobs) says something else."""
+    api.emulator = await make_emulator(concurrency_limit=1)
+    await api.create("diffusion", {"text": "x"})
+    status, body = await api.post("diffusion", {"text": "x"})
+    assert status == 429
+    assert body["error"]["message"] == "Concurrent task limit reached (1); try again later"
+
+
+async def test_rate_limited_fires_forever_with_retry_after(api: Api) -> None:
+    """By default a rate-limit fault never disarms, and it may carry Retry-After."""
+    api.emulator.add_fault(Fault.rate_limited("GET /api/account/balance", retry_after=2))
+    for _ in range(3):
+        async with api.session.get(
+            f"{api.emulator.base_url}/account/balance", headers=HEADERS
+        ) as response:
+            assert (response.status, response.headers["Retry-After"]) == (429, "2")
+    assert len(api.emulator.faults) == 1

@@ -318,3 +318,34 @@ async def test_upload_paint_accepts_multipart(make_emulator: Any, api: Api) -> N
     ) as response:
         assert response.status == 200, await response.text()
         assert (await response.json())["task_type"] == "upload-paint"
+
+
+async def test_multipart_upload_paint_is_logged_as_its_fields(make_emulator: Any, api: Api) -> None:
+    """The request log keeps a multipart form's decoded fields, JSON ones decoded."""
+    import aiohttp
+
+    emu = await make_emulator(whitelisted=True)
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("imgUrl", URL)
+    form.add_field("canvas", '{"width": 1024, "height": 1024}')
+    async with api.session.post(
+        f"{emu.base_url}/v1/upload-paint", data=form, headers={"x-api-key": api.key or ""}
+    ) as response:
+        assert response.status == 400  # imgPos and the rest are missing
+    (record,) = emu.requests
+    assert record.body == {"imgUrl": URL, "canvas": {"width": 1024, "height": 1024}}
+    assert record.body_prefix.startswith(b"--")
+
+
+async def test_multipart_file_part_is_400(make_emulator: Any, api: Api) -> None:
+    """A file part in the upload-paint form answers 400 naming the field."""
+    import aiohttp
+
+    emu = await make_emulator(whitelisted=True)
+    form = aiohttp.FormData()
+    form.add_field("mask", b"\x89PNG", filename="mask.png", content_type="image/png")
+    async with api.session.post(
+        f"{emu.base_url}/v1/upload-paint", data=form, headers={"x-api-key": api.key or ""}
+    ) as response:
+        assert response.status == 400
+        assert "mask must be a form field" in (await response.json())["error"]["message"]

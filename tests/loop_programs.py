@@ -1,0 +1,75 @@
+"""Programs that use one LegnextClient from one event loop after another.
+
+``test_event_loops.py`` runs each in a subprocess with ``-W error``, where any warning or
+leak (an unclosed session, connector or socket, an error of a closed loop) shows on
+stderr. Usage: ``python -W error -m tests.loop_programs PROGRAM TIME_SCALE``; the client
+takes its base URL and key from the environment. Each program prints its findings as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from legnext_async import ImageResult, LegnextClient, PollPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from legnext_async import TaskHandle
+
+
+def two_runs(client: LegnextClient) -> object:
+    """Two ``asyncio.run()`` calls each run a job; the client is never closed."""
+
+    async def run_one() -> str:
+        result = await (await client.diffusion("a lighthouse"))
+        return result.job_id
+
+    return [asyncio.run(run_one()), asyncio.run(run_one())]
+
+
+def handle_across_runs(client: LegnextClient) -> object:
+    """A job submitted in one loop is awaited in the next; a third loop closes the client."""
+    handle = asyncio.run(client.diffusion("a lighthouse"))
+    result = asyncio.run(handle.wait())
+    asyncio.run(client.aclose())
+    return [handle.job_id, result.job_id]
+
+
+def limit_across_runs(client: LegnextClient) -> object:
+    """The first loop learns the account's job limit from a 429 and ends while the jobs it
+    made still hold their slots (polled, unawaited); the next loops wait for them and
+    submit as many jobs again, within the limit learned."""
+
+    async def submit(count: int) -> list[TaskHandle[ImageResult]]:
+        return list(await asyncio.gather(*(client.diffusion(f"take {n}") for n in range(count))))
+
+    async def wait(handles: list[TaskHandle[ImageResult]]) -> list[str]:
+        return [result.job_id for result in await asyncio.gather(*handles)]
+
+    first = asyncio.run(submit(7))
+    done = asyncio.run(wait(first))
+    again = asyncio.run(wait(asyncio.run(submit(7))))
+    return [len(set(done)), len(set(again))]
+
+
+PROGRAMS: dict[str, Callable[[LegnextClient], object]] = {
+    "two_runs": two_runs,
+    "handle_across_runs": handle_across_runs,
+    "limit_across_runs": limit_across_runs,
+}
+
+
+def main(name: str, time_scale: float) -> None:
+    """Run one program with a fresh client, then collect everything it left behind."""
+    findings = PROGRAMS[name](LegnextClient(poll=PollPolicy(time_scale=time_scale)))
+    gc.collect()  # now, while warnings still reach stderr, not at interpreter exit
+    print(json.dumps(findings))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]))
