@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from multidict import CIMultiDictProxy
 
-    from ._budget import Pace, SlotTicket
+    from ._budget import SlotTicket
 
 __all__ = ["LegnextClient"]
 
@@ -832,12 +832,18 @@ class LegnextClient(Endpoints):
 
 
 class _EngineServices:
-    """What the job engine may use of a client (the engine's ``JobServices``)."""
+    """What the job engine may use of a client (the engine's ``JobServices``): the client's
+    own parts, handed over once, and its policies, read each time (they may be replaced)."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "check_open", "durations", "pace", "read_status", "slots")
 
     def __init__(self, client: LegnextClient) -> None:
         self._client = client
+        self.slots = client._slots
+        self.pace = client._budget.pace
+        self.durations = client._durations
+        self.check_open = client._check_open
+        self.read_status = client._read_task_once
 
     @property
     def poll(self) -> PollPolicy:
@@ -846,23 +852,3 @@ class _EngineServices:
     @property
     def retry(self) -> RetryPolicy:
         return self._client.retry
-
-    @property
-    def slots(self) -> JobSlots:
-        return self._client._slots
-
-    @property
-    def pace(self) -> Pace:
-        return self._client._budget.pace
-
-    @property
-    def durations(self) -> DurationModel:
-        return self._client._durations
-
-    def check_open(self) -> None:
-        self._client._check_open()
-
-    def read_status(
-        self, job_id: str, known: Task | None
-    ) -> Coroutine[Any, Any, tuple[Task, ServerHint]]:
-        return self._client._read_task_once(job_id, known)

@@ -339,7 +339,6 @@ class Job:
         job_id: str,
         phase: Phase,
         *,
-        task: Task | None = None,
         policy: PollPolicy | None = None,
     ) -> None:
         self.engine = engine
@@ -347,7 +346,7 @@ class Job:
         self.job_id = job_id
         self.phase = phase
         #: The latest snapshot (from the submission, a read or a callback), if any.
-        self.task = task
+        self.task: Task | None = None
         #: The job's own poll policy (a handle's), over the client's.
         self.policy = policy
         #: When the submission was answered (clock seconds), for jobs this client made.
@@ -814,13 +813,14 @@ class JobEngine:
     another).
     """
 
-    __slots__ = ("_clock", "_max_in_flight", "closed", "holders", "offsets", "polling", "services")
+    __slots__ = ("_max_in_flight", "clock", "closed", "holders", "offsets", "polling", "services")
 
     def __init__(
         self, services: JobServices, *, max_in_flight: int, clock: Clock = LOOP_CLOCK
     ) -> None:
         self.services = services
-        self._clock = clock
+        #: What times reads, deadlines and retries (see :meth:`use_clock`).
+        self.clock = clock
         self._max_in_flight = max_in_flight
         #: Times the watches' reads; one per event loop (see :meth:`renew`).
         self.polling = PollScheduler(max_in_flight, clock)
@@ -833,19 +833,14 @@ class JobEngine:
         self.closed = False
         services.slots.on_wait = self.watch_slot_holders
 
-    @property
-    def clock(self) -> Clock:
-        """What times reads, deadlines and retries."""
-        return self._clock
-
     def use_clock(self, clock: Clock) -> None:
         """Time everything by ``clock`` from now on (tests: a fake one, before any wait)."""
-        self._clock = self.polling.clock = clock
+        self.clock = self.polling.clock = clock
 
     def renew(self) -> None:
         """The client moved to a new event loop: a fresh scheduler (the old loop's timers
         and tasks will never run)."""
-        self.polling = PollScheduler(self._max_in_flight, self._clock)
+        self.polling = PollScheduler(self._max_in_flight, self.clock)
 
     # --- making jobs --------------------------------------------------------------------
 
