@@ -248,7 +248,7 @@ NO_HINT: Final = ServerHint()
 
 @attrs.define
 class PollState:
-    """What one handle's schedule knows of its job, in the client's service-second clock.
+    """What one job's schedule knows of it, in the client's service-second clock.
 
     ``submitted_at`` is known only for jobs this client created; ``last_queued_at`` is the
     last read that still saw the job queued; ``hint`` an absolute time before which the
