@@ -113,8 +113,9 @@ async def test_non_loopback_hosts_are_refused(
     emu = await make_emulator()
     api.emulator = emu
     # Any connection attempt would need the callback session; make one impossible.
-    assert emu._session is not None
-    await emu._session.close()
+    session = emu._callbacks.session
+    assert session is not None
+    await session.close()
     job_id = (await api.create("diffusion", {"text": "x", "callback": url}))["job_id"]
     emu.advance(3600)
     await emu.flush_callbacks()
