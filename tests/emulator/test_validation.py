@@ -349,3 +349,11 @@ async def test_multipart_file_part_is_400(make_emulator: Any, api: Api) -> None:
     ) as response:
         assert response.status == 400
         assert "mask must be a form field" in (await response.json())["error"]["message"]
+
+
+def test_every_endpoint_has_a_body_table() -> None:
+    """Each emulated POST route has a table of the body it accepts, and no table is spare."""
+    from legnext_async.emulator._bodies import BODIES
+    from legnext_async.emulator._catalog import OPERATIONS
+
+    assert set(BODIES) == set(OPERATIONS)
