@@ -167,14 +167,14 @@ BODIES: Final[Mapping[str, Body]] = {
     # 2 (2x) and 3 (4x) are deprecated but documented, and N8N still sends them.
     "upscale": follow_up(integer("type", 0, 3, required=True, to="upscale_type")),
     "reroll": Body((JOB_ID,)),
-    # Two documented shapes (reference §3.5): OpenAPI's URLs with an aspect_ratio,
+    # Two documented shapes (reference §3.5): OpenAPI's URLs with a required aspect_ratio,
     # the docs' data URIs with an optional dimension. Either is accepted, never both.
     "blend": Body(
         forms=(
             Form(
                 (
                     Field("imgUrls", Kind.URLS, True, 2, 5),
-                    Field("aspect_ratio", Kind.CHOICE, choices=("2:3", "1:1", "3:2")),
+                    Field("aspect_ratio", Kind.CHOICE, True, choices=("2:3", "1:1", "3:2")),
                 ),
                 excludes=("base64Array",),
             ),

@@ -213,7 +213,7 @@ async def test_task_type_spelling(api: Api, route: str, task_type: str) -> None:
         "remove-background": {"imgUrl": "https://e.x/a.png"},
         "video-diffusion": {"prompt": "https://e.x/a.png go"},
         "retexture": {"imgUrl": "https://e.x/a.png", "remixPrompt": "wood"},
-        "blend": {"imgUrls": ["https://e.x/a.png", "https://e.x/b.png"]},
+        "blend": {"imgUrls": ["https://e.x/a.png", "https://e.x/b.png"], "aspect_ratio": "1:1"},
         "shorten": {"prompt": "long prompt"},
     }
     assert (await api.create(route, bodies[route]))["task_type"] == task_type

@@ -89,6 +89,8 @@ BAD_CASES: Final = [
     case("blend", "imgUrls", {"imgUrls": "https://a.b/c"}, "urls-not-list"),
     case("blend", "imgUrls", {"imgUrls": [URL, "not a url"]}, "bad-url"),
     case("blend", "aspect_ratio", {"aspect_ratio": "16:9"}, "bad-ratio"),
+    case("blend", "aspect_ratio", {"aspect_ratio": DELETE}, "no-ratio"),
+    case("blend", "aspect_ratio", {"aspect_ratio": ""}, "empty-ratio"),
     case("blend", "imgUrls", {"imgUrls": DELETE}, "no-images"),
     case("blend", "base64Array", {"base64Array": ["data:image/png;base64,AAAA"] * 2}, "both"),
     case(
@@ -261,7 +263,6 @@ async def test_invalid_body_is_400(
             },
             id="blend-base64",
         ),
-        pytest.param("blend", {"aspect_ratio": DELETE}, id="blend-no-ratio"),
         pytest.param("describe", {"imgUrl": DELETE, "imageLink": URL}, id="describe-link"),
         pytest.param(
             "describe",
