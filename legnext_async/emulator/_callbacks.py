@@ -55,9 +55,9 @@ def callback_allowed(url: str, allowed_hosts: Collection[str]) -> bool:
     """Whether ``url`` may be contacted: loopback literal, ``localhost`` or allowed host."""
     try:
         parsed = URL(url)
+        host = parsed.host  # decoding an IDNA host may raise UnicodeError (a ValueError)
     except (ValueError, TypeError):
         return False
-    host = parsed.host
     if parsed.scheme not in ("http", "https") or not host:
         return False
     host = host.lower().rstrip(".")

@@ -222,9 +222,10 @@ def check_url(name: str, value: str, max_len: int = URL_MAX) -> None:
         raise InvalidRequest(f"{name} must be at most {max_len} characters")
     try:
         parsed = URL(value)
+        host = parsed.host  # decoding an IDNA host may raise UnicodeError (a ValueError)
     except (ValueError, TypeError) as exc:
         raise InvalidRequest(f"{name} must be a valid http(s) URL") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not host:
         raise InvalidRequest(f"{name} must start with http:// or https://")
 
 

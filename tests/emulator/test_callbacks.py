@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from legnext_async.emulator import Emulator
+from legnext_async.emulator._callbacks import callback_allowed
 
 from .conftest import Api, EmulatorFactory, Receiver
 
@@ -192,3 +193,16 @@ async def test_queued_job_callback(
     await api.create("diffusion", {"text": "x"})
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
     await wait_for(receiver, 1)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://xn--/hook", id="empty-punycode-label"),
+        pytest.param("http://a.xn--/hook", id="empty-punycode-tld"),
+        pytest.param("not a url at all", id="no-scheme"),
+    ],
+)
+def test_a_host_that_does_not_decode_is_not_allowed(url: str) -> None:
+    """A URL whose host is not valid IDNA is refused, not an error, even if its text is listed."""
+    assert callback_allowed(url, frozenset({"xn--", "a.xn--"})) is False

@@ -105,6 +105,10 @@ BAD_CASES: Final = [
     case("describe", "imgUrl", {"imgUrl": DELETE}, "nothing"),
     case("describe", "imgUrl", {"imgUrl": "example.com/a.png"}, "no-scheme"),
     case("describe", "imgUrl", {"imgUrl": "https://e.x/" + "a" * 1020}, "url-too-long"),
+    case("describe", "imgUrl", {"imgUrl": "http://xn--/a.png"}, "invalid-idna-host"),
+    case("diffusion", "callback", {"callback": "http://xn--/hook"}, "callback-invalid-idna-host"),
+    case("blend", "imgUrls[1]", {"imgUrls": [URL, "https://xn--/b.png"]}, "item-invalid-idna"),
+    case("inpaint", "mask.url", {"mask": {"url": "https://a.xn--/m.png"}}, "mask-url-bad-idna"),
     case(
         "describe",
         "imageLink",
