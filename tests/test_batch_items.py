@@ -106,5 +106,6 @@ def test_a_batch_item_copies_with_its_position_and_job() -> None:
     job: Any = "the fourth input"
     item: BatchItem[object] = BatchItem(None, error, position=3, job=job)
     copied: BatchItem[object] = copy.copy(item)
-    assert copied == (None, error)
-    assert (copied.position, copied.job) == (3, "the fourth input")
+    assert copied.position == 3
+    assert copied.job is job
+    assert tuple(copied) == (None, error)
