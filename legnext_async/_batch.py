@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 import attrs
 
@@ -60,6 +60,20 @@ class BatchItem(tuple["TaskHandle[R] | None", "R | LegnextError"], Generic[R]):
 
     def __repr__(self) -> str:
         return f"BatchItem(position={self.position}, handle={self[0]!r}, outcome={self[1]!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # tuple's own would call BatchItem((handle, outcome)), without position and job.
+        return (_batch_item, (self[0], self[1], self.position, self.job))
+
+
+def _batch_item(
+    handle: TaskHandle[R] | None,
+    outcome: R | LegnextError,
+    position: int,
+    job: TaskHandle[R] | Awaitable[TaskHandle[R]],
+) -> BatchItem[R]:
+    """A :class:`BatchItem` again (for ``copy`` and ``pickle``)."""
+    return BatchItem(handle, outcome, position=position, job=job)
 
 
 @attrs.frozen

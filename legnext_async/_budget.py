@@ -58,19 +58,21 @@ class JobSlots:
     taken back when the limit falls, so a burst of submissions causes one 429, not one per
     submission. A 429 about the request rate (``kind="rate"``) teaches nothing.
 
-    A limit lowered by a 429 is raised again by one after *quiet* finishes: jobs seen
-    finished while every slot was in use and submissions waited, with no 429 in between.
-    ``proven`` is the highest limit that held for a full turnover (``limit`` quiet
-    finishes). Below it the limit climbs back one step per quiet finish; at or above it, a
-    step (a probe) comes after ``limit * 2**f`` quiet finishes, where ``f`` (at most
-    ``MAX_DOUBLINGS``) counts the failed raises above ``proven`` since the last refused
-    level held. A raise *fails* when it is refused before any job finished at the new
-    level, or by a 429 naming the job limit; an ambiguous 429 that comes later may be noise,
-    so it lowers the limit but lengthens no wait. Failed climbs back below ``proven`` double
-    their wait too, until a raise holds; after more than ``MAX_DOUBLINGS`` of them in a row,
-    ``proven`` drops to what the last 429 taught. A ``"jobs"`` 429 also lowers ``proven``
-    at once. A limit given by the user is a ceiling: a 429 may lower the limit below it
-    for a while, but no probe goes above it.
+    A limit lowered by a 429 is raised again by one after *quiet* finishes: jobs seen finished
+    while every slot was in use and submissions waited, with no 429 in between. ``proven`` is
+    the highest limit that held for a full turnover (``limit`` quiet finishes). Below it the
+    limit climbs back one step per quiet finish; at or above it, a step (a probe) comes after
+    ``limit * 2**f`` quiet finishes, where ``f`` (at most ``MAX_DOUBLINGS``) counts the failed
+    raises to that very level (``limit + 1``) since it last held: each level keeps its own
+    count, so a level refused many times is not tried again soon just because a lower one held,
+    and a lower one that held before is not kept waiting for the failures of a higher one. A
+    raise *fails* when it is refused before any job finished at the new level, or by a 429
+    naming the job limit; an ambiguous 429 that comes later may be noise, so it lowers the limit
+    but lengthens no wait. Failed climbs back below ``proven`` double their wait too, until a
+    raise holds; after more than ``MAX_DOUBLINGS`` of them in a row, ``proven`` drops to what
+    the last 429 taught (and the level is probed from then on as rarely as one refused at every
+    probe). A ``"jobs"`` 429 also lowers ``proven`` at once. A limit given by the user is a
+    ceiling: a 429 may lower the limit below it for a while, but no probe goes above it.
 
     Counters, for logs and benchmarks: ``discoveries`` (429s that lowered the limit),
     ``recoveries`` (raises back to a level that had worked), ``probes`` (raises above
@@ -88,8 +90,8 @@ class JobSlots:
         self.failed_probes = 0
         self.rate_limited = 0
         self._quiet = 0  # finishes, all slots in use and submissions waiting, since a change
-        self._probe_doublings = 0
-        self._refused_level = 0  # the level of the last refusal above ``proven``
+        #: Failed raises to each level above ``proven`` since that level last held.
+        self._refusals: dict[int, int] = {}
         self._setbacks = 0  # raises towards ``proven`` refused since it last held
         self._just_raised = False  # raised, and no job finished since
         self._held = 0  # granted + sent + running
@@ -244,15 +246,19 @@ class JobSlots:
         if refused_level > self.proven:
             self.failed_probes += 1
             if failed_raise:
-                self._probe_doublings += 1
-                self._refused_level = refused_level
+                self._refusals[refused_level] = min(
+                    self._refusals.get(refused_level, 0) + 1, MAX_DOUBLINGS
+                )
         elif failed_raise:
             # Climbing back to a level that worked failed: another program may have taken
             # the room, so back off, and after a run of such failures forget that level.
             self._setbacks += 1
             if self._setbacks > MAX_DOUBLINGS:
+                # Refused that often in a row, the level is only probed from now on, and
+                # as rarely as a level that failed every probe.
                 self.proven = bound
                 self._setbacks = 0
+                self._refusals[refused_level] = MAX_DOUBLINGS
         self._just_raised = False
         self.limit = bound
         self.discoveries += 1
@@ -277,7 +283,7 @@ class JobSlots:
         limit = self.limit or 0
         if limit < self.proven:
             return 1 << self._setbacks
-        return max(limit, 1) << min(self._probe_doublings, MAX_DOUBLINGS)
+        return max(limit, 1) << self._refusals.get(limit + 1, 0)
 
     def _quiet_finish(self) -> None:
         """A job finished while every slot was in use and submissions waited."""
@@ -291,8 +297,8 @@ class JobSlots:
         if self._quiet == limit:
             # A full turnover at this level with no 429: it works.
             self.proven = max(self.proven, limit)
-            if limit >= self._refused_level:
-                self._probe_doublings = 0
+            for level in [level for level in self._refusals if level <= limit]:
+                del self._refusals[level]  # it holds now: its failures are history
             if limit >= self.proven:
                 self._setbacks = 0
         if self.ceiling is not None and limit >= self.ceiling:

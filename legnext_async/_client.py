@@ -175,8 +175,8 @@ def _error_fields(body: object) -> tuple[int | None, str, str]:
 def _read_capped(response: aiohttp.ClientResponse, limit: int) -> Awaitable[bytes | None]:
     """The body (decompressed) if it is at most ``limit`` bytes long, else ``None``.
 
-    Nothing past ``limit`` is read, nor held: a longer answer's connection is closed, never
-    drained or handed back to the pool half-read.
+    At most one chunk past ``limit`` is read, and nothing past it is kept: a longer answer's
+    connection is closed, never drained or handed back to the pool half-read.
     """
     length = response.content_length
     headers = response.headers

@@ -407,6 +407,8 @@ _ACTIONS_CACHE_SIZE: Final = 256
 #: images each. Bigger maps (a hostile answer's) are built afresh and never kept, so the
 #: cache's memory stays small whatever the service sends.
 _ACTIONS_KEY_MAX: Final = 32
+_ACTIONS_INT_MAX: Final = 2**31
+_ONLY_INT: Final = {int}
 
 
 def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -418,19 +420,26 @@ def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
     if len(raw) > _ACTIONS_KEY_MAX:
         return None
     key: list[tuple[str, object]] = []
+    numbers: list[Any] = []
     for name, value in raw.items():
         if len(name) > _ACTIONS_KEY_MAX:
             return None
-        if isinstance(value, list):
-            if len(value) > _ACTIONS_KEY_MAX or not all(
-                type(item) is int and -(2**31) <= item < 2**31 for item in value
-            ):
+        if type(value) is list:
+            if len(value) > _ACTIONS_KEY_MAX:
                 return None
+            numbers += value
             key.append((name, tuple(value)))
-        elif value is None or isinstance(value, bool):
+        elif value is None or type(value) is bool:
             key.append((name, value))
         else:
             return None
+    # All the numbers at once (this runs for every decoded answer): plain, small ints only.
+    if numbers and (
+        set(map(type, numbers)) != _ONLY_INT
+        or min(numbers) < -_ACTIONS_INT_MAX
+        or max(numbers) > _ACTIONS_INT_MAX
+    ):
+        return None
     return tuple(key)
 
 

@@ -15,13 +15,18 @@ import json
 import re
 from typing import Any, Final
 
-__all__ = ["MAX_JSON_DEPTH", "KeyScrubber", "loads"]
+__all__ = ["MAX_JSON_DEPTH", "MIN_SCRUBBED_KEY", "KeyScrubber", "loads"]
 
 #: The deepest nesting of arrays and objects read. The API's own documents nest four or five
 #: levels (a task's ``output.available_actions.upscale``); past this a body is malformed.
 MAX_JSON_DEPTH: Final = 32
 
 _TOO_DEEP: Final = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+
+#: The shortest key scrubbed from answers. A real key is a long random string; a shorter one
+#: is a test key (``"test"``, ``"emulator"``), too short to tell from ordinary text: scrubbing
+#: ``"s"`` or ``"id"`` would rewrite ``status`` and ``job_id`` in every answer.
+MIN_SCRUBBED_KEY: Final = 12
 
 
 def loads(body: bytes) -> Any:
@@ -31,8 +36,8 @@ def loads(body: bytes) -> Any:
         value = json.loads(body)
     except RecursionError:
         raise ValueError(_TOO_DEEP) from None
-    # Fewer brackets than the limit cannot nest past it: the usual answer costs two counts.
-    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _nests_deeper(value):
+    # Fewer brackets than the limit cannot nest past it: the usual answer costs one pass.
+    if len(body) - len(body.translate(None, b"[{")) > MAX_JSON_DEPTH and _nests_deeper(value):
         raise ValueError(_TOO_DEEP)
     return value
 
@@ -81,12 +86,14 @@ class KeyScrubber:
     JSON decoding undoes ``\\uXXXX`` (any hex case), ``\\/`` and the other escapes, in any
     mix; what the decoded strings may still hide is matched per character (see
     :func:`_forms`). Not recognised: the key case-changed, cut short, split across strings,
-    or encoded otherwise (base64, HTML entities, percent-encoding applied twice).
+    or encoded otherwise (base64, HTML entities, percent-encoding applied twice). A key
+    shorter than :data:`MIN_SCRUBBED_KEY` is left alone.
     """
 
-    __slots__ = ("_escapes", "_key", "_key_bytes", "_pattern")
+    __slots__ = ("_enabled", "_escapes", "_key", "_key_bytes", "_pattern")
 
     def __init__(self, key: str) -> None:
+        self._enabled = len(key) >= MIN_SCRUBBED_KEY
         self._key = key
         self._key_bytes = key.encode()
         self._pattern = re.compile("".join(_forms(char) for char in key))
@@ -113,7 +120,7 @@ class KeyScrubber:
         written anew if the key was found. A body that is not JSON is never shown by an
         error or a model; the plain key is replaced in it all the same.
         """
-        if not (
+        if not self._enabled or not (
             self._key_bytes in body
             or b"%" in body
             or b"\x00" in body[:4]  # UTF-16 or UTF-32, which json.loads also reads
@@ -131,7 +138,7 @@ class KeyScrubber:
 
     def text(self, text: str) -> str:
         """``text`` with the key replaced, however it is spelled (see :func:`_forms`)."""
-        return self._pattern.sub("***", text)
+        return self._pattern.sub("***", text) if self._enabled else text
 
     def _scrub(self, value: object) -> tuple[object, bool]:
         """``value`` with the key scrubbed from its strings, and whether it was found.

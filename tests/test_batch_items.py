@@ -96,3 +96,16 @@ async def test_job_ids_are_reported_as_soon_as_jobs_are_created() -> None:
     }
     assert sorted(reported) == [0, 1, 3]
     assert reported[0] == given.job_id
+
+
+def test_a_batch_item_copies_with_its_position_and_job() -> None:
+    """``copy.copy`` keeps what a batch item says of its input, not only the pair."""
+    import copy
+
+    error = ValidationError("image_no", "must be from 0 to 3, got 9")
+    job: Any = "the fourth input"
+    item: BatchItem[object] = BatchItem(None, error, position=3, job=job)
+    copied: BatchItem[object] = copy.copy(item)
+    assert copied.position == 3
+    assert copied.job is job
+    assert tuple(copied) == (None, error)

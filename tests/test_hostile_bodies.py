@@ -28,6 +28,7 @@ from legnext_async import (
     InvalidRequestError,
     LegnextClient,
     MalformedResponseError,
+    PollPolicy,
     RawJSON,
     ResponseTooLargeError,
     RetryPolicy,
@@ -38,6 +39,7 @@ from legnext_async import (
     ValidationError,
 )
 from legnext_async._client import DEFAULT_MAX_RESPONSE_BYTES, ERROR_BODY_BYTES
+from legnext_async.emulator import Emulator
 
 from .conftest import API_KEY, FAST_RETRY, fast_poll
 
@@ -610,3 +612,24 @@ async def test_key_in_a_body_not_in_utf8_is_scrubbed(encoding: str) -> None:
         task = await client.get_task(JOB_ID)
     assert task.logs == ("bad key ***",)
     assert_hidden(API_KEY, repr(task), dict(task.raw))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("s", id="s"),
+        pytest.param("id", id="id"),
+        pytest.param("emulator", id="emulator"),
+    ],
+)
+async def test_a_short_test_key_leaves_answers_intact(key: str) -> None:
+    """A key too short to be a secret (an emulator's test key) is not scrubbed from answers,
+    which would rewrite ``status`` or ``job_id`` in every one of them."""
+    async with (
+        Emulator(time_scale=0.001) as emu,
+        LegnextClient(api_key=key, base_url=emu.base_url, poll=PollPolicy(time_scale=0.001)) as c,
+    ):
+        handle = await c.diffusion("a lighthouse")
+        result = await handle
+    assert result.job_id == handle.job_id
+    assert len(result.image_urls) == 4

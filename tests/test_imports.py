@@ -37,9 +37,6 @@ KNOWN_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset(
         ("legnext_async._models", "legnext_async._exceptions"),
         ("legnext_async._models", "legnext_async._validation"),
         ("legnext_async._validation", "legnext_async._exceptions"),
-        # The emulator: a job names its account for type checking, the state builds jobs.
-        ("legnext_async.emulator._jobs", "legnext_async.emulator._state"),
-        ("legnext_async.emulator._state", "legnext_async.emulator._jobs"),
     }
 )
 

@@ -84,15 +84,6 @@ DIFFERENCES: Final = (
     Difference("remixPrompt", "empty", "accepted", EMPTY_IS_UNSET, OPTIONAL_REMIX),
     Difference("prompt", "empty", "accepted", EMPTY_IS_UNSET, ("video-diffusion", "extend-video")),
     Difference(
-        "aspect_ratio",
-        "missing",
-        "accepted",
-        "the OpenAPI files list aspect_ratio as required (reference §3.5), so the client"
-        " always sends it; the emulator, which also takes the docs' other blend form (whose"
-        " dimension is optional), leaves aspect_ratio optional too: laxer than the reference",
-        ("blend",),
-    ),
-    Difference(
         "jobId",
         "too-long",
         "unknown job",

@@ -11,9 +11,11 @@
 Also runnable: ``python -m legnext_async.emulator --port 8080``.
 """
 
-from ._app import Balance, Emulator, JobInfo, RequestRecord, make_app
 from ._callbacks import CallbackRecord
+from ._emulator import Emulator, make_app
 from ._faults import Fault, FaultKind
+from ._requests import RequestRecord
+from ._snapshots import Balance, JobInfo
 
 __all__ = [
     "Balance",

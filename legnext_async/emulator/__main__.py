@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from ._app import Emulator
+from ._emulator import Emulator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -20,7 +20,7 @@ class Operation:
     route: str
     task_type: str
     family: Family
-    #: Fast-mode points; ``--turbo`` doubles, see ``_billing.price``.
+    #: Fast-mode points; ``--turbo`` doubles, see ``_state.price``.
     cost: int
     #: The ``available_actions`` key the parent must list, for follow-ups.
     parent_action: str | None = None
@@ -33,7 +33,7 @@ OPERATIONS: dict[str, Operation] = {
     for op in (
         Operation("diffusion", "diffusion", "grid", 80),
         Operation("variation", "variation", "grid", 120, "variation"),
-        # Subtle 120 / creative 160 is applied in _billing.price.
+        # Subtle 120 / creative 160 is applied in _state.price.
         Operation("upscale", "upscale", "single", 120, "upscale"),
         # Unpriced by the vendor; a reroll re-runs the parent prompt, so it is priced
         # like the parent diffusion (draft/turbo included).
@@ -50,7 +50,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation("retexture", "retexture", "grid", 120),
         Operation("remove-background", "remove_background", "single", 80),
         Operation("enhance", "enhance", "grid", 80, "enhance"),
-        # 480p price; 720p (videoType 1) costs 1536, applied in _billing.price.
+        # 480p price; 720p (videoType 1) costs 1536, applied in _state.price.
         Operation("video-diffusion", "video_diffusion", "video", 480),
         Operation("extend-video", "extend_video", "video", 480, "extend"),
         Operation("video-upscale", "video_upscale", "video", 480, "upscale"),

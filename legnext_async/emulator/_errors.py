@@ -1,9 +1,11 @@
-"""HTTP error bodies in the three shapes the sources disagree on (reference §6)."""
+"""HTTP error answers: the three body shapes the sources disagree on (reference §6)."""
 
 from __future__ import annotations
 
 import json
 from typing import Literal
+
+from aiohttp import web
 
 ErrorShape = Literal["envelope", "flat", "nested"]
 
@@ -12,6 +14,17 @@ NOT_WHITELISTED = (
     "This feature is only available for whitelisted accounts. Please upgrade your plan "
     "or contact customer support to access this feature."
 )
+#: The prefix of every 400 about a request body.
+INVALID_REQUEST = "Invalid request parameters"
+
+
+class Reject(Exception):
+    """Answer ``status`` with an error body saying ``message``; raised below a handler."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def error_body(shape: ErrorShape, code: int, message: str) -> bytes:
@@ -43,3 +56,10 @@ def error_body(shape: ErrorShape, code: int, message: str) -> bytes:
             "error": {"code": code, "raw_message": "", "message": message, "detail": None},
         }
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def error_response(shape: ErrorShape, status: int, message: str) -> web.Response:
+    """The answer ``status`` whose body, in ``shape``, says ``message``."""
+    return web.Response(
+        status=status, body=error_body(shape, status, message), content_type="application/json"
+    )

@@ -7,15 +7,12 @@ four timestamps fixed when it is scheduled, so thousands of jobs cost no timers.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
 
 from ._catalog import MAX_VIDEO_EXTENSIONS, Family
 from ._clock import ZERO_TIME, format_seconds
-
-if TYPE_CHECKING:
-    from ._state import Account
 
 PENDING: Final = "pending"
 STAGED: Final = "staged"
@@ -59,6 +56,12 @@ class JobError:
     raw_message: str = ""
 
 
+#: The error of a job failed by ``failure_rate``, ``fail_next()`` or ``seed_job(failed=True)``.
+DEFAULT_FAILURE: Final = JobError(
+    code=10001, message="Task failed", raw_message="midjourney job failed (emulated)"
+)
+
+
 @attrs.define(eq=False, slots=True)
 class Job:
     """One task. Times are virtual Unix seconds; ``started_at is None`` while queued."""
@@ -66,7 +69,8 @@ class Job:
     job_id: str
     task_type: str
     family: Family
-    account: Account
+    #: The owning account, by id: a job never reaches into its account's wallet.
+    account_id: int
     callback: str | None
     origin: str
     created_at: float

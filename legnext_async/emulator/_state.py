@@ -11,7 +11,7 @@ import heapq
 import itertools
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -22,14 +22,13 @@ from ._catalog import (
     VIDEO_PRICES,
     Family,
 )
-from ._jobs import Job, JobError
+from ._jobs import DEFAULT_FAILURE, Job, JobError
 from ._validation import Submission, batch_size, is_draft, is_turbo
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Mapping
 
-OverLimit = Literal["reject", "queue"]
+    from ._options import CallbackOptions, JobRules
 
 #: Balance alerts fire below this many USD (the live sample shows 10).
 ALERT_THRESHOLD_USD = 10
@@ -106,24 +105,18 @@ def price(sub: Submission, parent: Job | None) -> int:
 class State:
     """Every account and job of one emulator, and the callback outbox."""
 
+    rules: JobRules
+    callbacks: CallbackOptions
+    #: Draws job ids, run times, output seeds and ``failure_rate`` failures.
     rng: random.Random
-    durations: Mapping[str, tuple[float, float]]
-    pending_seconds: float
-    staged_seconds: float
-    concurrency_limit: int
-    over_limit: OverLimit
-    initial_credits: int
-    initial_points: int
-    failure_rate: float
-    default_failure: JobError
-    callback_delay: float
-    callback_duplicates: int
-    callbacks_enabled: bool
+    #: Accounts by API key.
     accounts: dict[str, Account] = attrs.field(factory=dict)
     jobs: dict[str, Job] = attrs.field(factory=dict)
     #: (due, sequence, job, delivery number) of callbacks not yet sent.
     outbox: list[tuple[float, int, Job, int]] = attrs.field(factory=list)
     _plans: list[_PlanCounter] = attrs.field(factory=list)
+    #: Accounts by ``account_id - 1``.
+    _owners: list[Account] = attrs.field(factory=list)
     _seq: itertools.count[int] = attrs.field(factory=itertools.count)
 
     # -- accounts ------------------------------------------------------------------
@@ -134,13 +127,23 @@ class State:
         if account is None:
             account = Account(
                 account_id=len(self.accounts) + 1,
-                credits=self.initial_credits,
-                points=self.initial_points,
+                credits=self.rules.initial_credits,
+                points=self.rules.initial_points,
                 whitelisted=whitelisted,
                 updated_at=now,
             )
             self.accounts[key] = account
+            self._owners.append(account)
         return account
+
+    def owner(self, job: Job) -> Account:
+        """The account ``job`` belongs to."""
+        return self._owners[job.account_id - 1]
+
+    def settle_all(self, now: float) -> None:
+        """Settle every account up to ``now``."""
+        for account in self.accounts.values():
+            self.settle(account, now)
 
     def settle(self, account: Account, now: float) -> None:
         """Bill or refund jobs that ended by ``now`` and start queued jobs in freed slots."""
@@ -165,17 +168,22 @@ class State:
         account.updated_at = max(account.updated_at, ended)
 
     def _start(self, account: Account, job: Job, start: float) -> None:
-        job.schedule(start, self.pending_seconds, self.staged_seconds)
+        job.schedule(start, self.rules.pending_seconds, self.rules.staged_seconds)
         assert job.ended_at is not None
         heapq.heappush(account.active, (job.ended_at, next(self._seq), job))
-        if job.callback is not None and self.callbacks_enabled:
-            due = job.ended_at + self.callback_delay
-            for n in range(1, self.callback_duplicates + 1):
+        callbacks = self.callbacks
+        if job.callback is not None and callbacks.enabled:
+            due = job.ended_at + callbacks.delay
+            for n in range(1, callbacks.duplicates + 1):
                 heapq.heappush(self.outbox, (due, next(self._seq), job, n))
 
     def busy(self, account: Account) -> bool:
         """Whether every concurrency slot is taken (call after ``settle``)."""
-        return len(account.active) >= self.concurrency_limit
+        return len(account.active) >= self.rules.concurrency_limit
+
+    def expired(self, job: Job, now: float) -> bool:
+        """Whether ``job`` is past retention: unknown to status reads and follow-ups."""
+        return now - job.created_at > self.rules.retention
 
     # -- jobs ------------------------------------------------------------------------
 
@@ -191,7 +199,8 @@ class State:
         return str(self.rng.randrange(1_000_000_000, 4_294_967_296))
 
     def _duration(self, task_type: str, turbo: bool) -> float:
-        low, high = self.durations.get(task_type, DEFAULT_DURATIONS.get(task_type, (60.0, 90.0)))
+        default = DEFAULT_DURATIONS.get(task_type, (60.0, 90.0))
+        low, high = self.rules.durations.get(task_type, default)
         seconds = self.rng.uniform(low, high)
         return seconds / 2 if turbo else seconds  # turbo ~2x faster (legnext.ai/turbo)
 
@@ -207,8 +216,9 @@ class State:
                 if counter.remaining <= 0:
                     self._plans.remove(counter)
                 return counter.plan.error
-        if self.failure_rate > 0 and self.rng.random() < self.failure_rate:
-            return self.default_failure
+        rate = self.rules.failure_rate
+        if rate > 0 and self.rng.random() < rate:
+            return DEFAULT_FAILURE
         return None
 
     def create(
@@ -235,7 +245,7 @@ class State:
             job_id=self.new_id(),
             task_type=op.task_type,
             family=op.family,
-            account=account,
+            account_id=account.account_id,
             callback=sub.callback,
             origin=origin,
             created_at=now,
@@ -282,7 +292,7 @@ class State:
             job_id=self.new_id(),
             task_type=task_type,
             family=family,
-            account=account,
+            account_id=account.account_id,
             callback=None,
             origin=origin,
             created_at=created_at,

@@ -5,25 +5,26 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
 
 from legnext_async.emulator import Emulator
+from legnext_async.emulator._callbacks import callback_allowed
 
 from .conftest import Api, EmulatorFactory, Receiver
 
 
-async def wait_for(receiver: Receiver, count: int) -> None:
-    """Wait (bounded) until ``receiver`` holds ``count`` bodies."""
-    for _ in range(200):
-        if len(receiver.bodies) >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"got {len(receiver.bodies)} callbacks, wanted {count}")
+async def wait_for(receiver: Receiver, count: int, emulator: Emulator) -> None:
+    """Finish every job on the emulator's virtual clock, deliver the callbacks now due, and
+    check that ``receiver`` holds ``count`` bodies (no polling: the flush waits for them)."""
+    emulator.advance(3600)
+    await emulator.flush_callbacks()
+    assert len(receiver.bodies) == count
 
 
 async def test_wrapped_callback(api: Api, receiver: Receiver) -> None:
     """A finished job posts {"timestamp": int, "data": task} to its callback once."""
     job_id = (await api.create("diffusion", {"text": "x", "callback": receiver.url}))["job_id"]
-    await wait_for(receiver, 1)
+    await wait_for(receiver, 1, api.emulator)
     (body,) = receiver.bodies
     assert set(body) == {"timestamp", "data"}
     assert isinstance(body["timestamp"], int)
@@ -39,7 +40,7 @@ async def test_failed_job_posts_too(api: Api, receiver: Receiver) -> None:
     """A failed job is also posted, with status failed."""
     api.emulator.fail_next()
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
-    await wait_for(receiver, 1)
+    await wait_for(receiver, 1, api.emulator)
     assert receiver.bodies[0]["data"]["status"] == "failed"
 
 
@@ -47,7 +48,7 @@ async def test_bare_callback(make_emulator: EmulatorFactory, api: Api, receiver:
     """callback_body="bare" posts the task object itself."""
     api.emulator = await make_emulator(callback_body="bare")
     job_id = (await api.create("diffusion", {"text": "x", "callback": receiver.url}))["job_id"]
-    await wait_for(receiver, 1)
+    await wait_for(receiver, 1, api.emulator)
     assert receiver.bodies[0]["job_id"] == job_id
 
 
@@ -55,9 +56,7 @@ async def test_duplicates(make_emulator: EmulatorFactory, api: Api, receiver: Re
     """callback_duplicates=3 delivers the same body three times."""
     api.emulator = await make_emulator(callback_duplicates=3)
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
-    await wait_for(receiver, 3)
-    await asyncio.sleep(0.05)
-    assert len(receiver.bodies) == 3
+    await wait_for(receiver, 3, api.emulator)
     assert receiver.bodies[0]["data"] == receiver.bodies[2]["data"]
     assert [r.delivery for r in api.emulator.callback_log] == [1, 2, 3]
 
@@ -73,10 +72,11 @@ async def test_delay_is_virtual(
     job_id = (await api.create("diffusion", {"text": "x", "callback": receiver.url}))["job_id"]
     emu.advance(200)
     assert (await api.job(job_id))["status"] == "completed"
-    await asyncio.sleep(0.05)
+    await emu.flush_callbacks()
     assert receiver.bodies == []
     emu.advance(600)
-    await wait_for(receiver, 1)
+    await emu.flush_callbacks()
+    assert len(receiver.bodies) == 1
     ended_at = emu.job(job_id).ended_at
     assert ended_at is not None
     assert receiver.bodies[0]["timestamp"] >= int(ended_at) + 600
@@ -88,10 +88,9 @@ async def test_no_callback_before_the_job_ends(
     """Nothing is posted while a job is still running."""
     api.emulator = await make_emulator(time_scale=1.0)
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
-    await asyncio.sleep(0.05)
+    await api.emulator.flush_callbacks()
     assert receiver.bodies == []
-    api.emulator.advance(3600)
-    await wait_for(receiver, 1)
+    await wait_for(receiver, 1, api.emulator)
 
 
 @pytest.mark.parametrize(
@@ -113,15 +112,12 @@ async def test_non_loopback_hosts_are_refused(
     emu = await make_emulator()
     api.emulator = emu
     # Any connection attempt would need the callback session; make one impossible.
-    assert emu._session is not None
-    await emu._session.close()
+    session = emu._callbacks.session
+    assert session is not None
+    await session.close()
     job_id = (await api.create("diffusion", {"text": "x", "callback": url}))["job_id"]
     emu.advance(3600)
     await emu.flush_callbacks()
-    for _ in range(100):
-        if emu.callback_log:
-            break
-        await asyncio.sleep(0.01)
     (record,) = emu.callback_log
     assert record.outcome == "refused"
     assert record.job_id == job_id
@@ -136,25 +132,21 @@ async def test_allowed_hosts_opt_in(
     emu: Emulator = await make_emulator(callback_allowed_hosts=["127.0.0.1"])
     api.emulator = emu
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
-    await wait_for(receiver, 1)
+    await wait_for(receiver, 1, api.emulator)
 
 
 async def test_localhost_name_is_allowed(api: Api, receiver: Receiver) -> None:
     """The name ``localhost`` counts as loopback."""
     url = receiver.url.replace("127.0.0.1", "localhost")
     await api.create("diffusion", {"text": "x", "callback": url})
-    await wait_for(receiver, 1)
+    await wait_for(receiver, 1, api.emulator)
 
 
 async def test_receiver_error_is_recorded(api: Api, receiver: Receiver) -> None:
     """A non-2xx answer from the receiver is recorded as a failed delivery."""
     receiver.status = 500
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
-    await wait_for(receiver, 1)
-    for _ in range(100):
-        if api.emulator.callback_log:
-            break
-        await asyncio.sleep(0.01)
+    await wait_for(receiver, 1, api.emulator)
     (record,) = api.emulator.callback_log
     assert (record.outcome, record.status) == ("failed", 500)
 
@@ -164,10 +156,6 @@ async def test_unreachable_receiver_is_recorded(api: Api) -> None:
     await api.create("diffusion", {"text": "x", "callback": "http://127.0.0.1:9/hook"})
     api.emulator.advance(3600)
     await api.emulator.flush_callbacks()
-    for _ in range(100):
-        if api.emulator.callback_log:
-            break
-        await asyncio.sleep(0.01)
     assert api.emulator.callback_log[0].outcome == "failed"
 
 
@@ -178,7 +166,7 @@ async def test_callbacks_can_be_disabled(
     api.emulator = await make_emulator(callbacks_enabled=False)
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
     api.emulator.advance(3600)
-    await asyncio.sleep(0.05)
+    await api.emulator.flush_callbacks()
     assert receiver.bodies == []
     assert api.emulator.callback_log == []
 
@@ -190,4 +178,46 @@ async def test_queued_job_callback(
     api.emulator = await make_emulator(concurrency_limit=1, over_limit="queue")
     await api.create("diffusion", {"text": "x"})
     await api.create("diffusion", {"text": "x", "callback": receiver.url})
-    await wait_for(receiver, 1)
+    await wait_for(receiver, 1, api.emulator)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://xn--/hook", id="empty-punycode-label"),
+        pytest.param("http://a.xn--/hook", id="empty-punycode-tld"),
+        pytest.param("not a url at all", id="no-scheme"),
+    ],
+)
+def test_a_host_that_does_not_decode_is_not_allowed(url: str) -> None:
+    """A URL whose host is not valid IDNA is refused, not an error, even if its text is listed."""
+    assert callback_allowed(url, frozenset({"xn--", "a.xn--"})) is False
+
+
+async def test_flush_waits_for_a_delivery_the_worker_started(api: Api) -> None:
+    """flush_callbacks() returns only once a delivery already under way is recorded."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_hook(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.json_response({"success": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", slow_hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        await api.create("diffusion", {"text": "x", "callback": url})
+        api.emulator.advance(3600)
+        await asyncio.wait_for(arrived.wait(), timeout=5)  # the worker is delivering it
+        flush = asyncio.create_task(api.emulator.flush_callbacks())
+        release.set()
+        await flush
+        (record,) = api.emulator.callback_log
+        assert (record.outcome, record.status) == ("delivered", 200)
+    finally:
+        await runner.cleanup()
