@@ -70,6 +70,9 @@ nitpick_ignore_regex: list[tuple[str, str]] = [
     ("py:class", r"datetime(\.datetime)?"),
     ("py:class", r"random\.Random"),
     ("py:class", r"(legnext_async\._\w+\.)?R(_co)?"),
+    # The private protocol a result's client is typed as, so results need not import the
+    # client; the docstrings say a LegnextClient.
+    ("py:class", r"(legnext_async\._results\.)?FollowUpClient"),
 ]
 
 # --- HTML -----------------------------------------------------------------------------

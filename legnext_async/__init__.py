@@ -22,8 +22,6 @@ from ._exceptions import (
     ResponseTooLargeError,
     ServerError,
     SubmissionOutcomeUnknownError,
-    TaskFailedError,
-    TaskTimeoutError,
     TransportError,
     ValidationError,
 )
@@ -53,6 +51,7 @@ from ._models import (
 from ._polling import PollPolicy
 from ._results import ImageResult, TaskResult, TextResult, VideoResult
 from ._retry import RetryPolicy
+from ._task_errors import TaskFailedError, TaskTimeoutError
 from ._version import __version__
 
 __all__ = [

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ._catalog import Route
-    from ._client import LegnextClient
     from ._handle import TaskHandle
     from ._models import (
         BlendAspectRatio,
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
         VideoType,
     )
     from ._polling import PollPolicy
-    from ._results import ImageResult, TextResult, VideoResult
+    from ._results import FollowUpClient, ImageResult, TextResult, VideoResult
 
 __all__ = ["Endpoints"]
 
@@ -62,7 +61,7 @@ class Endpoints:
             self,
             endpoint: str,
             payload: dict[str, Any],
-            make_result: Callable[[Task, LegnextClient], R],
+            make_result: Callable[[Task, FollowUpClient], R],
             poll: PollPolicy | None = None,
         ) -> TaskHandle[R]: ...
 

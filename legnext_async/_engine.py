@@ -47,7 +47,6 @@ from ._exceptions import (
     NotFoundError,
     RateLimitError,
     SubmissionOutcomeUnknownError,
-    TaskTimeoutError,
 )
 from ._models import RawJSON, Task, TaskStatus
 from ._polling import (
@@ -62,6 +61,7 @@ from ._polling import (
 )
 from ._retry import is_retryable_read, retry_call
 from ._scheduler import PollScheduler
+from ._task_errors import TaskTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping

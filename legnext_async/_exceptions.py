@@ -24,7 +24,9 @@ Every error derives from :class:`LegnextError`::
     ├── TaskFailedError                       the job ended with status ``failed``
     └── TaskTimeoutError (also TimeoutError)  a wait passed its deadline; the job may still run
 
-Messages never contain the API key.
+Messages never contain the API key. ``TaskFailedError`` and ``TaskTimeoutError`` carry a
+:class:`Task`, so they live above the models, in ``_task_errors.py``; every other error is
+here, below everything that raises it.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from ._models import Task
 
 __all__ = [
     "APIConnectionError",
@@ -54,8 +54,6 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "SubmissionOutcomeUnknownError",
-    "TaskFailedError",
-    "TaskTimeoutError",
     "TransportError",
     "ValidationError",
 ]
@@ -298,34 +296,3 @@ class SubmissionOutcomeUnknownError(LegnextError):
         self.endpoint = endpoint
         self.payload = payload
         self.sent_at = sent_at
-
-
-class TaskFailedError(LegnextError):
-    """The job ended with status ``failed``.
-
-    ``task`` is the final :class:`Task`; ``code`` and ``message`` its error.
-    """
-
-    def __init__(self, task: Task) -> None:
-        error = task.error
-        code = error.code if error else 0
-        message = (error.message or error.raw_message) if error else ""
-        super().__init__(f"job {task.job_id} failed (code {code}): {message or 'no message'}")
-        self.task = task
-        self.job_id = task.job_id
-        self.code = code
-        self.message = message
-
-
-class TaskTimeoutError(LegnextError, TimeoutError):
-    """Waiting for a job passed its deadline; the job itself may still finish.
-
-    Resume with ``client.task(err.job_id)``. ``last_task`` is the last status seen, if any.
-    """
-
-    def __init__(self, job_id: str, timeout: float, last_task: Task | None = None) -> None:
-        status = f", last status {last_task.status.value}" if last_task else ""
-        super().__init__(f"job {job_id} did not finish within {timeout:g} s{status}")
-        self.job_id = job_id
-        self.timeout = timeout
-        self.last_task = last_task

@@ -13,8 +13,8 @@ import types
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._engine import change_key
-from ._exceptions import TaskFailedError
 from ._models import TaskStatus
+from ._task_errors import TaskFailedError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Generator

@@ -15,7 +15,7 @@ before anything is sent, goes through the client the result came from (or the on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, Protocol, Self, cast
 
 import attrs
 
@@ -27,12 +27,27 @@ from ._validation import check_int
 
 if TYPE_CHECKING:
     from ._catalog import Family, Field, Route
-    from ._client import LegnextClient
     from ._handle import TaskHandle
     from ._models import Canvas, ImagePosition, Mask, PanDirection, RemixMode, VideoType
     from ._polling import PollPolicy
 
-__all__ = ["ImageResult", "TaskResult", "TextResult", "VideoResult"]
+__all__ = ["FollowUpClient", "ImageResult", "TaskResult", "TextResult", "VideoResult"]
+
+
+class FollowUpClient(Protocol):
+    """What a result needs of a client to follow up; a :class:`LegnextClient` is one.
+
+    Declared here so that results, which the client makes, never import the client.
+    """
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client was closed."""
+
+    async def _create(
+        self, route: Route, poll: PollPolicy | None, /, **values: object
+    ) -> TaskHandle[Any]:
+        """Check ``values`` against ``route``, build its body and submit the job."""
 
 
 @attrs.frozen
@@ -44,7 +59,7 @@ class TaskResult:
     """
 
     task: Task
-    _client: LegnextClient | None = attrs.field(alias="client", default=None, repr=False, eq=False)
+    _client: FollowUpClient | None = attrs.field(alias="client", default=None, repr=False, eq=False)
 
     @property
     def job_id(self) -> str:
@@ -76,7 +91,7 @@ class TaskResult:
         return self.task.to_json()
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, client: LegnextClient | None = None) -> Self:
+    def from_json(cls, data: Mapping[str, Any], *, client: FollowUpClient | None = None) -> Self:
         """The result for a task object: the output of :meth:`to_json`, or any the API sent.
 
         On :class:`TaskResult` the class follows the job's task type (image, video or
@@ -94,7 +109,7 @@ class TaskResult:
         kind = _RESULT_TYPES[task.task_type.family] if cls is TaskResult else cls
         return cast("Self", kind(task, client=client))
 
-    def bind(self, client: LegnextClient) -> Self:
+    def bind(self, client: FollowUpClient) -> Self:
         """This result, with its follow-ups going through ``client`` (an open client).
 
         For a result read with :meth:`from_json`, or one whose client has closed.
@@ -127,7 +142,7 @@ class TaskResult:
         values[parent.name] = self.job_id
         return await client._create(route, poll, **values)
 
-    def _open_client(self, route: Route) -> LegnextClient:
+    def _open_client(self, route: Route) -> FollowUpClient:
         """The client to follow up through, or ClientClosedError saying how to get one."""
         client = self._client
         if client is not None and not client.closed:
@@ -549,21 +564,6 @@ def result_type(family: Family) -> type[TaskResult]:
     return _RESULT_TYPES[family]
 
 
-def image_result(task: Task, client: LegnextClient) -> ImageResult:
-    """The result of an image job."""
-    return ImageResult(task, client=client)
-
-
-def video_result(task: Task, client: LegnextClient) -> VideoResult:
-    """The result of a video job."""
-    return VideoResult(task, client=client)
-
-
-def text_result(task: Task, client: LegnextClient) -> TextResult:
-    """The result of a describe or shorten job."""
-    return TextResult(task, client=client)
-
-
-def result_for(task: Task, client: LegnextClient) -> TaskResult:
+def result_for(task: Task, client: FollowUpClient) -> TaskResult:
     """The result type that fits the job's task type (for handles of jobs made elsewhere)."""
     return _RESULT_TYPES[task.task_type.family](task, client=client)

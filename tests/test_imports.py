@@ -20,26 +20,6 @@ Graph = dict[str, dict[str, int]]
 PACKAGE = "legnext_async"
 EMULATOR = "legnext_async.emulator"
 
-#: Edges that close import cycles today, tolerated until the work that removes them lands.
-#: Never add to it: a new cycle is a layering mistake to fix (a lower module that must name a
-#: higher one declares a protocol of its own). The test below fails when an edge no longer
-#: closes a cycle, so the list only shrinks.
-KNOWN_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset(
-    {
-        # The endpoint-catalogue work: the client, its endpoints and results name one another.
-        ("legnext_async._client", "legnext_async._endpoints"),
-        ("legnext_async._client", "legnext_async._results"),
-        ("legnext_async._endpoints", "legnext_async._client"),
-        ("legnext_async._endpoints", "legnext_async._results"),
-        ("legnext_async._results", "legnext_async._client"),
-        # TaskFailedError and TaskTimeoutError name Task, whose module raises ValidationError.
-        ("legnext_async._exceptions", "legnext_async._models"),
-        ("legnext_async._models", "legnext_async._exceptions"),
-        ("legnext_async._models", "legnext_async._validation"),
-        ("legnext_async._validation", "legnext_async._exceptions"),
-    }
-)
-
 
 def modules_of(root: Path, package: str) -> dict[str, Path]:
     """Every module of the package under ``root``, by dotted name (a package by its own)."""
@@ -133,16 +113,12 @@ def describe_cycles(graph: Graph, edges: Iterable[tuple[str, str]]) -> str:
 GRAPH = import_graph(Path(legnext_async.__file__).parent, PACKAGE)
 
 
-def test_the_package_has_no_new_import_cycle() -> None:
-    """Every import that closes a cycle is one of the known ones, being removed."""
-    new = cycle_edges(GRAPH) - KNOWN_CYCLE_EDGES
-    assert not new, "import cycles (module:line of each import):\n" + describe_cycles(GRAPH, new)
-
-
-def test_every_known_cycle_edge_still_exists() -> None:
-    """An edge no longer on a cycle leaves the allow-list, so the list only shrinks."""
-    gone = KNOWN_CYCLE_EDGES - cycle_edges(GRAPH)
-    assert not gone, f"no longer on a cycle; remove from KNOWN_CYCLE_EDGES: {sorted(gone)}"
+def test_the_package_has_no_import_cycle() -> None:
+    """No module imports, even for type checking, a module that imports it back."""
+    cycles = cycle_edges(GRAPH)
+    assert not cycles, "import cycles (module:line of each import):\n" + describe_cycles(
+        GRAPH, cycles
+    )
 
 
 def test_the_emulator_imports_nothing_from_the_client() -> None:
