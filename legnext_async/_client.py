@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -229,6 +230,13 @@ def _not_found(url: str, *, names_job: bool, **kwargs: Any) -> NotFoundError:
         f"no API endpoint at {url}; check base_url (the service's is {DEFAULT_BASE_URL})"
     )
     return EndpointNotFoundError(url=url, **kwargs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _status_path(job_id: str) -> str:
+    """The status path of a job. Callers pass checked ids only; quoting keeps the path one
+    segment regardless. Kept for the jobs read lately: most reads are of the same jobs."""
+    return f"/v1/job/{quote(job_id, safe='')}"
 
 
 def _reason_phrase(status: int) -> str:
@@ -628,8 +636,7 @@ class LegnextClient(Endpoints):
         ``known``: the snapshot held already; an answer of the very same bytes returns it
         without decoding anything (most reads of a waiting job change nothing).
         """
-        # Callers pass checked ids only; quoting keeps the path one segment regardless.
-        path = f"/v1/job/{quote(job_id, safe='')}"
+        path = _status_path(job_id)
         status, headers, body = await self._exchange("GET", path)
         retry_after = headers.get("Retry-After")
         if (
