@@ -504,7 +504,8 @@ class Job:
         self.phase = phase_of(task)
         if previous is None or change_key(previous) != change_key(task):
             changed = self.changed
-            if changed is not None and not changed.done():
+            # One awaited by ``updates()`` in a loop that has ended since is nobody's now.
+            if changed is not None and not changed.done() and not changed.get_loop().is_closed():
                 changed.set_result(None)
             self.changed = None
         if task.is_finished:
@@ -633,8 +634,9 @@ class Job:
     def next_change(self) -> asyncio.Future[None]:
         """A future resolved when the snapshot next changes (for ``updates()``)."""
         changed = self.changed
-        if changed is None or changed.done():
-            changed = self.changed = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if changed is None or changed.done() or changed.get_loop() is not loop:
+            changed = self.changed = loop.create_future()
         return changed
 
     async def refresh(self) -> Task:

@@ -57,7 +57,40 @@ def limit_across_runs(client: LegnextClient) -> object:
     return [len(set(done)), len(set(again))]
 
 
+def updates_cut_across_runs(client: LegnextClient) -> object:
+    """``updates()`` is cancelled mid-wait in one loop; in the next it follows the job to its
+    end, and the job's slot (the only one) then lets another job through."""
+    limited = LegnextClient(max_active_jobs=1, poll=client.poll)
+
+    async def first() -> TaskHandle[ImageResult]:
+        handle = await limited.diffusion("a lighthouse")
+        seen = asyncio.Event()
+
+        async def follow() -> None:
+            async for _ in handle.updates():
+                seen.set()
+
+        following = asyncio.create_task(follow())
+        await seen.wait()
+        for _ in range(3):  # let it go on to wait for the next change
+            await asyncio.sleep(0)
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        return handle
+
+    async def second(handle: TaskHandle[ImageResult]) -> list[str]:
+        async for _ in handle.updates():  # waits for changes again, in this loop
+            pass
+        result = await handle
+        other = await asyncio.wait_for(limited.diffusion("a tree"), 30)
+        await limited.aclose()
+        return [result.task.status.value, other.job_id and "created"]
+
+    return asyncio.run(second(asyncio.run(first())))
+
+
 PROGRAMS: dict[str, Callable[[LegnextClient], object]] = {
+    "updates_cut_across_runs": updates_cut_across_runs,
     "two_runs": two_runs,
     "handle_across_runs": handle_across_runs,
     "limit_across_runs": limit_across_runs,

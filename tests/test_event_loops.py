@@ -73,6 +73,14 @@ async def test_a_handle_made_in_one_loop_is_awaited_in_the_next(emulator: Emulat
     assert created_jobs(emulator) == ["completed"]
 
 
+async def test_updates_cut_in_one_loop_leave_nothing_stale_for_the_next(
+    emulator: Emulator,
+) -> None:
+    """A change awaited by ``updates()`` in a loop that ended is not announced into it later:
+    the next loop's wait ends, and the job's slot is freed for the next submission."""
+    assert await run_program("updates_cut_across_runs", emulator) == ["completed", "created"]
+
+
 async def test_the_learned_job_limit_carries_over_to_the_next_loop() -> None:
     """After one 429 taught the account's limit, the next loop's burst waits for slots in
     the client instead of being refused again."""
