@@ -68,11 +68,13 @@ def shown(value: object) -> str:
 #: characters anywhere (those make URLs that parsers read differently). Character ranges
 #: only, and no re.IGNORECASE: they keep the match cheap for every URL of every answer.
 _HTTP_URL = re.compile(
-    r"[Hh][Tt][Tt][Pp][Ss]?://"
-    r"(?:[^\x00-\x20\x7f-\x9f/?#\\@]*@)?"  # user info
-    r"(?:\[[0-9A-Fa-f:.]+\]|[^\x00-\x20\x7f-\x9f/?#\\@:\[\]]+)"  # host: a name, or [IPv6]
-    r"(?::[0-9]*)?"  # port
-    r"(?:[/?#][^\x00-\x20\x7f-\x9f\\]*)?"  # path, query, fragment
+    # Possessive everywhere: no part can match less and still let the next one match (each
+    # class excludes what ends it), so backtracking would only cost time.
+    r"[Hh][Tt][Tt][Pp][Ss]?+://"
+    r"(?:[^\x00-\x20\x7f-\x9f/?#\\@]*+@)?+"  # user info
+    r"(?:\[[0-9A-Fa-f:.]++\]|[^\x00-\x20\x7f-\x9f/?#\\@:\[\]]++)"  # host: a name, or [IPv6]
+    r"(?::[0-9]*+)?+"  # port
+    r"(?:[/?#][^\x00-\x20\x7f-\x9f\\]*+)?+"  # path, query, fragment
 )
 
 
