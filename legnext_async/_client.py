@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
 
     from ._budget import SlotTicket
+    from ._engine import Job
 
 __all__ = ["LegnextClient"]
 
@@ -829,6 +830,10 @@ class LegnextClient(Endpoints):
                 return answer
             await slots.wait_granted(ticket)
 
+    def _snapshot_changed(self, job: Job, previous: Task | None) -> None:
+        """The engine's news of a job's new snapshot (see ``JobServices.snapshot_changed``):
+        what the client keeps about jobs beyond the engine is updated here."""
+
     @staticmethod
     def _unknown(
         endpoint: str, payload: Mapping[str, Any], sent_at: float, exc: Exception
@@ -855,6 +860,9 @@ class _EngineServices:
     @property
     def poll(self) -> PollPolicy:
         return self._client.poll
+
+    def snapshot_changed(self, job: Job, previous: Task | None) -> None:
+        self._client._snapshot_changed(job, previous)
 
     @property
     def retry(self) -> RetryPolicy:

@@ -109,6 +109,11 @@ class JobServices(Protocol):
         """One status read (no retry): the task (``known`` itself when the answer is the
         very same), and what the answer said of when to read again."""
 
+    def snapshot_changed(self, job: Job, previous: Task | None) -> None:
+        """``job`` holds a new snapshot (``job.task``; ``previous`` is the one before):
+        the submission's answer, a read or a callback that brought other bytes. Called
+        synchronously, once per new snapshot; never for an answer that changed nothing."""
+
 
 class Phase(enum.Enum):
     """Where a job is."""
@@ -502,6 +507,7 @@ class Job:
         if task is previous:
             return  # nothing new: no change to announce, no finish to learn from
         self.phase = phase_of(task)
+        self.engine.services.snapshot_changed(self, previous)
         if previous is None or change_key(previous) != change_key(task):
             changed = self.changed
             # One awaited by ``updates()`` in a loop that has ended since is nobody's now.
