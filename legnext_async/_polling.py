@@ -27,7 +27,7 @@ import collections
 import math
 import os
 import random
-from typing import Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 import attrs
 import tenacity
@@ -35,6 +35,9 @@ import tenacity
 from ._exceptions import ValidationError
 from ._models import Task, TaskStatus, TaskType
 from ._retry import parse_retry_after
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["PollPolicy"]
 
@@ -209,6 +212,32 @@ class DurationModel:
     def samples(self, task_type: TaskType) -> int:
         """How many run times of ``task_type`` were learned."""
         return len(self._runs.get(task_type, ()))
+
+    def to_json(self) -> dict[str, list[float]]:
+        """The run times learned, by task type (what :meth:`restore` takes)."""
+        return {task_type.value: list(runs) for task_type, runs in self._runs.items()}
+
+    def restore(self, saved: Mapping[str, object]) -> None:
+        """Take in run times saved by :meth:`to_json` (an earlier run's), before the ones
+        learned here; values that are not finite non-negative numbers are skipped."""
+        for name, runs in saved.items():
+            if not isinstance(runs, list):
+                continue
+            task_type = TaskType(str(name))
+            learned = self._runs.get(task_type, ())
+            merged: collections.deque[float] = collections.deque(maxlen=LEARN_WINDOW)
+            merged.extend(
+                float(run)
+                for run in runs
+                if isinstance(run, int | float)
+                and not isinstance(run, bool)
+                and math.isfinite(run)
+                and run >= 0
+            )
+            merged.extend(learned)
+            if merged:
+                self._runs[task_type] = merged
+                self._windows.pop(task_type, None)
 
 
 class ServerHint(NamedTuple):

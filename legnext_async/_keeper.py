@@ -1,0 +1,189 @@
+"""What a client does with its job store: claims and updates, grouped, off the event loop.
+
+The engine tells the client of every new snapshot of a job synchronously; the keeper turns
+that into a write queued for the store. One writer task per event loop takes every claim
+and update queued since its last turn and hands them to the store together (a claim batch,
+then an update batch: one transaction each), so a thousand jobs changing at once cost a
+few transactions, not a thousand fsyncs. Updates of one job coalesce: only its latest
+record is written.
+
+A caller that must know its write is durable (a claim, before its POST; the job id, before
+the submission returns) awaits it; status updates are not awaited by anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from typing import TYPE_CHECKING, Final
+
+from ._exceptions import LegnextError
+from ._store import StoreError
+
+if TYPE_CHECKING:
+    from ._engine import Job
+    from ._polling import DurationModel
+    from ._store import JobRecord, JobStore
+
+__all__ = ["JobKeeper"]
+
+logger = logging.getLogger("legnext_async")
+
+#: Where the learned run times are kept beside the records.
+DURATIONS: Final = "durations"
+
+
+class JobKeeper:
+    """A client's side of its :class:`JobStore` (see the module docstring)."""
+
+    __slots__ = (
+        "_claims",
+        "_discards",
+        "_durations",
+        "_learned",
+        "_opened",
+        "_waiters",
+        "_writer",
+        "_writes",
+        "live",
+        "store",
+        "submitting",
+    )
+
+    def __init__(self, store: JobStore, durations: DurationModel) -> None:
+        self.store = store
+        self._durations = durations
+        #: Jobs of this client by key, while something holds them.
+        self.live: weakref.WeakValueDictionary[str, Job] = weakref.WeakValueDictionary()
+        #: Keys being submitted by this client now: a second call with one waits.
+        self.submitting: dict[str, asyncio.Future[None]] = {}
+        self._claims: list[tuple[JobRecord, asyncio.Future[JobRecord]]] = []
+        self._writes: dict[str, JobRecord] = {}
+        self._discards: list[JobRecord] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._learned = False
+        self._writer: asyncio.Task[None] | None = None
+        self._opened: asyncio.Future[None] | None = None
+
+    async def ready(self) -> None:
+        """Open the store once, and take in what earlier runs learned (run times)."""
+        opened = self._opened
+        if opened is None or (opened.done() and opened.exception() is not None):
+            opened = self._opened = asyncio.ensure_future(self._open())
+        await asyncio.shield(opened)
+
+    async def _open(self) -> None:
+        await self.store.open()
+        saved = await self.store.load(DURATIONS)
+        if saved:
+            try:
+                self._durations.restore(json.loads(saved))
+            except (ValueError, TypeError):
+                logger.warning("job store: ignored unreadable learned run times")
+
+    def renew(self) -> None:
+        """The client moved to a new event loop: futures of the old one are nobody's."""
+        self._writer = None
+        if self._opened is not None and self._opened.get_loop().is_closed():
+            self._opened = None
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def claim(self, record: JobRecord) -> asyncio.Future[JobRecord]:
+        """Claim ``record``'s key (durably): resolves to the record that holds it."""
+        claimed: asyncio.Future[JobRecord] = asyncio.get_running_loop().create_future()
+        self._claims.append((record, claimed))
+        self._wake()
+        return claimed
+
+    def write(self, record: JobRecord) -> None:
+        """Queue ``record`` (a new version of a claimed one) for writing."""
+        self._writes[record.key] = record
+        self._wake()
+
+    def durable(self, record: JobRecord) -> asyncio.Future[None]:
+        """Queue ``record`` for writing: resolves once it (or a later version) is written."""
+        self._writes[record.key] = record
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(written)
+        self._wake()
+        return written
+
+    def discard(self, record: JobRecord) -> None:
+        """Give back the key of a claimed submission that provably made no job."""
+        self._discards.append(record)
+        self._wake()
+
+    def learned(self) -> None:
+        """A job finished and taught the run times something: save them with the next turn."""
+        self._learned = True
+        self._wake()
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written."""
+        writer = self._writer
+        if writer is not None and not writer.done():
+            await asyncio.shield(writer)
+
+    async def close(self) -> None:
+        """Write what is queued, then close the store (it opens again when used)."""
+        try:
+            await self.flush()
+        finally:
+            self._opened = None
+            await self.store.close()
+
+    def _wake(self) -> None:
+        writer = self._writer
+        if writer is None or writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_all())
+
+    async def _write_all(self) -> None:
+        """The writer: a turn per batch of what was queued, until nothing is."""
+        while self._claims or self._writes or self._discards or self._learned:
+            claims, self._claims = self._claims, []
+            writes, self._writes = self._writes, {}
+            discards, self._discards = self._discards, []
+            waiters, self._waiters = self._waiters, []
+            learned, self._learned = self._learned, False
+            try:
+                if claims:
+                    await self._claim_all(claims)
+                if writes:
+                    await self.store.put(list(writes.values()))
+                for record in discards:
+                    await self.store.discard(record.key, record.attempt)
+                if learned:
+                    await self.store.save(DURATIONS, json.dumps(self._durations.to_json()))
+            except (StoreError, OSError) as exc:
+                error = exc if isinstance(exc, LegnextError) else StoreError(str(exc))
+                logger.error(
+                    "job store: %d updates not written (%s): the store misses the latest"
+                    " status of these jobs",
+                    len(writes),
+                    error,
+                )
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(error)
+            else:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    async def _claim_all(self, claims: list[tuple[JobRecord, asyncio.Future[JobRecord]]]) -> None:
+        try:
+            held = await self.store.claim([record for record, _ in claims])
+        except BaseException as exc:
+            error = exc if isinstance(exc, LegnextError | asyncio.CancelledError) else None
+            for _, claimed in claims:
+                if not claimed.done():
+                    claimed.set_exception(error or StoreError(f"claim failed: {exc!r}"))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for (_, claimed), record in zip(claims, held, strict=True):
+            if not claimed.done():
+                claimed.set_result(record)

@@ -1,0 +1,686 @@
+"""Job stores: what the client knows of each job it submitted, kept where a crash cannot take it.
+
+Legnext jobs are paid, and the API has no idempotency key and no way to list an account's
+jobs: a job id that only lived in a process's memory is lost with the process, and sending
+the request again pays twice. A :class:`JobStore` keeps one :class:`JobRecord` per
+submission, under the caller's idempotency key:
+
+1. **claimed** (``submitting``) and made durable *before* the POST is sent;
+2. updated with the job id as soon as the answer arrives, then with every status change,
+   the final task, the points frozen and consumed, and the files downloaded;
+3. or marked ``unknown`` when the POST was sent and its answer lost.
+
+A ``submitting`` record that no live client is sending (its process died between sending
+and recording the answer) reads as an unknown outcome too: nobody can tell whether the
+service made the job. The key stays taken until the user settles it with ``forget``.
+
+Stores here: :class:`SQLiteJobStore` (a file; the standard library's SQLite in WAL mode,
+every write committed with a full sync, all of it on a thread of its own so that the event
+loop never waits on the disk) and :class:`MemoryJobStore` (a process's memory: the same
+rules, for tests and for idempotency within one run).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import enum
+import functools
+import json
+import os
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
+
+import attrs
+
+from ._exceptions import LegnextError, ValidationError
+from ._models import RawJSON, Task
+from ._wire import loads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+__all__ = [
+    "JobRecord",
+    "JobStore",
+    "MemoryJobStore",
+    "PointTotals",
+    "RecordState",
+    "SQLiteJobStore",
+    "StoreError",
+    "canonical_request",
+]
+
+T = TypeVar("T")
+
+#: The longest idempotency key accepted: room for a file name, a line number and a hash.
+MAX_KEY_LENGTH: Final = 256
+
+
+class StoreError(LegnextError):
+    """The job store could not be opened, read or written (the underlying error is
+    ``__cause__``)."""
+
+
+class RecordState(enum.Enum):
+    """Where a stored submission is."""
+
+    #: Claimed: the POST is about to be sent, or was sent and its answer not yet recorded.
+    #: Found in a store that no live client is writing, it is an unknown outcome.
+    SUBMITTING = "submitting"
+    #: The POST was sent and its answer lost: a job may exist, and may be billed.
+    UNKNOWN = "unknown"
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    #: Settled by the user (``forget``): the key may be used for a new submission.
+    FORGOTTEN = "forgotten"
+
+    @property
+    def is_unfinished(self) -> bool:
+        """Whether the record names a job that may still be running (``resume`` waits
+        for it)."""
+        return self is RecordState.PENDING or self is RecordState.RUNNING
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the job was seen ``completed`` or ``failed``."""
+        return self is RecordState.COMPLETED or self is RecordState.FAILED
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Whether nobody can tell if the submission made a job."""
+        return self is RecordState.SUBMITTING or self is RecordState.UNKNOWN
+
+
+def check_key(key: object) -> str:
+    """An idempotency key: any text of 1 to :data:`MAX_KEY_LENGTH` printable characters."""
+    if not isinstance(key, str):
+        raise ValidationError("key", f"must be a string, got {type(key).__name__}")
+    if not key.strip():
+        raise ValidationError("key", "must not be empty or blank")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationError("key", f"must be at most {MAX_KEY_LENGTH} characters, got {len(key)}")
+    if not key.isprintable():
+        raise ValidationError("key", "must not contain control characters")
+    return key
+
+
+def canonical_request(request: Mapping[str, Any]) -> str:
+    """The request as one string, equal for equal requests whatever the order of fields."""
+    return json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _task_bytes(task: Task | None) -> bytes | None:
+    """A task as the JSON bytes to keep: as the service sent them when they are at hand."""
+    if task is None:
+        return None
+    raw = task.raw
+    if isinstance(raw, RawJSON):
+        return raw.body
+    return json.dumps(task.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _task_from(body: bytes | None) -> Task | None:
+    if body is None:
+        return None
+    try:
+        data = loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return Task.from_json(data, body=body)
+
+
+@attrs.frozen
+class JobRecord:
+    """One submission as a store keeps it.
+
+    ``key`` is the idempotency key (given, or made up by the client), ``attempt`` tells one
+    submission under a key from a later one after ``forget``. ``request`` is the JSON body
+    that was (or is about to be) sent to ``endpoint``. Times are Unix seconds; ``sent_at``
+    is when the POST was last sent. ``points_frozen`` and ``points_consumed`` are the
+    task's ``meta.usage``; ``files`` the paths of downloaded outputs. ``task`` is the last
+    snapshot seen (decoded when first read).
+    """
+
+    key: str
+    attempt: str
+    endpoint: str
+    request: Mapping[str, Any]
+    state: RecordState
+    created_at: float
+    updated_at: float
+    job_id: str | None = None
+    sent_at: float | None = None
+    points_frozen: int | None = None
+    points_consumed: int | None = None
+    files: tuple[str, ...] = ()
+    task_body: bytes | None = attrs.field(default=None, repr=False)
+
+    @functools.cached_property
+    def task(self) -> Task | None:
+        """The last snapshot of the job, if one was seen."""
+        return _task_from(self.task_body)
+
+    def same_request(self, endpoint: str, request: Mapping[str, Any]) -> bool:
+        """Whether ``request`` to ``endpoint`` is the one recorded."""
+        return endpoint == self.endpoint and canonical_request(request) == canonical_request(
+            self.request
+        )
+
+    def with_task(self, task: Task, state: RecordState, *, now: float | None = None) -> JobRecord:
+        """This record updated with a new snapshot of its job."""
+        usage = task.meta.usage
+        return attrs.evolve(
+            self,
+            state=state,
+            job_id=task.job_id or self.job_id,
+            task_body=_task_bytes(task),
+            points_frozen=usage.frozen,
+            points_consumed=usage.consume,
+            updated_at=time.time() if now is None else now,
+        )
+
+
+def state_of(task: Task) -> RecordState:
+    """The record state a snapshot stands for."""
+    status = task.status
+    if status.is_finished:
+        return RecordState.COMPLETED if status.value == "completed" else RecordState.FAILED
+    return RecordState.PENDING if status.is_queued else RecordState.RUNNING
+
+
+@attrs.frozen
+class PointTotals:
+    """Points of a store's jobs: ``committed`` (consumed by finished jobs, frozen by the
+    others) and ``spent`` (consumed)."""
+
+    committed: int = 0
+    spent: int = 0
+
+
+class JobStore(abc.ABC):
+    """Where a client keeps its :class:`JobRecord` s (see the module docstring).
+
+    Every method is a coroutine that does its work without blocking the event loop, and
+    may be used by several clients (and, for a store of a shared file or server, several
+    processes) at once: :meth:`claim` decides atomically who owns a key.
+    """
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:  # noqa: B027 - optional: a store with nothing to open
+        """Make the store ready (idempotent; every other method opens it when needed)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional: a store with nothing to close
+        """Release what the store holds (idempotent); it opens again when used."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> JobRecord | None:
+        """The record under ``key``, if any (a forgotten one too)."""
+
+    @abc.abstractmethod
+    async def find(self, job_id: str) -> JobRecord | None:
+        """The latest record of the job ``job_id``, if any."""
+
+    @abc.abstractmethod
+    async def claim(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        """For each record, store it unless its key is taken; the record that holds each key
+        afterwards (the given one, or the one that had it: check ``attempt``).
+
+        A key is free when no record has it or its record was forgotten. Atomic per key
+        against every other writer of the store.
+        """
+
+    @abc.abstractmethod
+    async def put(self, records: Sequence[JobRecord]) -> None:
+        """Write new versions of records this client claimed, together.
+
+        A record whose key was claimed again since (by another ``attempt``) is not written:
+        the key is no longer this submission's.
+        """
+
+    @abc.abstractmethod
+    async def discard(self, key: str, attempt: str) -> None:
+        """Remove a claimed record whose POST was provably never sent (the key is free)."""
+
+    @abc.abstractmethod
+    async def forget(self, key: str) -> JobRecord | None:
+        """Mark the record under ``key`` forgotten (recorded; the key may be used anew);
+        the record as it was, or ``None`` if there was none."""
+
+    @abc.abstractmethod
+    async def records(self, *states: RecordState, limit: int | None = None) -> list[JobRecord]:
+        """The records in any of ``states`` (every record if none is given), oldest first."""
+
+    @abc.abstractmethod
+    async def totals(self) -> PointTotals:
+        """Points committed and spent by every job of the store (forgotten ones included:
+        their points were taken all the same)."""
+
+    @abc.abstractmethod
+    async def load(self, name: str) -> str | None:
+        """A value the client keeps beside its records (learned poll windows), if saved."""
+
+    @abc.abstractmethod
+    async def save(self, name: str, value: str) -> None:
+        """Keep ``value`` under ``name`` beside the records."""
+
+
+def _committed(record: JobRecord) -> int:
+    if record.state.is_finished:
+        return record.points_consumed or 0
+    return record.points_frozen or 0
+
+
+class MemoryJobStore(JobStore):
+    """A :class:`JobStore` in this process's memory: keys are honoured across the clients
+    that share it, for as long as the process lives. Nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, JobRecord] = {}
+        self._meta: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryJobStore {len(self._records)} records>"
+
+    async def get(self, key: str) -> JobRecord | None:
+        return self._records.get(key)
+
+    async def find(self, job_id: str) -> JobRecord | None:
+        found = None
+        for record in self._records.values():
+            if record.job_id == job_id and (found is None or record.created_at >= found.created_at):
+                found = record
+        return found
+
+    async def claim(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        held = []
+        for record in records:
+            current = self._records.get(record.key)
+            if current is None or current.state is RecordState.FORGOTTEN:
+                current = self._records[record.key] = record
+            held.append(current)
+        return held
+
+    async def put(self, records: Sequence[JobRecord]) -> None:
+        for record in records:
+            current = self._records.get(record.key)
+            if current is not None and current.attempt == record.attempt:
+                self._records[record.key] = record
+
+    async def discard(self, key: str, attempt: str) -> None:
+        current = self._records.get(key)
+        if (
+            current is not None
+            and current.attempt == attempt
+            and current.state is RecordState.SUBMITTING
+        ):
+            del self._records[key]
+
+    async def forget(self, key: str) -> JobRecord | None:
+        current = self._records.get(key)
+        if current is not None:
+            self._records[key] = attrs.evolve(
+                current, state=RecordState.FORGOTTEN, updated_at=time.time()
+            )
+        return current
+
+    async def records(self, *states: RecordState, limit: int | None = None) -> list[JobRecord]:
+        wanted = set(states)
+        found = [r for r in self._records.values() if not wanted or r.state in wanted]
+        found.sort(key=lambda r: r.created_at)
+        return found if limit is None else found[:limit]
+
+    async def totals(self) -> PointTotals:
+        records = self._records.values()
+        return PointTotals(
+            committed=sum(_committed(r) for r in records),
+            spent=sum(r.points_consumed or 0 for r in records),
+        )
+
+    async def load(self, name: str) -> str | None:
+        return self._meta.get(name)
+
+    async def save(self, name: str, value: str) -> None:
+        self._meta[name] = value
+
+
+# --- SQLite ----------------------------------------------------------------------------------
+
+_SCHEMA_VERSION: Final = 1
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY,
+    attempt TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    job_id TEXT,
+    sent_at REAL,
+    points_frozen INTEGER,
+    points_consumed INTEGER,
+    files TEXT NOT NULL DEFAULT '[]',
+    task BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_job_id ON jobs (job_id);
+CREATE TABLE IF NOT EXISTS client_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_COLUMNS: Final = (
+    "key, attempt, endpoint, request, state, created_at, updated_at, job_id, sent_at,"
+    " points_frozen, points_consumed, files, task"
+)
+_STATES: Final = {state.value: state for state in RecordState}
+#: A claim: a new record, or one over a forgotten record of its key (a key is free then).
+_CLAIM: Final = (
+    f"INSERT INTO jobs ({_COLUMNS}) VALUES ({','.join('?' * 13)})"
+    f" ON CONFLICT (key) DO UPDATE SET ({_COLUMNS}) ="
+    f" ({','.join('excluded.' + column.strip() for column in _COLUMNS.split(','))})"
+    " WHERE jobs.state = 'forgotten'"
+)
+
+
+def _row(record: JobRecord) -> tuple[object, ...]:
+    return (
+        record.key,
+        record.attempt,
+        record.endpoint,
+        canonical_request(record.request),
+        record.state.value,
+        record.created_at,
+        record.updated_at,
+        record.job_id,
+        record.sent_at,
+        record.points_frozen,
+        record.points_consumed,
+        json.dumps(list(record.files), ensure_ascii=False),
+        record.task_body,
+    )
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    (key, attempt, endpoint, request, state, created, updated, job_id, sent, frozen) = row[:10]
+    consumed, files, task = row[10:]
+    return JobRecord(
+        key=key,
+        attempt=attempt,
+        endpoint=endpoint,
+        request=json.loads(request),
+        state=_STATES.get(state, RecordState.UNKNOWN),
+        created_at=created,
+        updated_at=updated,
+        job_id=job_id,
+        sent_at=sent,
+        points_frozen=frozen,
+        points_consumed=consumed,
+        files=tuple(json.loads(files)) if files != "[]" else (),
+        task_body=task,
+    )
+
+
+class SQLiteJobStore(JobStore):
+    """A :class:`JobStore` in an SQLite file (the standard library's; no server to run).
+
+    The file is in WAL mode and every write is committed with ``synchronous=FULL``: once a
+    write returned, a crash of the process or of the machine keeps it, and a kill at any
+    instant leaves a file that opens cleanly. All SQLite work runs on one thread of the
+    store's own, so the event loop never waits on the disk; concurrent writes of a client
+    are grouped into one transaction by the client. Several stores (clients, processes)
+    may use one file: SQLite's locks order their writes, and a writer waits up to
+    ``busy_timeout`` seconds for another's transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        if not self.path or self.path == ":memory:":
+            raise ValidationError(
+                "path", "must name a file (use MemoryJobStore for a store in memory)"
+            )
+        if busy_timeout <= 0:
+            raise ValidationError("busy_timeout", f"must be positive, got {busy_timeout}")
+        self.busy_timeout = busy_timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<SQLiteJobStore {self.path!r}>"
+
+    # --- the store's thread --------------------------------------------------------------
+
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``work`` with the connection on the store's thread (opening it first)."""
+        with self._lock:
+            executor = self._executor
+            if executor is None:
+                executor = self._executor = ThreadPoolExecutor(
+                    1, thread_name_prefix="legnext-store"
+                )
+        return asyncio.get_running_loop().run_in_executor(executor, self._run, work)
+
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            connection = self._connection
+            if connection is None:
+                connection = self._connection = self._connect()
+            return work(connection)
+        except sqlite3.Error as exc:
+            raise StoreError(f"job store {self.path}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise StoreError(
+                    f"job store {self.path} was written by a newer legnext_async (schema"
+                    f" {version}; this one reads {_SCHEMA_VERSION})"
+                )
+            if version < _SCHEMA_VERSION:
+                # Idempotent, and in one write transaction: two processes opening a new
+                # file at once both succeed.
+                connection.executescript(
+                    f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={_SCHEMA_VERSION};COMMIT;"
+                )
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    async def open(self) -> None:
+        await self._call(lambda connection: None)
+
+    async def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def shut() -> None:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                connection.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, shut)
+        finally:
+            executor.shutdown(wait=False)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def get(self, key: str) -> JobRecord | None:
+        def work(connection: sqlite3.Connection) -> JobRecord | None:
+            row = connection.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE key = ?", (key,)
+            ).fetchone()
+            return None if row is None else _record(row)
+
+        return await self._call(work)
+
+    async def find(self, job_id: str) -> JobRecord | None:
+        def work(connection: sqlite3.Connection) -> JobRecord | None:
+            row = connection.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ? ORDER BY created_at DESC LIMIT 1",
+                (job_id,),
+            ).fetchone()
+            return None if row is None else _record(row)
+
+        return await self._call(work)
+
+    async def records(self, *states: RecordState, limit: int | None = None) -> list[JobRecord]:
+        query = f"SELECT {_COLUMNS} FROM jobs"
+        params: list[object] = []
+        if states:
+            query += f" WHERE state IN ({','.join('?' * len(states))})"
+            params.extend(state.value for state in states)
+        query += " ORDER BY created_at, key"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+
+        def work(connection: sqlite3.Connection) -> list[JobRecord]:
+            return [_record(row) for row in connection.execute(query, params)]
+
+        return await self._call(work)
+
+    async def totals(self) -> PointTotals:
+        def work(connection: sqlite3.Connection) -> PointTotals:
+            committed, spent = connection.execute(
+                "SELECT"
+                " COALESCE(SUM(CASE WHEN state IN ('completed', 'failed')"
+                " THEN COALESCE(points_consumed, 0) ELSE COALESCE(points_frozen, 0) END), 0),"
+                " COALESCE(SUM(COALESCE(points_consumed, 0)), 0) FROM jobs"
+            ).fetchone()
+            return PointTotals(committed=committed, spent=spent)
+
+        return await self._call(work)
+
+    async def load(self, name: str) -> str | None:
+        def work(connection: sqlite3.Connection) -> str | None:
+            row = connection.execute(
+                "SELECT value FROM client_state WHERE name = ?", (name,)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._call(work)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def claim(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        rows = [_row(record) for record in records]
+
+        def work(connection: sqlite3.Connection) -> list[JobRecord]:
+            held = []
+            with _transaction(connection):
+                for record, row in zip(records, rows, strict=True):
+                    connection.execute(_CLAIM, row)
+                    stored = connection.execute(
+                        f"SELECT {_COLUMNS} FROM jobs WHERE key = ?", (record.key,)
+                    ).fetchone()
+                    held.append(record if stored[1] == record.attempt else _record(stored))
+            return held
+
+        return await self._call(work)
+
+    async def put(self, records: Sequence[JobRecord]) -> None:
+        rows = [(*_row(record)[2:], record.key, record.attempt) for record in records]
+
+        def work(connection: sqlite3.Connection) -> None:
+            with _transaction(connection):
+                connection.executemany(
+                    "UPDATE jobs SET endpoint = ?, request = ?, state = ?, created_at = ?,"
+                    " updated_at = ?, job_id = ?, sent_at = ?, points_frozen = ?,"
+                    " points_consumed = ?, files = ?, task = ? WHERE key = ? AND attempt = ?",
+                    rows,
+                )
+
+        await self._call(work)
+
+    async def discard(self, key: str, attempt: str) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            with _transaction(connection):
+                connection.execute(
+                    "DELETE FROM jobs WHERE key = ? AND attempt = ? AND state = 'submitting'",
+                    (key, attempt),
+                )
+
+        await self._call(work)
+
+    async def forget(self, key: str) -> JobRecord | None:
+        def work(connection: sqlite3.Connection) -> JobRecord | None:
+            with _transaction(connection):
+                row = connection.execute(
+                    f"SELECT {_COLUMNS} FROM jobs WHERE key = ?", (key,)
+                ).fetchone()
+                if row is None:
+                    return None
+                connection.execute(
+                    "UPDATE jobs SET state = 'forgotten', updated_at = ? WHERE key = ?",
+                    (time.time(), key),
+                )
+            return _record(row)
+
+        return await self._call(work)
+
+    async def save(self, name: str, value: str) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            with _transaction(connection):
+                connection.execute(
+                    "INSERT INTO client_state (name, value) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (name, value),
+                )
+
+        await self._call(work)
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error): the write lock is taken at
+    the start, so two writers never deadlock upgrading a read lock."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> None:
+        if not self._connection.in_transaction:
+            self._connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        connection = self._connection
+        if not connection.in_transaction:
+            return
+        if exc_type is None:
+            connection.execute("COMMIT")
+        else:
+            connection.execute("ROLLBACK")
+
+
+def open_store(store: JobStore | str | os.PathLike[str] | None) -> JobStore | None:
+    """The store a client was given: a path stands for an :class:`SQLiteJobStore`."""
+    if store is None or isinstance(store, JobStore):
+        return store
+    if isinstance(store, str | os.PathLike):
+        return SQLiteJobStore(store)
+    raise ValidationError(
+        "store", f"must be a JobStore or the path of an SQLite file, got {type(store).__name__}"
+    )

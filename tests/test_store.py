@@ -1,0 +1,312 @@
+"""Job stores on their own: claims, updates, forgetting, listing, totals, and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from legnext_async import (
+    JobRecord,
+    JobStore,
+    LegnextClient,
+    MemoryJobStore,
+    RecordState,
+    SQLiteJobStore,
+    StoreError,
+    Task,
+    ValidationError,
+)
+from legnext_async._keeper import JobKeeper
+from legnext_async._polling import DurationModel
+from legnext_async._store import state_of
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Mapping
+    from pathlib import Path
+
+PENDING_TASK = {
+    "job_id": "job-1",
+    "task_type": "inpaint",
+    "status": "pending",
+    "meta": {"usage": {"type": "point", "frozen": 120, "consume": 0}},
+}
+DONE_TASK = {
+    **PENDING_TASK,
+    "status": "completed",
+    "meta": {"usage": {"type": "point", "frozen": 120, "consume": 120}},
+}
+
+
+def record(key: str, attempt: str = "a1", *, created_at: float | None = None) -> JobRecord:
+    """A fresh claim of ``key``."""
+    now = time.time() if created_at is None else created_at
+    return JobRecord(
+        key=key,
+        attempt=attempt,
+        endpoint="inpaint",
+        request={"jobId": "parent", "imageNo": 0, "remixPrompt": "a tree"},
+        state=RecordState.SUBMITTING,
+        created_at=now,
+        updated_at=now,
+        sent_at=now,
+    )
+
+
+def answered(claimed: JobRecord, data: Mapping[str, object]) -> JobRecord:
+    """``claimed`` updated with a snapshot made of ``data``."""
+    task = Task.from_json(data)
+    return claimed.with_task(task, state_of(task))
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
+    """Each kind of store, empty (an SQLite one in a real file)."""
+    made: JobStore = (
+        SQLiteJobStore(tmp_path / "jobs.db") if request.param == "sqlite" else MemoryJobStore()
+    )
+    async with made:
+        yield made
+
+
+async def test_a_claim_takes_a_free_key(store: JobStore) -> None:
+    """The first claim of a key is stored as given."""
+    mine = record("k")
+    assert await store.claim([mine]) == [mine]
+    assert await store.get("k") == mine
+
+
+async def test_a_second_claim_gets_the_holder(store: JobStore) -> None:
+    """A key already claimed stays with its first claim; the second learns who holds it."""
+    first, second = record("k", "a1"), record("k", "a2")
+    await store.claim([first])
+    (held,) = await store.claim([second])
+    assert held.attempt == "a1"
+
+
+async def test_a_forgotten_key_is_free_again(store: JobStore) -> None:
+    """``forget`` marks the record forgotten (kept), and the key can be claimed anew."""
+    await store.claim([record("k", "a1")])
+    before = await store.forget("k")
+    assert before is not None
+    assert before.state is RecordState.SUBMITTING
+    forgotten = await store.get("k")
+    assert forgotten is not None
+    assert forgotten.state is RecordState.FORGOTTEN
+    (held,) = await store.claim([record("k", "a2")])
+    assert held.attempt == "a2"
+
+
+async def test_forgetting_an_unknown_key_says_so(store: JobStore) -> None:
+    """``forget`` of a key never recorded returns ``None`` and records nothing."""
+    assert await store.forget("nobody") is None
+    assert await store.records() == []
+
+
+async def test_put_writes_only_its_own_attempt(store: JobStore) -> None:
+    """A late update of an old attempt never writes over the key's newer claim."""
+    old = record("k", "a1")
+    await store.claim([old])
+    await store.forget("k")
+    await store.claim([record("k", "a2")])
+    await store.put([answered(old, PENDING_TASK)])
+    current = await store.get("k")
+    assert current is not None
+    assert (current.attempt, current.job_id) == ("a2", None)
+
+
+async def test_an_update_keeps_the_task_and_points(store: JobStore) -> None:
+    """The job id, state, last task and ``meta.usage`` points are what the store hands back."""
+    claimed = record("k")
+    await store.claim([claimed])
+    await store.put([answered(claimed, DONE_TASK)])
+    got = await store.get("k")
+    assert got is not None
+    assert (got.job_id, got.state, got.points_frozen, got.points_consumed) == (
+        "job-1",
+        RecordState.COMPLETED,
+        120,
+        120,
+    )
+    assert got.task is not None
+    assert got.task.status.value == "completed"
+    assert await store.find("job-1") == got
+
+
+async def test_discard_frees_only_an_unsent_claim(store: JobStore) -> None:
+    """A claim whose POST was never sent can be removed; an answered one cannot."""
+    unsent, answered_one = record("a"), record("b")
+    await store.claim([unsent, answered_one])
+    await store.put([answered(answered_one, PENDING_TASK)])
+    await store.discard("a", unsent.attempt)
+    await store.discard("b", answered_one.attempt)
+    assert await store.get("a") is None
+    assert await store.get("b") is not None
+
+
+async def test_records_are_listed_by_state_oldest_first(store: JobStore) -> None:
+    """``records(*states)`` filters by state and keeps the order of creation."""
+    claims = [record(f"k{i}", created_at=1000.0 + i) for i in range(3)]
+    await store.claim(claims)
+    await store.put([answered(claims[2], PENDING_TASK), answered(claims[0], DONE_TASK)])
+    assert [r.key for r in await store.records()] == ["k0", "k1", "k2"]
+    assert [r.key for r in await store.records(RecordState.PENDING)] == ["k2"]
+    assert [r.key for r in await store.records(RecordState.SUBMITTING)] == ["k1"]
+    assert [r.key for r in await store.records(limit=2)] == ["k0", "k1"]
+
+
+async def test_totals_count_frozen_until_finished_then_consumed(store: JobStore) -> None:
+    """Committed points are the frozen of unfinished jobs and the consumed of finished ones."""
+    running, done, failed = record("r"), record("d"), record("f")
+    await store.claim([running, done, failed])
+    failed_task = {**DONE_TASK, "status": "failed", "meta": {"usage": {"frozen": 120}}}
+    await store.put(
+        [
+            answered(running, PENDING_TASK),
+            answered(done, DONE_TASK),
+            answered(failed, failed_task),
+        ]
+    )
+    totals = await store.totals()
+    assert (totals.committed, totals.spent) == (240, 120)
+
+
+async def test_client_state_is_saved_by_name(store: JobStore) -> None:
+    """``save``/``load`` keep small values beside the records."""
+    assert await store.load("durations") is None
+    await store.save("durations", '{"inpaint": [100.0]}')
+    await store.save("durations", '{"inpaint": [101.0]}')
+    assert await store.load("durations") == '{"inpaint": [101.0]}'
+
+
+# --- SQLite specifics -----------------------------------------------------------------
+
+
+async def test_sqlite_file_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    """The file is a WAL journal; its records survive the store being closed and reopened."""
+    path = tmp_path / "jobs.db"
+    async with SQLiteJobStore(path) as store:
+        await store.claim([record("k")])
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    async with SQLiteJobStore(path) as again:
+        assert (await again.get("k")) is not None
+
+
+async def test_two_stores_on_one_file_agree_on_each_key(tmp_path: Path) -> None:
+    """Claims from two stores of one file, interleaved, give every key exactly one holder."""
+    path = tmp_path / "jobs.db"
+    async with SQLiteJobStore(path) as one, SQLiteJobStore(path) as two:
+        claims = [
+            (one if i % 2 else two).claim([record(f"k{i % 50}", f"{'one' if i % 2 else 'two'}")])
+            for i in range(200)
+        ]
+        results = await asyncio.gather(*claims)
+        holders = {held[0].key: held[0].attempt for held in results}
+        for held in results:
+            assert held[0].attempt == holders[held[0].key]
+        assert len(await one.records()) == 50
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A file written by a newer version is not read as if it were ours."""
+    path = tmp_path / "jobs.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer"):
+        await SQLiteJobStore(path).open()
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    """Garbage in place of the file raises StoreError naming the path."""
+    path = tmp_path / "jobs.db"
+    path.write_bytes(b"not a database at all" * 100)
+    store = SQLiteJobStore(path)
+    with pytest.raises(StoreError, match=r"jobs\.db"):
+        await store.get("k")
+    await store.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        pytest.param(lambda p: SQLiteJobStore(":memory:"), "path", id="memory-path"),
+        pytest.param(lambda p: SQLiteJobStore(p, busy_timeout=0), "busy_timeout", id="timeout"),
+    ],
+)
+def test_bad_store_arguments_name_the_field(
+    make: Callable[[Path], object], field: str, tmp_path: Path
+) -> None:
+    """Nonsense arguments raise ValidationError naming the field."""
+    with pytest.raises(ValidationError, match=field):
+        make(tmp_path / "jobs.db")
+
+
+def test_a_client_takes_a_path_as_an_sqlite_store(tmp_path: Path) -> None:
+    """``store="jobs.db"`` is a shorthand for ``SQLiteJobStore("jobs.db")``."""
+    client = LegnextClient(api_key="k" * 20, base_url="http://127.0.0.1:9", store=tmp_path / "j")
+    assert isinstance(client.store, SQLiteJobStore)
+    assert client.store.path == str(tmp_path / "j")
+
+
+def test_a_client_refuses_a_store_of_another_type() -> None:
+    """Anything but a JobStore or a path is refused, naming ``store``."""
+    with pytest.raises(ValidationError, match="store"):
+        LegnextClient(api_key="k" * 20, base_url="http://127.0.0.1:9", store=42)  # type: ignore[arg-type]
+
+
+# --- the keeper: grouped writes ---------------------------------------------------------
+
+
+class CountingStore(MemoryJobStore):
+    """A memory store that counts the batches it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    async def put(self, records: list[JobRecord]) -> None:  # type: ignore[override]
+        self.batches.append(len(records))
+        await super().put(records)
+
+
+async def test_updates_queued_together_are_written_in_one_batch() -> None:
+    """Many jobs changing at once cost one write, and each job's latest version wins."""
+    store = CountingStore()
+    keeper = JobKeeper(store, DurationModel())
+    claims = [record(f"k{i}") for i in range(100)]
+    await store.claim(claims)
+    for claimed in claims:
+        keeper.write(answered(claimed, PENDING_TASK))
+        keeper.write(answered(claimed, DONE_TASK))
+    await keeper.flush()
+    assert store.batches == [100]
+    assert {r.state for r in await store.records()} == {RecordState.COMPLETED}
+
+
+async def test_learned_run_times_are_saved_and_restored() -> None:
+    """What a keeper saved of the run times, a new keeper of the store takes in."""
+    store = MemoryJobStore()
+    learned = DurationModel()
+    for run in (100, 104, 110):
+        learned.observe(
+            Task.from_json(
+                {
+                    **DONE_TASK,
+                    "meta": {
+                        "started_at": "2026-01-01T00:00:00Z",
+                        "ended_at": f"2026-01-01T00:0{run // 60}:{run % 60:02d}Z",
+                    },
+                }
+            )
+        )
+    keeper = JobKeeper(store, learned)
+    keeper.learned()
+    await keeper.flush()
+    fresh = DurationModel()
+    await JobKeeper(store, fresh).ready()
+    assert fresh.to_json() == learned.to_json()
+    assert fresh.samples(Task.from_json(DONE_TASK).task_type) == 3
