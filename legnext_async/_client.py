@@ -11,6 +11,7 @@ import logging
 import os
 import platform
 import time
+import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote, urlsplit
@@ -30,6 +31,7 @@ from ._exceptions import (
     AuthenticationError,
     ClientClosedError,
     EndpointNotFoundError,
+    IdempotencyConflictError,
     InsufficientCreditsError,
     InvalidRequestError,
     LegnextError,
@@ -44,6 +46,7 @@ from ._exceptions import (
     rate_limit_kind,
 )
 from ._handle import TaskHandle
+from ._keeper import JobKeeper
 from ._models import Balance, RawJSON, Task
 from ._polling import DurationModel, PollPolicy, ServerHint
 from ._results import TaskResult, result_for
@@ -54,12 +57,22 @@ from ._retry import (
     parse_retry_after,
     retry_call,
 )
+from ._store import (
+    JobRecord,
+    JobStore,
+    RecordState,
+    StoreError,
+    check_key,
+    open_store,
+    state_of,
+)
 from ._validation import check_job_id, check_min_int, is_job_id
 from ._version import __version__
 from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
+    from os import PathLike
 
     from multidict import CIMultiDictProxy
 
@@ -285,6 +298,12 @@ class LegnextClient(Endpoints):
             answer raises :class:`ResponseTooLargeError` (retried by reads; on a
             job-creating POST, :class:`SubmissionOutcomeUnknownError`). Error answers are
             read up to 64 KiB at most, for their message.
+        store: a :class:`JobStore` that records every submission before it is sent (the
+            path of an SQLite file stands for :class:`SQLiteJobStore`). With one,
+            job-creating calls take ``key=`` (an idempotency key: a key already recorded
+            sends nothing), :meth:`resume` picks up unfinished jobs after a restart, and
+            learned run times carry over. The client closes it when it closes (a store
+            opens again when used).
     """
 
     def __init__(
@@ -301,6 +320,7 @@ class LegnextClient(Endpoints):
         requests_per_second: float | None = None,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        store: JobStore | str | PathLike[str] | None = None,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -349,6 +369,8 @@ class LegnextClient(Endpoints):
         self._submit_gate: asyncio.Semaphore | None = None
         self._durations = DurationModel()
         self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
+        opened = open_store(store)
+        self._keeper = JobKeeper(opened, self._durations) if opened is not None else None
 
     def __repr__(self) -> str:
         return f"<LegnextClient base_url={self.base_url!r} api_key='***'>"
@@ -416,6 +438,8 @@ class LegnextClient(Endpoints):
         self._loop = loop
         self._engine.renew()
         self._budget.renew()
+        if self._keeper is not None:
+            self._keeper.renew()
         self._submit_gate = None
         guard = self._loop_guard = self._guard_loop()
         # Its first step runs here, at once (nothing before its yield awaits); starting it
@@ -441,6 +465,9 @@ class LegnextClient(Endpoints):
         await self._engine.stop(
             lambda job_id: ClientClosedError(f"{why} while waiting for job {job_id}")
         )
+        keeper = self._keeper
+        if keeper is not None:
+            await keeper.close()
         session = self._session
         if self._owns_session and session is not None:
             self._session = None
@@ -711,6 +738,67 @@ class LegnextClient(Endpoints):
         """The account's balance (``GET /account/balance``)."""
         return Balance.from_json(await self._read("/account/balance"))
 
+    # --- the job store -------------------------------------------------------------------
+
+    @property
+    def store(self) -> JobStore | None:
+        """The client's job store, if it has one."""
+        keeper = self._keeper
+        return keeper.store if keeper is not None else None
+
+    def _stored(self) -> JobKeeper:
+        keeper = self._keeper
+        if keeper is None:
+            raise LegnextError(
+                "this client has no job store: LegnextClient(store='jobs.db') records jobs"
+            )
+        return keeper
+
+    async def resume(self, *, poll: PollPolicy | None = None) -> list[TaskHandle[TaskResult]]:
+        """Handles for every unfinished job of the store (pending or running), oldest first.
+
+        They wait like any other handle, and their updates are recorded. Submissions whose
+        outcome is unknown have no job id and no handle: list them with
+        ``client.store.records(RecordState.UNKNOWN, RecordState.SUBMITTING)`` and settle
+        each with :meth:`forget` once you know whether its job exists.
+
+        Raises:
+            LegnextError: the client has no job store.
+        """
+        self._check_open()
+        keeper = self._stored()
+        await keeper.ready()
+        records = await keeper.store.records(RecordState.PENDING, RecordState.RUNNING)
+        return [
+            TaskHandle(self._restored(record, poll), result_for, self)
+            for record in records
+            if record.job_id is not None
+        ]
+
+    async def forget(self, key: str) -> JobRecord | None:
+        """Settle the submission recorded under ``key``: the key may be used again, and a
+        call with it sends a new request (paid again). The record is kept, marked
+        ``forgotten``. Returns the record as it was, or ``None`` if the key was unknown.
+
+        Use it for a key whose outcome is unknown, once you know whether its job exists.
+
+        Raises:
+            LegnextError: the client has no job store, or the key is being submitted by
+                this client right now.
+        """
+        check_key(key)
+        self._check_open()
+        keeper = self._stored()
+        if key in keeper.submitting:
+            raise LegnextError(f"key {key!r} is being submitted right now; forget it after")
+        await keeper.ready()
+        await keeper.flush()
+        forgotten = await keeper.store.forget(key)
+        job = keeper.live.pop(key, None)
+        if job is not None:
+            job.record = None  # its later news must not write over the key's next record
+        return forgotten
+
     # --- batches -------------------------------------------------------------------------
 
     def as_completed(
@@ -748,6 +836,7 @@ class LegnextClient(Endpoints):
         payload: dict[str, Any],
         make_result: Callable[[Task, LegnextClient], R],
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[R]:
         """Create a job and return its handle, never sending the same job twice.
 
@@ -757,11 +846,49 @@ class LegnextClient(Endpoints):
         jobs and waits for a slot, unless the 429 says it is about the request rate (then it
         backs off). Any other failure after sending raises
         :class:`SubmissionOutcomeUnknownError`.
+
+        With a job store, the submission is recorded under ``key`` (one is made up if none
+        is given) before it is sent, and a key already recorded sends nothing (see
+        :meth:`_recorded`).
         """
         self._check_open()
+        keeper = self._keeper
+        if keeper is None:
+            if key is not None:
+                check_key(key)
+                raise ValidationError(
+                    "key",
+                    "idempotency keys need a job store: LegnextClient(store='jobs.db') or"
+                    " store=MemoryJobStore()",
+                )
+            job = await self._engine.submit(self._sender(endpoint, payload), poll)
+            return TaskHandle(job, make_result, self)
+        if key is None:
+            key = f"auto-{uuid.uuid4().hex}"
+        else:
+            check_key(key)
+        # One submission per key at a time in this client: a second call waits, then finds
+        # the first one's record.
+        while (other := keeper.submitting.get(key)) is not None:
+            await asyncio.wait((other,))
+        done = keeper.submitting[key] = asyncio.get_running_loop().create_future()
+        try:
+            await keeper.ready()
+            record = await keeper.store.get(key)
+            if record is not None and record.state is not RecordState.FORGOTTEN:
+                return self._recorded(record, endpoint, payload, make_result, poll)
+            return await self._submit_recorded(keeper, key, endpoint, payload, make_result, poll)
+        finally:
+            del keeper.submitting[key]
+            done.set_result(None)
+
+    def _sender(
+        self, endpoint: str, payload: dict[str, Any], sending: _Sending | None = None
+    ) -> Callable[[SlotTicket], Awaitable[Task]]:
+        """What the engine calls, with a slot, to send the job: the task the POST answered."""
 
         async def send(ticket: SlotTicket) -> Task:
-            data, body, sent_at = await self._post_submission(endpoint, payload, ticket)
+            data, body, sent_at = await self._post_submission(endpoint, payload, ticket, sending)
             task = Task.from_json(data, body=body)
             if not is_job_id(task.job_id):
                 # The job may exist, but its id is unknown: never guessed, never sent again.
@@ -775,12 +902,130 @@ class LegnextClient(Endpoints):
                 raise self._unknown(endpoint, payload, sent_at, unreadable) from unreadable
             return task
 
-        job = await self._engine.submit(send, poll)
-        logger.debug("%s created job %s", endpoint, job.job_id)
+        return send
+
+    async def _submit_recorded(
+        self,
+        keeper: JobKeeper,
+        key: str,
+        endpoint: str,
+        payload: dict[str, Any],
+        make_result: Callable[[Task, LegnextClient], R],
+        poll: PollPolicy | None,
+    ) -> TaskHandle[R]:
+        """Claim ``key`` in the store (durably), then send; the job id is durable before
+        this returns. A failure after sending is recorded as an unknown outcome; a
+        submission that provably made no job gives its key back."""
+        sending = _Sending()
+        send = self._sender(endpoint, payload, sending)
+        claimed: JobRecord | None = None
+        taken: JobRecord | None = None
+
+        async def claim_and_send(ticket: SlotTicket) -> Task:
+            nonlocal claimed, taken
+            now = time.time()
+            mine = JobRecord(
+                key=key,
+                attempt=uuid.uuid4().hex,
+                endpoint=endpoint,
+                request=payload,
+                state=RecordState.SUBMITTING,
+                created_at=now,
+                updated_at=now,
+                sent_at=now,
+            )
+            # Shielded: once handed to the store's thread the claim happens, cancelled or not.
+            held = await asyncio.shield(keeper.claim(mine))
+            if held.attempt != mine.attempt:
+                taken = held  # claimed meanwhile by another client of the store
+                raise _KeyTaken
+            claimed = held
+            return await send(ticket)
+
+        try:
+            job = await self._engine.submit(claim_and_send, poll)
+        except _KeyTaken:
+            assert taken is not None
+            return self._recorded(taken, endpoint, payload, make_result, poll)
+        except BaseException as exc:
+            if claimed is not None:
+                self._submission_failed(keeper, claimed, exc, sending.sent)
+            raise
+        assert claimed is not None
+        assert job.task is not None
+        record = job.record = claimed.with_task(job.task, state_of(job.task))
+        keeper.live[key] = job
+        try:
+            await keeper.durable(record)
+        except StoreError:
+            # The job exists and is paid for: its handle is worth more than the error, which
+            # the keeper logged with the job's key.
+            logger.error("job store: job %s of key %r is not recorded", job.job_id, key)
         return TaskHandle(job, make_result, self)
 
+    def _submission_failed(
+        self, keeper: JobKeeper, record: JobRecord, error: BaseException, sent: bool
+    ) -> None:
+        """Record a claimed submission that ended without a job id."""
+        if isinstance(error, SubmissionOutcomeUnknownError) or (
+            sent and not isinstance(error, LegnextError)
+        ):
+            if isinstance(error, SubmissionOutcomeUnknownError):
+                error.key = record.key
+            keeper.write(attrs.evolve(record, state=RecordState.UNKNOWN, updated_at=time.time()))
+            return
+        # Refused (the service answered, and made no job) or never sent: the key is free.
+        keeper.discard(record)
+
+    def _recorded(
+        self,
+        record: JobRecord,
+        endpoint: str,
+        payload: Mapping[str, Any],
+        make_result: Callable[[Task, LegnextClient], R],
+        poll: PollPolicy | None,
+    ) -> TaskHandle[R]:
+        """The handle of a submission recorded under its key, which sends nothing.
+
+        Raises:
+            IdempotencyConflictError: the key was recorded for other arguments.
+            SubmissionOutcomeUnknownError: the key's submission was sent and its answer
+                lost (or is being sent by another client of the store right now).
+        """
+        key = record.key
+        if not record.same_request(endpoint, payload):
+            raise IdempotencyConflictError(key, record.endpoint)
+        if record.state.outcome_unknown or record.job_id is None:
+            raise SubmissionOutcomeUnknownError(
+                endpoint=record.endpoint,
+                payload=record.request,
+                sent_at=record.sent_at or record.created_at,
+                reason=f"recorded as {record.state.value} under key {key!r}; settle it with"
+                " client.forget(key) once you know whether the job exists",
+                key=key,
+            )
+        return TaskHandle(self._restored(record, poll), make_result, self)
+
+    def _restored(self, record: JobRecord, poll: PollPolicy | None) -> Job:
+        """The job of ``record`` (which has a job id): the live one if this client has it."""
+        assert record.job_id is not None
+        keeper = self._keeper
+        assert keeper is not None
+        job = keeper.live.get(record.key)
+        if job is None or job.job_id != record.job_id:
+            job = self._engine.restore(
+                record.job_id, task=record.task, sent_at=record.sent_at, policy=poll
+            )
+            job.record = record
+            keeper.live[record.key] = job
+        return job
+
     async def _post_submission(
-        self, endpoint: str, payload: dict[str, Any], ticket: SlotTicket
+        self,
+        endpoint: str,
+        payload: dict[str, Any],
+        ticket: SlotTicket,
+        sending: _Sending | None = None,
     ) -> tuple[dict[str, Any], bytes, float]:
         """POST a job until the service answers it: the JSON object, the body, when it was sent.
 
@@ -790,8 +1035,13 @@ class LegnextClient(Endpoints):
         connection that failed before sending. Anything else after sending is an unknown
         outcome. Time spent waiting for a slot does not count against the retry policy:
         each turn with a slot is retried afresh.
+
+        ``sending.sent`` says, at any instant, whether a POST may have reached the service
+        and made a job (one refused with a 429, or never connected, did not).
         """
         slots = self._slots
+        if sending is None:
+            sending = _Sending()
         path = f"/v1/{endpoint}"
         if self._submit_gate is None:
             self._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
@@ -804,9 +1054,11 @@ class LegnextClient(Endpoints):
                 if not slots.mark_sent(ticket):
                     return None
                 sent_at = time.time()
+                sending.sent = True
                 try:
                     data, _, body = await self._request("POST", path, payload)
                 except RateLimitError as exc:
+                    sending.sent = False
                     # Learns a limit of active jobs (and requeues) unless the 429 is about
                     # the request rate; then this submission keeps its slot and backs off.
                     if slots.refused(ticket, exc.kind):
@@ -816,6 +1068,7 @@ class LegnextClient(Endpoints):
                 except APIConnectionError as exc:
                     if exc.sent:
                         raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                    sending.sent = False
                     slots.unsend(ticket)
                     raise
                 except (APITimeoutError, MalformedResponseError, ServerError) as exc:
@@ -833,6 +1086,16 @@ class LegnextClient(Endpoints):
     def _snapshot_changed(self, job: Job, previous: Task | None) -> None:
         """The engine's news of a job's new snapshot (see ``JobServices.snapshot_changed``):
         what the client keeps about jobs beyond the engine is updated here."""
+        record = job.record
+        keeper = self._keeper
+        if record is None or keeper is None:
+            return
+        task = job.task
+        assert task is not None
+        record = job.record = record.with_task(task, state_of(task))
+        keeper.write(record)
+        if task.is_finished and (job.policy or self.poll).learn:
+            keeper.learned()
 
     @staticmethod
     def _unknown(
@@ -841,6 +1104,19 @@ class LegnextClient(Endpoints):
         return SubmissionOutcomeUnknownError(
             endpoint=endpoint, payload=payload, sent_at=sent_at, reason=str(exc)
         )
+
+
+class _Sending:
+    """Whether a submission's POST may have reached the service (see ``_post_submission``)."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+class _KeyTaken(Exception):
+    """Another client of the store claimed the key first (the claim's record says which)."""
 
 
 class _EngineServices:

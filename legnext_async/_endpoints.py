@@ -14,7 +14,10 @@ Every method also takes, keyword-only:
 
 - ``callback``: an absolute http(s) URL (at most 1024 characters) the service POSTs the
   finished job to;
-- ``poll``: a :class:`PollPolicy` for the returned handle (else the client's).
+- ``poll``: a :class:`PollPolicy` for the returned handle (else the client's);
+- ``key``: an idempotency key. With a job store (``LegnextClient(store=...)``) the
+  submission is recorded under it before it is sent, and a call with a key already
+  recorded sends nothing: it returns the recorded job's handle (see ``LegnextClient``).
 
 The methods are written out (typed and documented for readers and type checkers), but each
 is one line handing its arguments to its route: a test holds every signature and docstring
@@ -63,17 +66,19 @@ class Endpoints:
             payload: dict[str, Any],
             make_result: Callable[[Task, FollowUpClient], R],
             poll: PollPolicy | None = None,
+            key: str | None = None,
         ) -> TaskHandle[R]: ...
 
     async def _create(
-        self, route: Route, poll: PollPolicy | None, /, **values: object
+        self, route: Route, poll: PollPolicy | None, key: str | None, /, **values: object
     ) -> TaskHandle[Any]:
         """Check ``values`` against ``route``, build its body and submit the job.
 
-        ``values``: one per field of the route, by its Python name.
+        ``values``: one per field of the route, by its Python name. ``key``: the
+        submission's idempotency key, if any.
         """
         payload = route.body(values)
-        return await self._submit(route.path, payload, result_type(route.family), poll)
+        return await self._submit(route.path, payload, result_type(route.family), poll, key)
 
     # --- images from a prompt or from URLs ------------------------------------------------
 
@@ -83,6 +88,7 @@ class Endpoints:
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Generate a grid of four images from a prompt (``POST /v1/diffusion``).
 
@@ -93,11 +99,13 @@ class Endpoints:
             text: the prompt, 1–8192 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        return await self._create(routes.DIFFUSION, poll, text=text, callback=callback)
+        return await self._create(routes.DIFFUSION, poll, key, text=text, callback=callback)
 
     async def blend(
         self,
@@ -106,6 +114,7 @@ class Endpoints:
         aspect_ratio: BlendAspectRatio | str,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Blend two to five images into a grid of four (``POST /v1/blend``).
 
@@ -119,12 +128,14 @@ class Endpoints:
                 ``"3:2"``.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
         return await self._create(
-            routes.BLEND, poll, img_urls=img_urls, aspect_ratio=aspect_ratio, callback=callback
+            routes.BLEND, poll, key, img_urls=img_urls, aspect_ratio=aspect_ratio, callback=callback
         )
 
     async def retexture(
@@ -134,6 +145,7 @@ class Endpoints:
         remix_prompt: str,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Restyle the textures and materials of an image (``POST /v1/retexture``).
 
@@ -143,12 +155,19 @@ class Endpoints:
             remix_prompt: the desired look, 1–8192 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
         return await self._create(
-            routes.RETEXTURE, poll, img_url=img_url, remix_prompt=remix_prompt, callback=callback
+            routes.RETEXTURE,
+            poll,
+            key,
+            img_url=img_url,
+            remix_prompt=remix_prompt,
+            callback=callback,
         )
 
     async def remove_background(
@@ -157,6 +176,7 @@ class Endpoints:
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Cut the subject of an image out of its background (``POST /v1/remove-background``).
 
@@ -164,12 +184,14 @@ class Endpoints:
             img_url: the source image, an absolute http(s) URL of at most 1024 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with a single image.
         """
         return await self._create(
-            routes.REMOVE_BACKGROUND, poll, img_url=img_url, callback=callback
+            routes.REMOVE_BACKGROUND, poll, key, img_url=img_url, callback=callback
         )
 
     async def upload_paint(
@@ -182,6 +204,7 @@ class Endpoints:
         mask: Mask,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Repaint parts of any image placed on a canvas (``POST /v1/upload-paint``).
 
@@ -197,6 +220,8 @@ class Endpoints:
             mask: the region to repaint, ``Mask(areas=[...])`` or ``Mask(url=...)``.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
@@ -204,6 +229,7 @@ class Endpoints:
         return await self._create(
             routes.UPLOAD_PAINT,
             poll,
+            key,
             img_url=img_url,
             canvas=canvas,
             img_pos=img_pos,
@@ -222,6 +248,7 @@ class Endpoints:
         type: UpscaleType | int = UpscaleType.SUBTLE,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Upscale one image of a finished grid (``POST /v1/upscale``).
 
@@ -235,12 +262,20 @@ class Endpoints:
                 more).
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with a single image.
         """
         return await self._create(
-            routes.UPSCALE, poll, job_id=job_id, image_no=image_no, type=type, callback=callback
+            routes.UPSCALE,
+            poll,
+            key,
+            job_id=job_id,
+            image_no=image_no,
+            type=type,
+            callback=callback,
         )
 
     async def variation(
@@ -252,6 +287,7 @@ class Endpoints:
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Make four variations of one image of a finished grid (``POST /v1/variation``).
 
@@ -264,6 +300,8 @@ class Endpoints:
                 replaces the original prompt, so repeat flags such as ``--ar``.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
@@ -271,6 +309,7 @@ class Endpoints:
         return await self._create(
             routes.VARIATION,
             poll,
+            key,
             job_id=job_id,
             image_no=image_no,
             type=type,
@@ -284,6 +323,7 @@ class Endpoints:
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Run a finished job's prompt again for a new grid (``POST /v1/reroll``).
 
@@ -291,11 +331,13 @@ class Endpoints:
             job_id: the parent job; its ``available_actions.reroll`` must be true.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
-        return await self._create(routes.REROLL, poll, job_id=job_id, callback=callback)
+        return await self._create(routes.REROLL, poll, key, job_id=job_id, callback=callback)
 
     async def pan(
         self,
@@ -307,6 +349,7 @@ class Endpoints:
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Extend one image of a finished grid in one direction (``POST /v1/pan``).
 
@@ -319,6 +362,8 @@ class Endpoints:
             remix_prompt: what to paint in the new area, 1–8192 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
@@ -326,6 +371,7 @@ class Endpoints:
         return await self._create(
             routes.PAN,
             poll,
+            key,
             job_id=job_id,
             image_no=image_no,
             direction=direction,
@@ -343,6 +389,7 @@ class Endpoints:
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Zoom out of one image of a finished grid on every side (``POST /v1/outpaint``).
 
@@ -354,6 +401,8 @@ class Endpoints:
             remix_prompt: what to paint around it, 1–8192 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
@@ -361,6 +410,7 @@ class Endpoints:
         return await self._create(
             routes.OUTPAINT,
             poll,
+            key,
             job_id=job_id,
             image_no=image_no,
             scale=scale,
@@ -377,6 +427,7 @@ class Endpoints:
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Repaint a region of one image of a finished grid (``POST /v1/inpaint``, Vary Region).
 
@@ -388,6 +439,8 @@ class Endpoints:
             remix_prompt: what to paint in the region, 1–8192 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
@@ -395,6 +448,7 @@ class Endpoints:
         return await self._create(
             routes.INPAINT,
             poll,
+            key,
             job_id=job_id,
             image_no=image_no,
             mask=mask,
@@ -411,6 +465,7 @@ class Endpoints:
         mode: RemixMode | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Redraw one image of a finished grid with a new prompt (``POST /v1/remix``).
 
@@ -423,6 +478,8 @@ class Endpoints:
                 out, and the service uses strong.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
@@ -430,6 +487,7 @@ class Endpoints:
         return await self._create(
             routes.REMIX,
             poll,
+            key,
             job_id=job_id,
             image_no=image_no,
             remix_prompt=remix_prompt,
@@ -448,6 +506,7 @@ class Endpoints:
         mask: Mask | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Place one image of a finished grid on a canvas and repaint (``POST /v1/edit``).
 
@@ -463,6 +522,8 @@ class Endpoints:
             mask: the region to repaint; ``None`` leaves it out.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
@@ -470,6 +531,7 @@ class Endpoints:
         return await self._create(
             routes.EDIT,
             poll,
+            key,
             job_id=job_id,
             image_no=image_no,
             canvas=canvas,
@@ -486,6 +548,7 @@ class Endpoints:
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Re-render one image of a draft grid at full quality (``POST /v1/enhance``).
 
@@ -495,12 +558,14 @@ class Endpoints:
             image_no: which image of the grid, 0–3.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is an :class:`ImageResult` with four images.
         """
         return await self._create(
-            routes.ENHANCE, poll, job_id=job_id, image_no=image_no, callback=callback
+            routes.ENHANCE, poll, key, job_id=job_id, image_no=image_no, callback=callback
         )
 
     # --- text -------------------------------------------------------------------------------
@@ -511,6 +576,7 @@ class Endpoints:
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[TextResult]:
         """Suggest prompts that would produce an image (``POST /v1/describe``).
 
@@ -522,11 +588,13 @@ class Endpoints:
             img_url: the image, an absolute http(s) URL of at most 1024 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is a :class:`TextResult`; ``prompts`` holds the suggestions.
         """
-        return await self._create(routes.DESCRIBE, poll, img_url=img_url, callback=callback)
+        return await self._create(routes.DESCRIBE, poll, key, img_url=img_url, callback=callback)
 
     async def shorten(
         self,
@@ -534,6 +602,7 @@ class Endpoints:
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[TextResult]:
         """Suggest shorter forms of a prompt (``POST /v1/shorten``).
 
@@ -541,12 +610,14 @@ class Endpoints:
             prompt: the prompt to shorten, 1–8192 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is a :class:`TextResult`; ``prompts`` holds the shorter
             prompts.
         """
-        return await self._create(routes.SHORTEN, poll, prompt=prompt, callback=callback)
+        return await self._create(routes.SHORTEN, poll, key, prompt=prompt, callback=callback)
 
     # --- video ------------------------------------------------------------------------------
 
@@ -558,6 +629,7 @@ class Endpoints:
         video_type: VideoType | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]: ...
 
     @overload
@@ -570,6 +642,7 @@ class Endpoints:
         video_type: VideoType | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]: ...
 
     async def video_diffusion(
@@ -581,6 +654,7 @@ class Endpoints:
         video_type: VideoType | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Animate an image into short videos (``POST /v1/video-diffusion``).
 
@@ -604,6 +678,8 @@ class Endpoints:
                 ``None`` leaves it out, and the service makes 480p.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is a :class:`VideoResult` (``video_urls``, 4 s each).
@@ -611,6 +687,7 @@ class Endpoints:
         return await self._create(
             routes.VIDEO_DIFFUSION,
             poll,
+            key,
             prompt=prompt,
             job_id=job_id,
             image_no=image_no,
@@ -626,6 +703,7 @@ class Endpoints:
         prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Make one video of a finished video job 4 s longer (``POST /v1/extend-video``).
 
@@ -638,6 +716,8 @@ class Endpoints:
             prompt: what happens next, 1–8192 characters.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is a :class:`VideoResult`.
@@ -645,6 +725,7 @@ class Endpoints:
         return await self._create(
             routes.EXTEND_VIDEO,
             poll,
+            key,
             job_id=job_id,
             video_no=video_no,
             prompt=prompt,
@@ -658,6 +739,7 @@ class Endpoints:
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Upscale one video of a finished video job (``POST /v1/video-upscale``).
 
@@ -667,10 +749,12 @@ class Endpoints:
             video_no: which video of the job, 0–3.
             callback: an absolute http(s) URL the service POSTs the finished job to.
             poll: a :class:`PollPolicy` for this job's handle.
+            key: an idempotency key; with a job store, a key already recorded sends
+                nothing and returns the recorded job's handle.
 
         Returns:
             A handle whose result is a :class:`VideoResult`.
         """
         return await self._create(
-            routes.VIDEO_UPSCALE, poll, job_id=job_id, video_no=video_no, callback=callback
+            routes.VIDEO_UPSCALE, poll, key, job_id=job_id, video_no=video_no, callback=callback
         )

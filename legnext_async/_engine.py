@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from ._budget import JobSlots, Pace, SlotTicket
     from ._clock import Clock
     from ._retry import RetryPolicy
+    from ._store import JobRecord
 
 __all__ = ["Job", "JobEngine", "JobServices", "Phase"]
 
@@ -329,6 +330,7 @@ class Job:
         "keeps_slot",
         "phase",
         "policy",
+        "record",
         "schedule",
         "schedule_scale",
         "seed_unread",
@@ -369,6 +371,8 @@ class Job:
         self.seed_unread = False
         self.watch: Watch | None = None
         self.changed: asyncio.Future[None] | None = None
+        #: The job's record in the client's store, if it has one (the client keeps it).
+        self.record: JobRecord | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.job_id!r} {self.phase.value}>"

@@ -44,6 +44,7 @@ __all__ = [
     "AuthenticationError",
     "ClientClosedError",
     "EndpointNotFoundError",
+    "IdempotencyConflictError",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "LegnextError",
@@ -130,6 +131,20 @@ class ValidationError(LegnextError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class IdempotencyConflictError(LegnextError):
+    """An idempotency key already recorded (in the client's job store) for other arguments
+    was used again; nothing was sent. ``key`` is the key, ``endpoint`` the operation it was
+    first used for."""
+
+    def __init__(self, key: str, endpoint: str) -> None:
+        super().__init__(
+            f"key {key!r} was recorded for another {endpoint} request (or another endpoint);"
+            " one key stands for one request: use a new key, or client.forget(key) first"
+        )
+        self.key = key
+        self.endpoint = endpoint
 
 
 class ClientClosedError(LegnextError, RuntimeError):
@@ -288,7 +303,15 @@ class SubmissionOutcomeUnknownError(LegnextError):
     ``__cause__``.
     """
 
-    def __init__(self, *, endpoint: str, payload: Mapping[str, Any], sent_at: float, reason: str):
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        payload: Mapping[str, Any],
+        sent_at: float,
+        reason: str,
+        key: str | None = None,
+    ):
         super().__init__(
             f"{endpoint}: the submission's outcome is unknown ({reason}); a job may have been"
             " created and billed, so it was not re-sent. Check before submitting again."
@@ -296,3 +319,5 @@ class SubmissionOutcomeUnknownError(LegnextError):
         self.endpoint = endpoint
         self.payload = payload
         self.sent_at = sent_at
+        #: The idempotency key the submission was recorded under, with a job store.
+        self.key = key

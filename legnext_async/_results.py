@@ -45,7 +45,7 @@ class FollowUpClient(Protocol):
         """Whether the client was closed."""
 
     async def _create(
-        self, route: Route, poll: PollPolicy | None, /, **values: object
+        self, route: Route, poll: PollPolicy | None, key: str | None, /, **values: object
     ) -> TaskHandle[Any]:
         """Check ``values`` against ``route``, build its body and submit the job."""
 
@@ -119,7 +119,7 @@ class TaskResult:
     # --- follow-ups -----------------------------------------------------------------------
 
     async def _follow_up(
-        self, route: Route, poll: PollPolicy | None, /, **values: object
+        self, route: Route, poll: PollPolicy | None, key: str | None, /, **values: object
     ) -> TaskHandle[Any]:
         """Submit ``route`` with this job as the parent, once ``available_actions`` allows it.
 
@@ -140,7 +140,7 @@ class TaskResult:
         if parent is None:  # pragma: no cover - every route with `follows` names a parent
             raise TypeError(f"{route.name} is not a follow-up")
         values[parent.name] = self.job_id
-        return await client._create(route, poll, **values)
+        return await client._create(route, poll, key, **values)
 
     def _open_client(self, route: Route) -> FollowUpClient:
         """The client to follow up through, or ClientClosedError saying how to get one."""
@@ -220,6 +220,7 @@ class ImageResult(TaskResult):
         type: UpscaleType | int = UpscaleType.SUBTLE,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Upscale image ``image_no`` of this result (see :meth:`LegnextClient.upscale`).
 
@@ -228,7 +229,7 @@ class ImageResult(TaskResult):
             ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
-            routes.UPSCALE, poll, image_no=image_no, type=type, callback=callback
+            routes.UPSCALE, poll, key, image_no=image_no, type=type, callback=callback
         )
 
     async def variation(
@@ -239,6 +240,7 @@ class ImageResult(TaskResult):
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Vary image ``image_no`` of this result (see :meth:`LegnextClient.variation`).
 
@@ -249,6 +251,7 @@ class ImageResult(TaskResult):
         return await self._follow_up(
             routes.VARIATION,
             poll,
+            key,
             image_no=image_no,
             type=type,
             remix_prompt=remix_prompt,
@@ -260,6 +263,7 @@ class ImageResult(TaskResult):
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Run this job's prompt again (see :meth:`LegnextClient.reroll`).
 
@@ -267,7 +271,7 @@ class ImageResult(TaskResult):
             ValidationError: ``available_actions.reroll`` is not true.
             ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        return await self._follow_up(routes.REROLL, poll, callback=callback)
+        return await self._follow_up(routes.REROLL, poll, key, callback=callback)
 
     async def pan(
         self,
@@ -278,6 +282,7 @@ class ImageResult(TaskResult):
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Extend image ``image_no`` in one direction (see :meth:`LegnextClient.pan`).
 
@@ -288,6 +293,7 @@ class ImageResult(TaskResult):
         return await self._follow_up(
             routes.PAN,
             poll,
+            key,
             image_no=image_no,
             direction=direction,
             scale=scale,
@@ -303,6 +309,7 @@ class ImageResult(TaskResult):
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Zoom out of image ``image_no`` (see :meth:`LegnextClient.outpaint`).
 
@@ -313,6 +320,7 @@ class ImageResult(TaskResult):
         return await self._follow_up(
             routes.OUTPAINT,
             poll,
+            key,
             image_no=image_no,
             scale=scale,
             remix_prompt=remix_prompt,
@@ -327,6 +335,7 @@ class ImageResult(TaskResult):
         remix_prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Repaint a region of image ``image_no`` (see :meth:`LegnextClient.inpaint`).
 
@@ -337,6 +346,7 @@ class ImageResult(TaskResult):
         return await self._follow_up(
             routes.INPAINT,
             poll,
+            key,
             image_no=image_no,
             mask=mask,
             remix_prompt=remix_prompt,
@@ -351,6 +361,7 @@ class ImageResult(TaskResult):
         mode: RemixMode | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Redraw image ``image_no`` with a new prompt (see :meth:`LegnextClient.remix`).
 
@@ -361,6 +372,7 @@ class ImageResult(TaskResult):
         return await self._follow_up(
             routes.REMIX,
             poll,
+            key,
             image_no=image_no,
             remix_prompt=remix_prompt,
             mode=mode,
@@ -377,6 +389,7 @@ class ImageResult(TaskResult):
         mask: Mask | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Place image ``image_no`` on a canvas and repaint (see :meth:`LegnextClient.edit`).
 
@@ -387,6 +400,7 @@ class ImageResult(TaskResult):
         return await self._follow_up(
             routes.EDIT,
             poll,
+            key,
             image_no=image_no,
             canvas=canvas,
             img_pos=img_pos,
@@ -401,6 +415,7 @@ class ImageResult(TaskResult):
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[ImageResult]:
         """Re-render image ``image_no`` of a draft grid (see :meth:`LegnextClient.enhance`).
 
@@ -409,7 +424,9 @@ class ImageResult(TaskResult):
                 draft grids offer it).
             ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
-        return await self._follow_up(routes.ENHANCE, poll, image_no=image_no, callback=callback)
+        return await self._follow_up(
+            routes.ENHANCE, poll, key, image_no=image_no, callback=callback
+        )
 
     async def video_diffusion(
         self,
@@ -419,6 +436,7 @@ class ImageResult(TaskResult):
         video_type: VideoType | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Animate image ``image_no`` (see :meth:`LegnextClient.video_diffusion`).
 
@@ -432,6 +450,7 @@ class ImageResult(TaskResult):
         return await self._follow_up(
             routes.VIDEO_DIFFUSION,
             poll,
+            key,
             image_no=image_no,
             prompt=prompt,
             video_type=video_type,
@@ -446,11 +465,12 @@ class ImageResult(TaskResult):
         video_type: VideoType | int | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Deprecated: :meth:`video_diffusion`, named like the client method."""
         warn_caller("ImageResult.video() is deprecated; use ImageResult.video_diffusion()")
         return await self.video_diffusion(
-            image_no, prompt=prompt, video_type=video_type, callback=callback, poll=poll
+            image_no, prompt=prompt, video_type=video_type, callback=callback, poll=poll, key=key
         )
 
 
@@ -473,6 +493,7 @@ class VideoResult(TaskResult):
         prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Make video ``video_no`` 4 s longer (see :meth:`LegnextClient.extend_video`).
 
@@ -482,7 +503,7 @@ class VideoResult(TaskResult):
             ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
-            routes.EXTEND_VIDEO, poll, video_no=video_no, prompt=prompt, callback=callback
+            routes.EXTEND_VIDEO, poll, key, video_no=video_no, prompt=prompt, callback=callback
         )
 
     async def video_upscale(
@@ -491,6 +512,7 @@ class VideoResult(TaskResult):
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Upscale video ``video_no`` (see :meth:`LegnextClient.video_upscale`).
 
@@ -499,7 +521,7 @@ class VideoResult(TaskResult):
             ClientClosedError: the result has no open client (see :meth:`TaskResult.bind`).
         """
         return await self._follow_up(
-            routes.VIDEO_UPSCALE, poll, video_no=video_no, callback=callback
+            routes.VIDEO_UPSCALE, poll, key, video_no=video_no, callback=callback
         )
 
     async def extend(
@@ -509,10 +531,13 @@ class VideoResult(TaskResult):
         prompt: str | None = None,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Deprecated: :meth:`extend_video`, named like the client method."""
         warn_caller("VideoResult.extend() is deprecated; use VideoResult.extend_video()")
-        return await self.extend_video(video_no, prompt=prompt, callback=callback, poll=poll)
+        return await self.extend_video(
+            video_no, prompt=prompt, callback=callback, poll=poll, key=key
+        )
 
     async def upscale(
         self,
@@ -520,10 +545,11 @@ class VideoResult(TaskResult):
         *,
         callback: str | None = None,
         poll: PollPolicy | None = None,
+        key: str | None = None,
     ) -> TaskHandle[VideoResult]:
         """Deprecated: :meth:`video_upscale`, named like the client method."""
         warn_caller("VideoResult.upscale() is deprecated; use VideoResult.video_upscale()")
-        return await self.video_upscale(video_no, callback=callback, poll=poll)
+        return await self.video_upscale(video_no, callback=callback, poll=poll, key=key)
 
 
 @attrs.frozen

@@ -74,6 +74,7 @@ def expected(field: Field, kind: Any = None) -> tuple[str, Any, object, object]:
 
 
 POLL = ("poll", KeywordOnly, None, "PollPolicy | None")
+KEY = ("key", KeywordOnly, None, "str | None")
 
 
 # --- the routes ------------------------------------------------------------------------
@@ -117,9 +118,10 @@ def test_a_route_refuses_values_its_method_did_not_name() -> None:
 
 @pytest.mark.parametrize("route", by_route())
 def test_client_method_signature_is_its_route(route: Route) -> None:
-    """Names, positions, defaults and types of the method are the route's, then ``poll``."""
+    """Names, positions, defaults and types of the method are the route's, then ``poll``
+    and ``key``."""
     method = getattr(LegnextClient, route.name)
-    assert parameters(method) == [*map(expected, route.fields), POLL]
+    assert parameters(method) == [*map(expected, route.fields), POLL, KEY]
 
 
 @pytest.mark.parametrize("route", by_route())
@@ -135,7 +137,7 @@ def test_client_method_documents_every_parameter_and_its_path(route: Route) -> N
     doc = inspect.getdoc(getattr(LegnextClient, route.name)) or ""
     assert f"POST /v1/{route.path}" in doc
     args = doc.split("Args:", 1)[1].split("Returns:", 1)[0]
-    for name in [field.name for field in route.fields] + ["poll"]:
+    for name in [field.name for field in route.fields] + ["poll", "key"]:
         assert f"\n    {name}: " in args, name
 
 

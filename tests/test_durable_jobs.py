@@ -1,0 +1,385 @@
+"""Durable jobs: submissions recorded before they are sent, idempotency keys, resume, forget."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp import web
+
+from legnext_async import (
+    IdempotencyConflictError,
+    ImageResult,
+    LegnextClient,
+    LegnextError,
+    MemoryJobStore,
+    RecordState,
+    SQLiteJobStore,
+    SubmissionOutcomeUnknownError,
+    ValidationError,
+)
+from legnext_async._catalog import ROUTES
+from legnext_async.emulator import Fault
+
+from .catalog_values import Parents, base_values
+from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from legnext_async import JobStore, TaskHandle
+    from legnext_async._catalog import Route
+    from legnext_async.emulator import Emulator
+
+
+def posts(emulator: Emulator) -> list[Any]:
+    """The job-creating requests the emulator received."""
+    return [r for r in emulator.requests if r.method == "POST"]
+
+
+def created(emulator: Emulator) -> list[Any]:
+    """The job-creating requests that made a job (429s and refusals did not)."""
+    return [r for r in posts(emulator) if r.job_id is not None]
+
+
+@contextlib.asynccontextmanager
+async def stored_client(
+    emulator: Emulator, store: JobStore | str, **options: Any
+) -> AsyncIterator[LegnextClient]:
+    """A test-speed client for ``emulator`` with ``store``."""
+    async with LegnextClient(
+        api_key=API_KEY,
+        base_url=emulator.base_url,
+        poll=fast_poll(),
+        retry=FAST_RETRY,
+        store=store,
+        **options,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """The path of a fresh SQLite store."""
+    return str(tmp_path / "jobs.db")
+
+
+async def inpaint(
+    client: LegnextClient, parent: str, key: str | None, prompt: str = "a tree"
+) -> TaskHandle[ImageResult]:
+    """An inpaint of image 0 of ``parent`` under ``key``."""
+    return await client.inpaint(parent, 0, mask=MASK, remix_prompt=prompt, key=key)
+
+
+# --- recorded before sending ------------------------------------------------------------
+
+
+async def test_the_record_is_durable_before_the_post_arrives(db: str) -> None:
+    """When the service receives the POST, the store's file already holds the submission."""
+    seen: list[tuple[str, str]] = []
+
+    async def create(request: web.Request) -> web.Response:
+        # Another connection to the file, as a process started after a crash would open.
+        with contextlib.closing(sqlite3.connect(db)) as raw:
+            seen.extend(raw.execute("SELECT key, state FROM jobs").fetchall())
+        return web.json_response({"job_id": "job-1", "task_type": "inpaint", "status": "pending"})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/inpaint", create)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
+        async with LegnextClient(api_key=API_KEY, base_url=base_url, store=db) as client:
+            handle = await client.inpaint("parent-1", 0, mask=MASK, key="night-1")
+    finally:
+        await runner.cleanup()
+    assert seen == [("night-1", "submitting")]
+    async with SQLiteJobStore(db) as store:
+        stored = await store.get("night-1")
+    assert stored is not None
+    assert (stored.job_id, stored.state) == (handle.job_id, RecordState.PENDING)
+
+
+async def test_a_record_follows_the_job_to_its_end(emulator: Emulator, db: str) -> None:
+    """Status changes, the final task and its points are written as the job goes."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        result = await (await inpaint(client, parent, "k1"))
+    async with SQLiteJobStore(db) as store:
+        stored = await store.get("k1")
+    assert stored is not None
+    assert stored.state is RecordState.COMPLETED
+    assert stored.job_id == result.job_id
+    assert stored.task is not None
+    assert stored.task.output.image_urls == result.task.output.image_urls
+    assert stored.points_frozen == stored.points_consumed == emulator.job(result.job_id).consume
+    assert stored.request["remixPrompt"] == "a tree"
+
+
+async def test_submissions_without_a_key_are_recorded_too(emulator: Emulator) -> None:
+    """With a store, every submission is recorded (under a key the client makes up)."""
+    parent = emulator.seed_job("diffusion")
+    store = MemoryJobStore()
+    async with stored_client(emulator, store) as client:
+        handle = await inpaint(client, parent, None)
+    (stored,) = await store.records()
+    assert stored.key.startswith("auto-")
+    assert stored.job_id == handle.job_id
+
+
+# --- idempotency keys -------------------------------------------------------------------
+
+
+async def test_a_recorded_key_sends_nothing(emulator: Emulator, db: str) -> None:
+    """The second call with a key returns the first one's job; one POST in all."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        first = await inpaint(client, parent, "k1")
+    async with stored_client(emulator, db) as again:
+        second = await inpaint(again, parent, "k1")
+    assert second.job_id == first.job_id
+    assert len(posts(emulator)) == 1
+
+
+async def test_a_finished_record_resolves_without_a_request(emulator: Emulator, db: str) -> None:
+    """A key whose job was seen finished returns a handle that resolves from the record."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        done = await (await inpaint(client, parent, "k1"))
+    requests_before = len(emulator.requests)
+    async with stored_client(emulator, db) as again:
+        handle = await inpaint(again, parent, "k1")
+        assert handle.done
+        result = await handle
+    assert isinstance(result, ImageResult)
+    assert result.image_urls == done.image_urls
+    assert len(emulator.requests) == requests_before
+
+
+async def test_concurrent_calls_with_one_key_send_once(emulator: Emulator, db: str) -> None:
+    """Ten calls at once with one key make one job, and all get its handle."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        handles = await asyncio.gather(*(inpaint(client, parent, "same") for _ in range(10)))
+    assert len({h.job_id for h in handles}) == 1
+    assert len(posts(emulator)) == 1
+
+
+async def test_two_clients_on_one_file_send_each_key_once(emulator: Emulator, db: str) -> None:
+    """Two clients sharing a store file, racing over the same keys: one POST per key."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as one, stored_client(emulator, db) as two:
+        calls = [inpaint(c, parent, f"k{i}", prompt=f"k{i}") for i in range(8) for c in (one, two)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    # A key claimed by the other client while its POST is in flight is an unknown outcome
+    # for this one (it cannot tell the other is alive); every key made exactly one job.
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert all(isinstance(e, SubmissionOutcomeUnknownError) for e in errors)
+    assert sorted(r.body["remixPrompt"] for r in created(emulator)) == [f"k{i}" for i in range(8)]
+
+
+async def test_the_same_key_with_other_arguments_is_refused(emulator: Emulator, db: str) -> None:
+    """A key recorded for one request, reused for another, raises naming the key."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        await inpaint(client, parent, "k1", prompt="a tree")
+        with pytest.raises(IdempotencyConflictError, match="'k1'") as caught:
+            await inpaint(client, parent, "k1", prompt="a house")
+    assert caught.value.key == "k1"
+    assert len(posts(emulator)) == 1
+
+
+async def test_follow_ups_take_keys(emulator: Emulator, db: str) -> None:
+    """A follow-up on a result with a recorded key sends nothing the second time."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        grid = await (await inpaint(client, parent, "grid"))
+        first = await grid.upscale(0, key="up-0")
+        second = await grid.upscale(0, key="up-0")
+    assert first.job_id == second.job_id
+    assert [r.path for r in posts(emulator)] == ["/api/v1/inpaint", "/api/v1/upscale"]
+
+
+@pytest.mark.parametrize("route", [pytest.param(r, id=r.name) for r in ROUTES])
+async def test_every_endpoint_takes_a_key(route: Route, emu: Emulator) -> None:
+    """Each job-creating method passes ``key=`` on: called twice with one key, it sends once."""
+    values = base_values(route, Parents.seed(emu).for_route(route))
+    async with LegnextClient(
+        api_key=API_KEY, base_url=emu.base_url, store=MemoryJobStore()
+    ) as client:
+        method = getattr(client, route.name)
+        first = await method(**values, key="one")
+        second = await method(**values, key="one")
+    assert first.job_id == second.job_id
+    assert len(created(emu)) == 1
+
+
+async def test_a_key_needs_a_store(client: LegnextClient, emulator: Emulator) -> None:
+    """``key=`` without a store raises ValidationError naming ``key``; nothing is sent."""
+    parent = emulator.seed_job("diffusion")
+    with pytest.raises(ValidationError, match=r"key.*job store"):
+        await inpaint(client, parent, "k1")
+    assert posts(emulator) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="blank"),
+        pytest.param("x" * 257, id="too-long"),
+        pytest.param("a\nb", id="control"),
+        pytest.param(42, id="not-text"),
+    ],
+)
+async def test_bad_keys_name_the_field(emulator: Emulator, key: Any) -> None:
+    """A key that is not 1-256 printable characters is refused before anything is sent."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, MemoryJobStore()) as client:
+        with pytest.raises(ValidationError, match="key"):
+            await inpaint(client, parent, key)
+    assert posts(emulator) == []
+
+
+# --- unknown outcomes ---------------------------------------------------------------------
+
+
+async def test_an_unknown_outcome_is_recorded_and_raised_every_time(
+    emulator: Emulator, db: str
+) -> None:
+    """A lost answer is recorded; the key raises SubmissionOutcomeUnknownError (with the key)
+    on every later call, and sends nothing, until it is forgotten."""
+    parent = emulator.seed_job("diffusion")
+    emulator.add_fault(Fault.answer_lost("POST /api/v1/inpaint"))
+    async with stored_client(emulator, db) as client:
+        with pytest.raises(SubmissionOutcomeUnknownError) as first:
+            await inpaint(client, parent, "k1")
+        assert first.value.key == "k1"
+    for _ in range(2):
+        async with stored_client(emulator, db) as again:
+            with pytest.raises(SubmissionOutcomeUnknownError, match="forget") as later:
+                await inpaint(again, parent, "k1")
+            assert later.value.key == "k1"
+    assert len(posts(emulator)) == 1
+    async with SQLiteJobStore(db) as store:
+        stored = await store.get("k1")
+    assert stored is not None
+    assert stored.state is RecordState.UNKNOWN
+
+
+async def test_forget_settles_a_key_and_is_recorded(emulator: Emulator, db: str) -> None:
+    """After ``forget``, the key sends a new request; the old record said ``forgotten``."""
+    parent = emulator.seed_job("diffusion")
+    emulator.add_fault(Fault.answer_lost("POST /api/v1/inpaint"))
+    async with stored_client(emulator, db) as client:
+        with pytest.raises(SubmissionOutcomeUnknownError):
+            await inpaint(client, parent, "k1")
+        settled = await client.forget("k1")
+        assert settled is not None
+        assert settled.state is RecordState.UNKNOWN
+        store = client.store
+        assert store is not None
+        forgotten = await store.get("k1")
+        assert forgotten is not None
+        assert forgotten.state is RecordState.FORGOTTEN
+        handle = await inpaint(client, parent, "k1")
+    assert len(posts(emulator)) == 2
+    assert handle.job_id == posts(emulator)[1].job_id
+
+
+async def test_a_refused_submission_frees_its_key(emulator: Emulator, db: str) -> None:
+    """A POST the service refused made no job: the key is free, and a retry sends again."""
+    parent = emulator.seed_job("diffusion")
+    emulator.add_fault(Fault.http_status("POST /api/v1/inpaint", 400, message="bad"))
+    async with stored_client(emulator, db) as client:
+        with pytest.raises(LegnextError):
+            await inpaint(client, parent, "k1")
+        await client._stored().flush()
+        store = client.store
+        assert store is not None
+        assert await store.get("k1") is None
+        handle = await inpaint(client, parent, "k1")
+    assert handle.job_id
+    assert len(posts(emulator)) == 2
+
+
+async def test_a_submission_cancelled_before_sending_frees_its_key(
+    emulator: Emulator, db: str
+) -> None:
+    """Cancelled while waiting for a job slot, a submission leaves no record behind."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db, max_active_jobs=1) as client:
+        first = await inpaint(client, parent, "first")  # holds the one slot while held
+        waiting = asyncio.ensure_future(inpaint(client, parent, "second"))
+        while client._slots.waiting == 0:  # noqa: ASYNC110 - no event marks a wait for a slot
+            await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        store = client.store
+        assert store is not None
+        assert await store.get("second") is None
+        assert not first.done
+    assert len(posts(emulator)) == 1
+
+
+# --- resume -------------------------------------------------------------------------------
+
+
+async def test_resume_waits_for_the_jobs_a_closed_client_left(emulator: Emulator, db: str) -> None:
+    """Jobs submitted and never awaited are picked up by a new client and finish there."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        submitted = [await inpaint(client, parent, f"k{i}") for i in range(3)]
+    async with stored_client(emulator, db) as later:
+        handles = await later.resume()
+        assert sorted(h.job_id for h in handles) == sorted(h.job_id for h in submitted)
+        results = await asyncio.gather(*handles)
+        store = later.store
+        assert store is not None
+        await later._stored().flush()
+        assert await store.records(RecordState.PENDING, RecordState.RUNNING) == []
+    assert all(isinstance(r, ImageResult) for r in results)
+    assert len(posts(emulator)) == 3
+
+
+async def test_resume_leaves_out_unknown_outcomes(emulator: Emulator, db: str) -> None:
+    """A submission with no job id has no handle to resume; the store lists it."""
+    parent = emulator.seed_job("diffusion")
+    emulator.add_fault(Fault.answer_lost("POST /api/v1/inpaint"))
+    async with stored_client(emulator, db) as client:
+        with pytest.raises(SubmissionOutcomeUnknownError):
+            await inpaint(client, parent, "lost")
+        kept = await inpaint(client, parent, "kept")
+    async with stored_client(emulator, db) as later:
+        assert [h.job_id for h in await later.resume()] == [kept.job_id]
+        store = later.store
+        assert store is not None
+        assert [r.key for r in await store.records(RecordState.UNKNOWN)] == ["lost"]
+
+
+async def test_resume_needs_a_store(client: LegnextClient) -> None:
+    """``resume`` and ``forget`` on a client without a store say how to get one."""
+    with pytest.raises(LegnextError, match="store="):
+        await client.resume()
+    with pytest.raises(LegnextError, match="store="):
+        await client.forget("k")
+
+
+async def test_learned_run_times_carry_over(emulator: Emulator, db: str) -> None:
+    """A client of the same store starts with the run times an earlier one learned."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        for i in range(3):
+            await (await inpaint(client, parent, f"k{i}"))
+        learned = client._durations.to_json()
+    assert learned
+    async with stored_client(emulator, db) as later:
+        await later.resume()
+        assert later._durations.to_json() == learned
