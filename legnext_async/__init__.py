@@ -21,6 +21,7 @@ from ._exceptions import (
     RateLimitError,
     ResponseTooLargeError,
     ServerError,
+    SpendingLimitError,
     SubmissionOutcomeUnknownError,
     TransportError,
     ValidationError,
@@ -51,6 +52,7 @@ from ._models import (
 from ._polling import PollPolicy
 from ._results import ImageResult, TaskResult, TextResult, VideoResult
 from ._retry import RetryPolicy
+from ._spending import PointTotals
 from ._task_errors import TaskFailedError, TaskTimeoutError
 from ._version import __version__
 
@@ -80,6 +82,7 @@ __all__ = [
     "Output",
     "PanDirection",
     "PermissionDeniedError",
+    "PointTotals",
     "PollPolicy",
     "Polygon",
     "RateLimitError",
@@ -88,6 +91,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
+    "SpendingLimitError",
     "SubmissionOutcomeUnknownError",
     "Task",
     "TaskError",

@@ -54,6 +54,7 @@ from ._retry import (
     parse_retry_after,
     retry_call,
 )
+from ._spending import Ledger
 from ._validation import check_job_id, check_min_int, is_job_id
 from ._version import __version__
 from ._wire import KeyScrubber, loads
@@ -64,7 +65,9 @@ if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
 
     from ._budget import SlotTicket
+    from ._catalog import Route
     from ._engine import Job
+    from ._spending import Charge, PointTotals
 
 __all__ = ["LegnextClient"]
 
@@ -285,6 +288,10 @@ class LegnextClient(Endpoints):
             answer raises :class:`ResponseTooLargeError` (retried by reads; on a
             job-creating POST, :class:`SubmissionOutcomeUnknownError`). Error answers are
             read up to 64 KiB at most, for their message.
+        max_points: the most points this client's jobs may take, frozen and consumed
+            together (an int, at least 0). A submission whose expected cost would take them
+            past it raises :class:`SpendingLimitError` before it is sent or waits for a job
+            slot. ``None`` (the default): no limit, nothing counted. See :attr:`points`.
     """
 
     def __init__(
@@ -301,6 +308,7 @@ class LegnextClient(Endpoints):
         requests_per_second: float | None = None,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_points: int | None = None,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -325,6 +333,9 @@ class LegnextClient(Endpoints):
             max_response_bytes, "max_response_bytes", MIN_RESPONSE_BYTES
         )
         self._max_error_bytes = min(ERROR_BODY_BYTES, self._max_response_bytes)
+        self._ledger = (
+            Ledger(check_min_int(max_points, "max_points", 0)) if max_points is not None else None
+        )
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self._session = session
@@ -366,6 +377,15 @@ class LegnextClient(Endpoints):
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    @property
+    def points(self) -> PointTotals | None:
+        """The points this client's jobs have committed and spent, under ``max_points``.
+
+        ``None`` when the client has no ``max_points`` (then nothing is counted).
+        """
+        ledger = self._ledger
+        return ledger.totals if ledger is not None else None
 
     async def aclose(self) -> None:
         """Stop every poller and close the session (if the client made it). Idempotent.
@@ -738,13 +758,19 @@ class LegnextClient(Endpoints):
         for the rest (their jobs go on running).
         """
         self._check_open()
-        return as_completed(jobs, on_progress=on_progress, on_submitted=on_submitted)
+        ledger = self._ledger
+        return as_completed(
+            jobs,
+            on_progress=on_progress,
+            on_submitted=on_submitted,
+            points=(lambda: ledger.totals) if ledger is not None else None,
+        )
 
     # --- submissions ---------------------------------------------------------------------
 
     async def _submit(
         self,
-        endpoint: str,
+        route: Route,
         payload: dict[str, Any],
         make_result: Callable[[Task, LegnextClient], R],
         poll: PollPolicy | None = None,
@@ -757,11 +783,20 @@ class LegnextClient(Endpoints):
         jobs and waits for a slot, unless the 429 says it is about the request rate (then it
         backs off). Any other failure after sending raises
         :class:`SubmissionOutcomeUnknownError`.
+
+        With ``max_points``, the job's expected cost is reserved first (or
+        :class:`SpendingLimitError` raised), before it waits for a slot.
         """
         self._check_open()
+        endpoint = route.path
+        ledger = self._ledger
+        if ledger is None:
+            charge = None
+        else:
+            charge = await ledger.admit(route, payload)
 
         async def send(ticket: SlotTicket) -> Task:
-            data, body, sent_at = await self._post_submission(endpoint, payload, ticket)
+            data, body, sent_at = await self._post_submission(endpoint, payload, ticket, charge)
             task = Task.from_json(data, body=body)
             if not is_job_id(task.job_id):
                 # The job may exist, but its id is unknown: never guessed, never sent again.
@@ -773,14 +808,34 @@ class LegnextClient(Endpoints):
                     status=200,
                 )
                 raise self._unknown(endpoint, payload, sent_at, unreadable) from unreadable
+            if ledger is not None:
+                assert charge is not None
+                ledger.answered(charge, task)
             return task
 
-        job = await self._engine.submit(send, poll)
+        if ledger is None:
+            job = await self._engine.submit(send, poll)
+        else:
+            assert charge is not None
+            try:
+                job = await self._engine.submit(send, poll)
+            except BaseException as exc:
+                # An error of ours other than an unknown outcome says no job was made; a
+                # cancellation (or anything else) while the POST may be on its way does not.
+                unknown = isinstance(exc, SubmissionOutcomeUnknownError) or (
+                    charge.sending and not isinstance(exc, LegnextError)
+                )
+                ledger.failed(charge, unknown=unknown)
+                raise
         logger.debug("%s created job %s", endpoint, job.job_id)
         return TaskHandle(job, make_result, self)
 
     async def _post_submission(
-        self, endpoint: str, payload: dict[str, Any], ticket: SlotTicket
+        self,
+        endpoint: str,
+        payload: dict[str, Any],
+        ticket: SlotTicket,
+        charge: Charge | None = None,
     ) -> tuple[dict[str, Any], bytes, float]:
         """POST a job until the service answers it: the JSON object, the body, when it was sent.
 
@@ -789,7 +844,8 @@ class LegnextClient(Endpoints):
         jobs was learned from it, else backing off, as after every request-rate 429) or a
         connection that failed before sending. Anything else after sending is an unknown
         outcome. Time spent waiting for a slot does not count against the retry policy:
-        each turn with a slot is retried afresh.
+        each turn with a slot is retried afresh. ``charge`` (with ``max_points``) is told
+        while the POST may be on its way, so that a cancellation then keeps its points.
         """
         slots = self._slots
         path = f"/v1/{endpoint}"
@@ -804,9 +860,13 @@ class LegnextClient(Endpoints):
                 if not slots.mark_sent(ticket):
                     return None
                 sent_at = time.time()
+                if charge is not None:
+                    charge.sending = True
                 try:
                     data, _, body = await self._request("POST", path, payload)
                 except RateLimitError as exc:
+                    if charge is not None:
+                        charge.sending = False  # refused: provably no job
                     # Learns a limit of active jobs (and requeues) unless the 429 is about
                     # the request rate; then this submission keeps its slot and backs off.
                     if slots.refused(ticket, exc.kind):
@@ -816,6 +876,8 @@ class LegnextClient(Endpoints):
                 except APIConnectionError as exc:
                     if exc.sent:
                         raise self._unknown(endpoint, payload, sent_at, exc) from exc
+                    if charge is not None:
+                        charge.sending = False  # never left this process
                     slots.unsend(ticket)
                     raise
                 except (APITimeoutError, MalformedResponseError, ServerError) as exc:
@@ -833,6 +895,9 @@ class LegnextClient(Endpoints):
     def _snapshot_changed(self, job: Job, previous: Task | None) -> None:
         """The engine's news of a job's new snapshot (see ``JobServices.snapshot_changed``):
         what the client keeps about jobs beyond the engine is updated here."""
+        ledger = self._ledger
+        if ledger is not None and job.task is not None:
+            ledger.observe(job.job_id, job.task)
 
     @staticmethod
     def _unknown(

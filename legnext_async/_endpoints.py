@@ -59,7 +59,7 @@ class Endpoints:
 
         async def _submit(
             self,
-            endpoint: str,
+            route: Route,
             payload: dict[str, Any],
             make_result: Callable[[Task, FollowUpClient], R],
             poll: PollPolicy | None = None,
@@ -73,7 +73,7 @@ class Endpoints:
         ``values``: one per field of the route, by its Python name.
         """
         payload = route.body(values)
-        return await self._submit(route.path, payload, result_type(route.family), poll)
+        return await self._submit(route, payload, result_type(route.family), poll)
 
     # --- images from a prompt or from URLs ------------------------------------------------
 
