@@ -22,6 +22,7 @@ from legnext_async import (
     PointTotals,
     SpendingLimitError,
     SubmissionOutcomeUnknownError,
+    Task,
     TaskFailedError,
     TaskHandle,
     ValidationError,
@@ -386,6 +387,23 @@ async def test_carried_points_count_against_the_limit() -> None:
         await ledger.admit(DIFFUSION, body)
     assert (info.value.committed, info.value.cost) == (480, 80)
     assert ledger.totals == PointTotals(limit=500, committed=480, spent=300)
+
+
+def test_a_followed_job_settles_when_seen_finished() -> None:
+    """A carried job handed to ``follow`` moves from committed to spent when it completes."""
+    ledger = Ledger(500)
+    ledger.carry(80, 0)
+    ledger.follow("5dd94ec3-7282-4f04-9445-59e850ef1822", 80)
+    finished = Task.from_json(
+        {
+            "job_id": "5dd94ec3-7282-4f04-9445-59e850ef1822",
+            "task_type": "diffusion",
+            "status": "completed",
+            "meta": {"usage": {"type": "point", "frozen": 80, "consume": 80}},
+        }
+    )
+    ledger.observe(finished.job_id, finished)
+    assert ledger.totals == PointTotals(limit=500, committed=80, spent=80)
 
 
 def test_carry_refuses_spent_beyond_committed() -> None:
