@@ -22,6 +22,7 @@ from ._exceptions import (
     RateLimitError,
     ResponseTooLargeError,
     ServerError,
+    SpendingLimitError,
     SubmissionOutcomeUnknownError,
     TransportError,
     ValidationError,
@@ -52,13 +53,14 @@ from ._models import (
 from ._polling import PollPolicy
 from ._results import ImageResult, TaskResult, TextResult, VideoResult
 from ._retry import RetryPolicy
+from ._spending import PointTotals
 from ._store import (
     JobRecord,
     JobStore,
     MemoryJobStore,
-    PointTotals,
     RecordState,
     SQLiteJobStore,
+    StoredPoints,
     StoreError,
 )
 from ._task_errors import TaskFailedError, TaskTimeoutError
@@ -105,7 +107,9 @@ __all__ = [
     "RetryPolicy",
     "SQLiteJobStore",
     "ServerError",
+    "SpendingLimitError",
     "StoreError",
+    "StoredPoints",
     "SubmissionOutcomeUnknownError",
     "Task",
     "TaskError",

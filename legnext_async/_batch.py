@@ -13,6 +13,8 @@ from ._handle import TaskHandle
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
+    from ._spending import PointTotals
+
 __all__ = ["BatchItem", "BatchProgress"]
 
 R = TypeVar("R")
@@ -78,11 +80,26 @@ def _batch_item(
 
 @attrs.frozen
 class BatchProgress:
-    """How far a batch is: ``finished`` of ``total``, of which ``failed`` raised an error."""
+    """How far a batch is: ``finished`` of ``total``, of which ``failed`` raised an error.
+
+    ``points``: the client's points committed and spent at that moment (all its jobs, not
+    only the batch's), if it has ``max_points``; else ``None``.
+    """
 
     total: int
     finished: int
     failed: int
+    points: PointTotals | None = None
+
+    @property
+    def points_committed(self) -> int | None:
+        """Points the client's jobs have reserved, frozen or spent (``None``: not counted)."""
+        return self.points.committed if self.points is not None else None
+
+    @property
+    def points_spent(self) -> int | None:
+        """Points the client's finished jobs consumed (``None``: not counted)."""
+        return self.points.spent if self.points is not None else None
 
     @property
     def succeeded(self) -> int:
@@ -95,6 +112,7 @@ async def as_completed(
     *,
     on_progress: Callable[[BatchProgress], object] | None = None,
     on_submitted: Callable[[int, TaskHandle[R]], object] | None = None,
+    points: Callable[[], PointTotals] | None = None,
 ) -> AsyncGenerator[BatchItem[R], None]:
     """Yield a :class:`BatchItem` per job as it finishes (see ``LegnextClient.as_completed``)."""
 
@@ -135,7 +153,14 @@ async def as_completed(
             finished += 1
             failed += isinstance(item.outcome, LegnextError)
             if on_progress is not None:
-                on_progress(BatchProgress(total=total, finished=finished, failed=failed))
+                on_progress(
+                    BatchProgress(
+                        total=total,
+                        finished=finished,
+                        failed=failed,
+                        points=points() if points is not None else None,
+                    )
+                )
             yield item
     finally:
         pending = list(running)

@@ -52,10 +52,13 @@ from ._validation import (
     shown,
 )
 
-__all__ = ["ROUTES", "Field", "Kind", "Route"]
+__all__ = ["ROUTES", "Field", "Kind", "Price", "Route"]
 
 #: What a job produces; the result class follows from it.
 Family = Literal["image", "video", "text"]
+
+#: Turbo mode costs this many times the fast price (reference §2).
+TURBO_FACTOR: Final = 2
 
 #: Image numbers of a grid, and video numbers of a video batch.
 INDEX_MAX: Final = 3
@@ -255,6 +258,47 @@ _ANNOTATIONS: Final = {
 
 
 @attrs.frozen
+class Price:
+    """What a job of a route costs in fast mode, in points (reference §2); turbo is twice that.
+
+    ``fast`` is the price unless ``by`` (a wire field) picks another from ``choices``
+    (``(value, points)`` pairs; a value not listed costs ``fast``). ``draft`` is the price of a
+    prompt with ``--draft``. ``prompt`` is the wire field whose Midjourney flags (``--turbo``,
+    ``--fast``, ``--relax``, ``--draft``) say the mode; ``None``: the request has no prompt
+    of its own, so its mode is never known. ``documented`` is False where the reference
+    gives no price and ``fast`` is an assumption (``basis`` says which).
+    """
+
+    fast: int
+    prompt: str | None = None
+    by: str | None = None
+    choices: tuple[tuple[object, int], ...] = ()
+    draft: int | None = None
+    documented: bool = True
+    basis: str = "the vendor's pricing table"
+
+    def fast_price(self, body: Mapping[str, object]) -> tuple[str, int]:
+        """The variant of a job with ``body`` (``""``, ``"draft"`` or the ``by`` field's value
+        as text) and its fast-mode price."""
+        if self.draft is not None and self.prompt is not None:
+            text = body.get(self.prompt)
+            if isinstance(text, str) and has_flag(text, "draft"):
+                return "draft", self.draft
+        if self.by is not None:
+            value = body.get(self.by)
+            for choice, points in self.choices:
+                if value == choice:
+                    return str(value), points
+            return str(value), self.fast
+        return "", self.fast
+
+
+def has_flag(text: str, name: str) -> bool:
+    """Whether the prompt ``text`` carries the Midjourney flag ``--name`` as a word of its own."""
+    return any(word.lower() == f"--{name}" for word in text.split())
+
+
+@attrs.frozen
 class Route:
     """One job-creating endpoint, ``POST /v1/<path>``.
 
@@ -273,6 +317,8 @@ class Route:
     parent_action: str | None = None
     follows: Family | None = None
     modes: Callable[[Mapping[str, object]], None] | None = None
+    #: What a job of this route is expected to cost (see :class:`Price`).
+    price: Price = Price(0)
 
     @property
     def parent(self) -> Field | None:
@@ -404,6 +450,7 @@ def _route(
     path: str,
     family: Family,
     *fields: Field,
+    price: Price,
     parent_action: str | None = None,
     follows: Family | None = None,
     modes: Callable[[Mapping[str, object]], None] | None = None,
@@ -416,12 +463,38 @@ def _route(
         parent_action=parent_action,
         follows=follows,
         modes=modes,
+        price=price,
     )
+
+
+# --- the prices (reference §2: fast mode; turbo twice; draft diffusion its own) ---------
+
+DIFFUSION_PRICE: Final = 80
+DRAFT_PRICE: Final = 40
+#: Video prices by ``videoType``: 480p, 720p.
+VIDEO_PRICES: Final = ((0, 480), (1, 1536))
+#: The most a video job costs when its resolution is not in the request (an extension
+#: takes its parent's): the 720p price.
+VIDEO_MAX: Final = 1536
+#: Upscale prices by ``type``: subtle, creative. The deprecated 2x/4x types are not priced
+#: by the vendor: they count as the dearest (creative).
+UPSCALE_PRICES: Final = ((0, 120), (1, 160))
+UPSCALE_MAX: Final = 160
+#: Text jobs, unpriced by the vendor: the ``meta.usage.frozen`` of the docs' examples.
+TEXT_PRICE: Final = 20
+#: The wire field of a follow-up's prompt, whose flags say its mode.
+REMIX_FLAGS: Final = "remixPrompt"
 
 
 # --- the routes, in the order of the reference (§3) -------------------------------------
 
-DIFFUSION: Final = _route("diffusion", "diffusion", "image", _text("text", "text", positional=True))
+DIFFUSION: Final = _route(
+    "diffusion",
+    "diffusion",
+    "image",
+    _text("text", "text", positional=True),
+    price=Price(DIFFUSION_PRICE, prompt="text", draft=DRAFT_PRICE),
+)
 VARIATION: Final = _route(
     "variation",
     "variation",
@@ -430,6 +503,7 @@ VARIATION: Final = _route(
     IMAGE_NO,
     _code("type", "type", VariationType, default=VariationType.SUBTLE),
     OPTIONAL_REMIX_PROMPT,
+    price=Price(120, prompt=REMIX_FLAGS),
     parent_action="variation",
     follows="image",
 )
@@ -444,10 +518,19 @@ UPSCALE: Final = _route(
         deprecated=((2, "2x"), (3, "4x")),
         deprecation="works only on Midjourney v5/niji5 jobs",
     ),
+    price=Price(UPSCALE_MAX, by="type", choices=UPSCALE_PRICES),
     parent_action="upscale",
     follows="image",
 )
-REROLL: Final = _route("reroll", "reroll", "image", JOB_ID, parent_action="reroll", follows="image")
+REROLL: Final = _route(
+    "reroll",
+    "reroll",
+    "image",
+    JOB_ID,
+    price=Price(DIFFUSION_PRICE, documented=False, basis="assumed: a reroll re-runs a diffusion"),
+    parent_action="reroll",
+    follows="image",
+)
 BLEND: Final = _route(
     "blend",
     "blend",
@@ -461,9 +544,25 @@ BLEND: Final = _route(
         high=BLEND_IMAGES[1],
     ),
     Field("aspect_ratio", "aspect_ratio", Kind.CHOICE, cls=BlendAspectRatio),
+    price=Price(
+        DIFFUSION_PRICE, documented=False, basis="assumed: a blend makes a grid like a diffusion"
+    ),
 )
-DESCRIBE: Final = _route("describe", "describe", "text", IMG_URL)
-SHORTEN: Final = _route("shorten", "shorten", "text", _text("prompt", "prompt", positional=True))
+DESCRIBE: Final = _route(
+    "describe",
+    "describe",
+    "text",
+    IMG_URL,
+    price=Price(TEXT_PRICE, documented=False, basis="the frozen points of the docs' example"),
+)
+# The prompt of a shorten is what it reads, not what it runs: its flags set no mode.
+SHORTEN: Final = _route(
+    "shorten",
+    "shorten",
+    "text",
+    _text("prompt", "prompt", positional=True),
+    price=Price(TEXT_PRICE, documented=False, basis="the frozen points of the docs' example"),
+)
 PAN: Final = _route(
     "pan",
     "pan",
@@ -473,6 +572,7 @@ PAN: Final = _route(
     attrs.evolve(_code("direction", "direction", PanDirection), required=True),
     Field("scale", "scale", Kind.NUMBER, low=PAN_SCALE[0], high=PAN_SCALE[1]),
     OPTIONAL_REMIX_PROMPT,
+    price=Price(80, prompt=REMIX_FLAGS),
     parent_action="pan",
     follows="image",
 )
@@ -484,6 +584,7 @@ OUTPAINT: Final = _route(
     IMAGE_NO,
     Field("scale", "scale", Kind.NUMBER, low=OUTPAINT_SCALE[0], high=OUTPAINT_SCALE[1]),
     OPTIONAL_REMIX_PROMPT,
+    price=Price(80, prompt=REMIX_FLAGS),
     parent_action="outpaint",
     follows="image",
 )
@@ -495,6 +596,7 @@ INPAINT: Final = _route(
     IMAGE_NO,
     MASK,
     OPTIONAL_REMIX_PROMPT,
+    price=Price(120, prompt=REMIX_FLAGS),
     parent_action="inpaint",
     follows="image",
 )
@@ -506,6 +608,7 @@ REMIX: Final = _route(
     IMAGE_NO,
     REMIX_PROMPT,
     _code("mode", "mode", RemixMode),
+    price=Price(120, prompt=REMIX_FLAGS),
     parent_action="remix",
     follows="image",
 )
@@ -519,16 +622,36 @@ EDIT: Final = _route(
     IMG_POS,
     REMIX_PROMPT,
     attrs.evolve(MASK, required=False),
+    price=Price(120, prompt=REMIX_FLAGS),
     parent_action="edit",
     follows="image",
 )
 UPLOAD_PAINT: Final = _route(
-    "upload_paint", "upload-paint", "image", IMG_URL, CANVAS, IMG_POS, REMIX_PROMPT, MASK
+    "upload_paint",
+    "upload-paint",
+    "image",
+    IMG_URL,
+    CANVAS,
+    IMG_POS,
+    REMIX_PROMPT,
+    MASK,
+    price=Price(120, prompt=REMIX_FLAGS),
 )
-RETEXTURE: Final = _route("retexture", "retexture", "image", IMG_URL, REMIX_PROMPT)
-REMOVE_BACKGROUND: Final = _route("remove_background", "remove-background", "image", IMG_URL)
+RETEXTURE: Final = _route(
+    "retexture", "retexture", "image", IMG_URL, REMIX_PROMPT, price=Price(120, prompt=REMIX_FLAGS)
+)
+REMOVE_BACKGROUND: Final = _route(
+    "remove_background", "remove-background", "image", IMG_URL, price=Price(80)
+)
 ENHANCE: Final = _route(
-    "enhance", "enhance", "image", JOB_ID, IMAGE_NO, parent_action="enhance", follows="image"
+    "enhance",
+    "enhance",
+    "image",
+    JOB_ID,
+    IMAGE_NO,
+    price=Price(80),
+    parent_action="enhance",
+    follows="image",
 )
 VIDEO_DIFFUSION: Final = _route(
     "video_diffusion",
@@ -538,6 +661,8 @@ VIDEO_DIFFUSION: Final = _route(
     attrs.evolve(JOB_ID, required=False, positional=False),
     _index("image_no", "imageNo", required=False, positional=False),
     _code("video_type", "videoType", VideoType),
+    # Without videoType the video is 480p, the documented default.
+    price=Price(VIDEO_MAX, prompt="prompt", by="videoType", choices=((None, 480), *VIDEO_PRICES)),
     # No available_actions key names animation: the parent only needs the image.
     follows="image",
     modes=_video_modes,
@@ -549,6 +674,8 @@ EXTEND_VIDEO: Final = _route(
     JOB_ID,
     VIDEO_NO,
     _text("prompt", "prompt", required=False),
+    # The resolution is the parent's, not in the request: the dearer one is assumed.
+    price=Price(VIDEO_MAX, prompt="prompt"),
     parent_action="extend",
     follows="video",
 )
@@ -558,6 +685,7 @@ VIDEO_UPSCALE: Final = _route(
     "video",
     JOB_ID,
     VIDEO_NO,
+    price=Price(480),
     parent_action="upscale",
     follows="video",
 )

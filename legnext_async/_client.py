@@ -57,6 +57,7 @@ from ._retry import (
     parse_retry_after,
     retry_call,
 )
+from ._spending import Ledger
 from ._store import (
     JobRecord,
     JobStore,
@@ -77,7 +78,9 @@ if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
 
     from ._budget import SlotTicket
+    from ._catalog import Route
     from ._engine import Job
+    from ._spending import PointTotals
 
 __all__ = ["LegnextClient"]
 
@@ -304,6 +307,10 @@ class LegnextClient(Endpoints):
             sends nothing), :meth:`resume` picks up unfinished jobs after a restart, and
             learned run times carry over. The client closes it when it closes (a store
             opens again when used).
+        max_points: the most points this client's jobs may take, frozen and consumed
+            together (an int, at least 0). A submission whose expected cost would take them
+            past it raises :class:`SpendingLimitError` before it is sent or waits for a job
+            slot. ``None`` (the default): no limit, nothing counted. See :attr:`points`.
     """
 
     def __init__(
@@ -321,6 +328,7 @@ class LegnextClient(Endpoints):
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         store: JobStore | str | PathLike[str] | None = None,
+        max_points: int | None = None,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -345,6 +353,9 @@ class LegnextClient(Endpoints):
             max_response_bytes, "max_response_bytes", MIN_RESPONSE_BYTES
         )
         self._max_error_bytes = min(ERROR_BODY_BYTES, self._max_response_bytes)
+        self._ledger = (
+            Ledger(check_min_int(max_points, "max_points", 0)) if max_points is not None else None
+        )
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self._session = session
@@ -388,6 +399,15 @@ class LegnextClient(Endpoints):
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    @property
+    def points(self) -> PointTotals | None:
+        """The points this client's jobs have committed and spent, under ``max_points``.
+
+        ``None`` when the client has no ``max_points`` (then nothing is counted).
+        """
+        ledger = self._ledger
+        return ledger.totals if ledger is not None else None
 
     async def aclose(self) -> None:
         """Stop every poller and close the session (if the client made it). Idempotent.
@@ -767,7 +787,7 @@ class LegnextClient(Endpoints):
         """
         self._check_open()
         keeper = self._stored()
-        await keeper.ready()
+        await self._store_ready(keeper)
         records = await keeper.store.records(RecordState.PENDING, RecordState.RUNNING)
         return [
             TaskHandle(self._restored(record, poll), result_for, self)
@@ -826,13 +846,19 @@ class LegnextClient(Endpoints):
         for the rest (their jobs go on running).
         """
         self._check_open()
-        return as_completed(jobs, on_progress=on_progress, on_submitted=on_submitted)
+        ledger = self._ledger
+        return as_completed(
+            jobs,
+            on_progress=on_progress,
+            on_submitted=on_submitted,
+            points=(lambda: ledger.totals) if ledger is not None else None,
+        )
 
     # --- submissions ---------------------------------------------------------------------
 
     async def _submit(
         self,
-        endpoint: str,
+        route: Route,
         payload: dict[str, Any],
         make_result: Callable[[Task, LegnextClient], R],
         poll: PollPolicy | None = None,
@@ -849,7 +875,8 @@ class LegnextClient(Endpoints):
 
         With a job store, the submission is recorded under ``key`` (one is made up if none
         is given) before it is sent, and a key already recorded sends nothing (see
-        :meth:`_recorded`).
+        :meth:`_recorded`). With ``max_points``, the job's expected cost is reserved first
+        (or :class:`SpendingLimitError` raised), before it waits for a slot.
         """
         self._check_open()
         keeper = self._keeper
@@ -861,8 +888,7 @@ class LegnextClient(Endpoints):
                     "idempotency keys need a job store: LegnextClient(store='jobs.db') or"
                     " store=MemoryJobStore()",
                 )
-            job = await self._engine.submit(self._sender(endpoint, payload), poll)
-            return TaskHandle(job, make_result, self)
+            return await self._send_job(route, payload, make_result, poll)
         if key is None:
             key = f"auto-{uuid.uuid4().hex}"
         else:
@@ -873,21 +899,57 @@ class LegnextClient(Endpoints):
             await asyncio.wait((other,))
         done = keeper.submitting[key] = asyncio.get_running_loop().create_future()
         try:
-            await keeper.ready()
+            await self._store_ready(keeper)
             record = await keeper.store.get(key)
             if record is not None and record.state is not RecordState.FORGOTTEN:
-                return self._recorded(record, endpoint, payload, make_result, poll)
-            return await self._submit_recorded(keeper, key, endpoint, payload, make_result, poll)
+                return self._recorded(record, route.path, payload, make_result, poll)
+            return await self._send_job(route, payload, make_result, poll, keeper, key)
         finally:
             del keeper.submitting[key]
             done.set_result(None)
 
-    def _sender(
-        self, endpoint: str, payload: dict[str, Any], sending: _Sending | None = None
-    ) -> Callable[[SlotTicket], Awaitable[Task]]:
-        """What the engine calls, with a slot, to send the job: the task the POST answered."""
+    async def _send_job(
+        self,
+        route: Route,
+        payload: dict[str, Any],
+        make_result: Callable[[Task, LegnextClient], R],
+        poll: PollPolicy | None,
+        keeper: JobKeeper | None = None,
+        key: str | None = None,
+    ) -> TaskHandle[R]:
+        """Send a new job: its expected cost reserved first (with ``max_points``); once it
+        has a slot, its key claimed in the store (durably, with a store); then the POST.
+        With a store, the job id is durable before this returns; a failure after sending is
+        recorded as an unknown outcome, and a submission that provably made no job gives
+        its key (and its points) back."""
+        endpoint = route.path
+        ledger = self._ledger
+        charge = await ledger.admit(route, payload) if ledger is not None else None
+        sending = _Sending()
+        claimed: JobRecord | None = None
+        taken: JobRecord | None = None
 
         async def send(ticket: SlotTicket) -> Task:
+            nonlocal claimed, taken
+            if keeper is not None:
+                assert key is not None
+                now = time.time()
+                mine = JobRecord(
+                    key=key,
+                    attempt=uuid.uuid4().hex,
+                    endpoint=endpoint,
+                    request=payload,
+                    state=RecordState.SUBMITTING,
+                    created_at=now,
+                    updated_at=now,
+                    sent_at=now,
+                )
+                # Shielded: once on the store's thread the claim happens, cancelled or not.
+                held = await asyncio.shield(keeper.claim(mine))
+                if held.attempt != mine.attempt:
+                    taken = held  # claimed meanwhile by another client of the store
+                    raise _KeyTaken
+                claimed = held
             data, body, sent_at = await self._post_submission(endpoint, payload, ticket, sending)
             task = Task.from_json(data, body=body)
             if not is_job_id(task.job_id):
@@ -900,76 +962,66 @@ class LegnextClient(Endpoints):
                     status=200,
                 )
                 raise self._unknown(endpoint, payload, sent_at, unreadable) from unreadable
+            if ledger is not None:
+                assert charge is not None
+                ledger.answered(charge, task)
             return task
 
-        return send
-
-    async def _submit_recorded(
-        self,
-        keeper: JobKeeper,
-        key: str,
-        endpoint: str,
-        payload: dict[str, Any],
-        make_result: Callable[[Task, LegnextClient], R],
-        poll: PollPolicy | None,
-    ) -> TaskHandle[R]:
-        """Claim ``key`` in the store (durably), then send; the job id is durable before
-        this returns. A failure after sending is recorded as an unknown outcome; a
-        submission that provably made no job gives its key back."""
-        sending = _Sending()
-        send = self._sender(endpoint, payload, sending)
-        claimed: JobRecord | None = None
-        taken: JobRecord | None = None
-
-        async def claim_and_send(ticket: SlotTicket) -> Task:
-            nonlocal claimed, taken
-            now = time.time()
-            mine = JobRecord(
-                key=key,
-                attempt=uuid.uuid4().hex,
-                endpoint=endpoint,
-                request=payload,
-                state=RecordState.SUBMITTING,
-                created_at=now,
-                updated_at=now,
-                sent_at=now,
-            )
-            # Shielded: once handed to the store's thread the claim happens, cancelled or not.
-            held = await asyncio.shield(keeper.claim(mine))
-            if held.attempt != mine.attempt:
-                taken = held  # claimed meanwhile by another client of the store
-                raise _KeyTaken
-            claimed = held
-            return await send(ticket)
-
         try:
-            job = await self._engine.submit(claim_and_send, poll)
+            job = await self._engine.submit(send, poll)
         except _KeyTaken:
+            if ledger is not None:
+                assert charge is not None
+                ledger.failed(charge, unknown=False)
             assert taken is not None
             return self._recorded(taken, endpoint, payload, make_result, poll)
         except BaseException as exc:
+            # An error of ours other than an unknown outcome says no job was made; a
+            # cancellation (or anything else) while the POST may be on its way does not.
+            unknown = isinstance(exc, SubmissionOutcomeUnknownError) or (
+                sending.sent and not isinstance(exc, LegnextError)
+            )
+            if ledger is not None:
+                assert charge is not None
+                ledger.failed(charge, unknown=unknown)
             if claimed is not None:
-                self._submission_failed(keeper, claimed, exc, sending.sent)
+                assert keeper is not None
+                self._submission_failed(keeper, claimed, exc, unknown=unknown)
             raise
-        assert claimed is not None
-        assert job.task is not None
-        record = job.record = claimed.with_task(job.task, state_of(job.task))
-        keeper.live[key] = job
-        try:
-            await keeper.durable(record)
-        except StoreError:
-            # The job exists and is paid for: its handle is worth more than the error, which
-            # the keeper logged with the job's key.
-            logger.error("job store: job %s of key %r is not recorded", job.job_id, key)
+        logger.debug("%s created job %s", endpoint, job.job_id)
+        if claimed is not None:
+            assert keeper is not None
+            assert job.task is not None
+            record = job.record = claimed.with_task(job.task, state_of(job.task))
+            keeper.live[claimed.key] = job
+            try:
+                await keeper.durable(record)
+            except StoreError:
+                # The job exists and is paid for: its handle is worth more than the error,
+                # which the keeper logged.
+                logger.error("job store: job %s of key %r is not recorded", job.job_id, key)
         return TaskHandle(job, make_result, self)
 
+    async def _store_ready(self, keeper: JobKeeper) -> None:
+        """Open the store (once); with ``max_points``, count the points of its jobs."""
+        first = not keeper.opened
+        await keeper.ready()
+        ledger = self._ledger
+        if first and ledger is not None and not keeper.counted:
+            keeper.counted = True
+            store = keeper.store
+            totals = await store.totals()
+            ledger.carry(totals.committed, totals.spent)
+            for record in await store.records(RecordState.PENDING, RecordState.RUNNING):
+                if record.job_id is not None:
+                    ledger.follow(record.job_id, record.points_frozen or 0)
+
+    @staticmethod
     def _submission_failed(
-        self, keeper: JobKeeper, record: JobRecord, error: BaseException, sent: bool
+        keeper: JobKeeper, record: JobRecord, error: BaseException, *, unknown: bool
     ) -> None:
         """Record a claimed submission that ended without a job id."""
-        if isinstance(error, SubmissionOutcomeUnknownError) or (
-            sent and not isinstance(error, LegnextError)
-        ):
+        if unknown:
             if isinstance(error, SubmissionOutcomeUnknownError):
                 error.key = record.key
             keeper.write(attrs.evolve(record, state=RecordState.UNKNOWN, updated_at=time.time()))
@@ -1086,6 +1138,9 @@ class LegnextClient(Endpoints):
     def _snapshot_changed(self, job: Job, previous: Task | None) -> None:
         """The engine's news of a job's new snapshot (see ``JobServices.snapshot_changed``):
         what the client keeps about jobs beyond the engine is updated here."""
+        ledger = self._ledger
+        if ledger is not None and job.task is not None:
+            ledger.observe(job.job_id, job.task)
         record = job.record
         keeper = self._keeper
         if record is None or keeper is None:

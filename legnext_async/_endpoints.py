@@ -62,7 +62,7 @@ class Endpoints:
 
         async def _submit(
             self,
-            endpoint: str,
+            route: Route,
             payload: dict[str, Any],
             make_result: Callable[[Task, FollowUpClient], R],
             poll: PollPolicy | None = None,
@@ -78,7 +78,7 @@ class Endpoints:
         submission's idempotency key, if any.
         """
         payload = route.body(values)
-        return await self._submit(route.path, payload, result_type(route.family), poll, key)
+        return await self._submit(route, payload, result_type(route.family), poll, key)
 
     # --- images from a prompt or from URLs ------------------------------------------------
 

@@ -20,6 +20,8 @@ Every error derives from :class:`LegnextError`::
     │   │   └── EndpointNotFoundError         404 on no job: no such URL (check base_url)
     │   ├── RateLimitError                    429: too many requests or active jobs
     │   └── ServerError                       5xx
+    ├── SpendingLimitError                    a job would take the points past max_points;
+    │                                         nothing was sent
     ├── SubmissionOutcomeUnknownError         a job-creating POST failed after it was sent
     ├── TaskFailedError                       the job ended with status ``failed``
     └── TaskTimeoutError (also TimeoutError)  a wait passed its deadline; the job may still run
@@ -54,6 +56,7 @@ __all__ = [
     "RateLimitError",
     "ResponseTooLargeError",
     "ServerError",
+    "SpendingLimitError",
     "SubmissionOutcomeUnknownError",
     "TransportError",
     "ValidationError",
@@ -291,6 +294,28 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """HTTP 5xx."""
+
+
+class SpendingLimitError(LegnextError):
+    """A job's expected cost would take the points committed past the client's ``max_points``.
+
+    Nothing was sent, and the submission did not wait for a job slot. ``endpoint`` is the
+    operation (``"diffusion"``), ``limit`` the client's ``max_points``, ``committed`` the
+    points its jobs had reserved, frozen or spent, ``cost`` the job's expected cost and
+    ``basis`` where that came from.
+    """
+
+    def __init__(self, *, endpoint: str, limit: int, committed: int, cost: int, basis: str) -> None:
+        super().__init__(
+            f"{endpoint}: refused before sending: its expected cost of {cost} points ({basis})"
+            f" would take the {committed} points committed past the limit of {limit}"
+            " (max_points)"
+        )
+        self.endpoint = endpoint
+        self.limit = limit
+        self.committed = committed
+        self.cost = cost
+        self.basis = basis
 
 
 class SubmissionOutcomeUnknownError(LegnextError):

@@ -47,6 +47,7 @@ class JobKeeper:
         "_waiters",
         "_writer",
         "_writes",
+        "counted",
         "live",
         "store",
         "submitting",
@@ -66,11 +67,24 @@ class JobKeeper:
         self._learned = False
         self._writer: asyncio.Task[None] | None = None
         self._opened: asyncio.Future[None] | None = None
+        #: Whether the store's points were handed to the client's spending ledger.
+        self.counted = False
+
+    @property
+    def opened(self) -> bool:
+        """Whether the store was opened (and its learned run times taken in)."""
+        opened = self._opened
+        return (
+            opened is not None
+            and opened.done()
+            and not opened.cancelled()
+            and opened.exception() is None
+        )
 
     async def ready(self) -> None:
         """Open the store once, and take in what earlier runs learned (run times)."""
         opened = self._opened
-        if opened is None or (opened.done() and opened.exception() is not None):
+        if opened is None or (opened.done() and not self.opened):
             opened = self._opened = asyncio.ensure_future(self._open())
         await asyncio.shield(opened)
 

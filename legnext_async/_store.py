@@ -47,10 +47,10 @@ __all__ = [
     "JobRecord",
     "JobStore",
     "MemoryJobStore",
-    "PointTotals",
     "RecordState",
     "SQLiteJobStore",
     "StoreError",
+    "StoredPoints",
     "canonical_request",
 ]
 
@@ -197,7 +197,7 @@ def state_of(task: Task) -> RecordState:
 
 
 @attrs.frozen
-class PointTotals:
+class StoredPoints:
     """Points of a store's jobs: ``committed`` (consumed by finished jobs, frozen by the
     others) and ``spent`` (consumed)."""
 
@@ -265,7 +265,7 @@ class JobStore(abc.ABC):
         """The records in any of ``states`` (every record if none is given), oldest first."""
 
     @abc.abstractmethod
-    async def totals(self) -> PointTotals:
+    async def totals(self) -> StoredPoints:
         """Points committed and spent by every job of the store (forgotten ones included:
         their points were taken all the same)."""
 
@@ -343,9 +343,9 @@ class MemoryJobStore(JobStore):
         found.sort(key=lambda r: r.created_at)
         return found if limit is None else found[:limit]
 
-    async def totals(self) -> PointTotals:
+    async def totals(self) -> StoredPoints:
         records = self._records.values()
-        return PointTotals(
+        return StoredPoints(
             committed=sum(_committed(r) for r in records),
             spent=sum(r.points_consumed or 0 for r in records),
         )
@@ -561,15 +561,15 @@ class SQLiteJobStore(JobStore):
 
         return await self._call(work)
 
-    async def totals(self) -> PointTotals:
-        def work(connection: sqlite3.Connection) -> PointTotals:
+    async def totals(self) -> StoredPoints:
+        def work(connection: sqlite3.Connection) -> StoredPoints:
             committed, spent = connection.execute(
                 "SELECT"
                 " COALESCE(SUM(CASE WHEN state IN ('completed', 'failed')"
                 " THEN COALESCE(points_consumed, 0) ELSE COALESCE(points_frozen, 0) END), 0),"
                 " COALESCE(SUM(COALESCE(points_consumed, 0)), 0) FROM jobs"
             ).fetchone()
-            return PointTotals(committed=committed, spent=spent)
+            return StoredPoints(committed=committed, spent=spent)
 
         return await self._call(work)
 

@@ -17,6 +17,7 @@ from legnext_async import (
     LegnextError,
     MemoryJobStore,
     RecordState,
+    SpendingLimitError,
     SQLiteJobStore,
     SubmissionOutcomeUnknownError,
     ValidationError,
@@ -383,3 +384,20 @@ async def test_learned_run_times_carry_over(emulator: Emulator, db: str) -> None
     async with stored_client(emulator, db) as later:
         await later.resume()
         assert later._durations.to_json() == learned
+
+
+async def test_the_spending_limit_counts_the_stores_jobs(emulator: Emulator, db: str) -> None:
+    """Points taken by jobs of the store, in an earlier run, count against ``max_points``."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        done = await (await inpaint(client, parent, "k0"))
+    spent = done.task.meta.usage.consume
+    assert spent > 0
+    async with stored_client(emulator, db, max_points=2 * spent - 1) as later:
+        with pytest.raises(SpendingLimitError) as refused:
+            await inpaint(later, parent, "k1")
+        assert refused.value.committed == spent
+        points = later.points
+        assert points is not None
+        assert points.spent == spent
+    assert len(created(emulator)) == 1
