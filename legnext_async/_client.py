@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from aiohttp import hdrs
 
 from ._batch import BatchItem, BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, Downloader
 from ._endpoints import Endpoints
 from ._engine import JobEngine
 from ._exceptions import (
@@ -54,12 +54,13 @@ from ._retry import (
     parse_retry_after,
     retry_call,
 )
-from ._validation import check_job_id, check_min_int, is_job_id
+from ._validation import check_job_id, check_min_int, is_job_id, is_loopback_host
 from ._version import __version__
 from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
+    from pathlib import Path
 
     from multidict import CIMultiDictProxy
 
@@ -105,17 +106,6 @@ _STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {
     422: InvalidRequestError,
     429: RateLimitError,
 }
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names this machine, judged from the text alone (no DNS lookup)."""
-    name = host.strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -285,6 +275,8 @@ class LegnextClient(Endpoints):
             answer raises :class:`ResponseTooLargeError` (retried by reads; on a
             job-creating POST, :class:`SubmissionOutcomeUnknownError`). Error answers are
             read up to 64 KiB at most, for their message.
+        max_download_bytes: the largest output file :meth:`download` saves (1 GiB by
+            default); a longer one raises :class:`DownloadError`, with nothing left on disk.
     """
 
     def __init__(
@@ -301,6 +293,7 @@ class LegnextClient(Endpoints):
         requests_per_second: float | None = None,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -325,6 +318,7 @@ class LegnextClient(Endpoints):
             max_response_bytes, "max_response_bytes", MIN_RESPONSE_BYTES
         )
         self._max_error_bytes = min(ERROR_BODY_BYTES, self._max_response_bytes)
+        max_download_bytes = check_min_int(max_download_bytes, "max_download_bytes", 1)
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self._session = session
@@ -349,6 +343,14 @@ class LegnextClient(Endpoints):
         self._submit_gate: asyncio.Semaphore | None = None
         self._durations = DurationModel()
         self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
+        self._downloader = Downloader(
+            session=self._ensure_session,
+            budget=self._budget,
+            allow_insecure_http=allow_insecure_http,
+            max_bytes=max_download_bytes,
+            read_timeout=request_timeout,
+            connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, request_timeout),
+        )
 
     def __repr__(self) -> str:
         return f"<LegnextClient base_url={self.base_url!r} api_key='***'>"
@@ -710,6 +712,60 @@ class LegnextClient(Endpoints):
     async def balance(self) -> Balance:
         """The account's balance (``GET /account/balance``)."""
         return Balance.from_json(await self._read("/account/balance"))
+
+    # --- output files --------------------------------------------------------------------
+
+    async def download(
+        self, target: str | Task | TaskResult, directory: str | os.PathLike[str]
+    ) -> tuple[Path, ...]:
+        """Save a completed job's images or videos in ``directory``; their paths, in order.
+
+        ``target`` is a job id (its status is read first), a :class:`Task` or a result
+        (one restored with :meth:`TaskResult.from_json` too). ``directory`` is made if
+        missing. Each file is named ``<job_id>_<index><ext>`` (``ext`` from the URL, else
+        the content type: ``.png``, ``.jpg``, ``.webp``, ``.gif``, ``.mp4``, ``.webm``,
+        ``.mov``); a file whose name exists already is taken as done and not fetched
+        again. Files are streamed to a hidden temporary file, checked (status 200, an image
+        or video content type or ``application/octet-stream``, the announced length, at
+        most ``max_download_bytes``), flushed to disk and only then renamed, so no half
+        file ever carries its final name. Transient failures (a lost or stalled
+        connection, a body cut short, 429, 5xx) are retried as :attr:`retry` says; each
+        transfer takes a place in the client's budget of concurrent requests. The API key
+        is never sent to the file host.
+
+        Raises:
+            ValidationError: ``target`` is a text job (describe, shorten), or ``job_id`` is
+                not a job id (nothing is sent).
+            DownloadExpiredError: a file's signed URL is past its ``Expires`` time (checked
+                before any file is requested).
+            DownloadError: the job is not completed or lists no file, or a file could not
+                be saved (the job, the file number and the reason are named; files that
+                completed are kept).
+        """
+        if isinstance(target, str):
+            task = await self.get_task(target)
+        elif isinstance(target, Task):
+            task = target
+        elif isinstance(target, TaskResult):
+            task = target.task
+        else:
+            raise ValidationError(
+                "target",
+                f"must be a job id, a Task or a TaskResult, got {type(target).__name__}",
+            )
+        self._check_open()
+        paths = await self._downloader.download(
+            task, directory, retry=self.retry, clock=self._engine.clock
+        )
+        await self._files_downloaded(task.job_id, paths)
+        return paths
+
+    async def _files_downloaded(self, job_id: str, paths: tuple[Path, ...]) -> None:
+        """Record that job ``job_id``'s files are saved at ``paths`` (in output order).
+
+        Called after every successful :meth:`download`, skipped files included. Without a
+        job store there is nothing to record; with one, the job's record lists the files.
+        """
 
     # --- batches -------------------------------------------------------------------------
 
