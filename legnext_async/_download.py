@@ -51,7 +51,10 @@ DEFAULT_MAX_DOWNLOAD_BYTES: Final = 1 << 30
 MAX_REDIRECTS: Final = 5
 #: Bytes gathered before they go to the writer thread: large enough that the thread hop
 #: costs nothing next to the copy, small enough that a download holds well under a MB.
-WRITE_BATCH: Final = 256 * 1024
+WRITE_BATCH: Final = 128 * 1024
+#: The most read from aiohttp's buffer at once: bounded, where ``readany`` would join all
+#: that arrived while a write was waited for into one (possibly MBs long) bytes object.
+READ_CHUNK: Final = 64 * 1024
 #: Pieces gathered at most per batch (one ``writev``; POSIX allows at least 1024).
 MAX_PIECES: Final = 512
 #: Files of one job saved at once (each also takes a place in the client's request budget).
@@ -244,7 +247,12 @@ class Downloader:
         """
         files = output_files(task)
         folder = _folder(directory)
-        found = await asyncio.to_thread(_existing, folder, files)
+        try:
+            found = await asyncio.to_thread(_existing, folder, files)
+        except OSError as exc:
+            raise ValidationError(
+                "directory", f"cannot be made or read: {exc.strerror or type(exc).__name__}"
+            ) from exc
         todo = [file for file, path in zip(files, found, strict=True) if path is None]
         for file in todo:
             self._check_url(file.url, file)
@@ -388,7 +396,7 @@ class Downloader:
         limit = self.max_bytes
         loop = asyncio.get_running_loop()
         try:
-            part = await asyncio.to_thread(_PartFile.create, folder, final.name)
+            part = await _create_part(folder, final.name)
         except OSError as exc:
             raise _disk_error(file, exc) from exc
         pending: asyncio.Future[None] | None = None
@@ -397,7 +405,7 @@ class Downloader:
             received = 0
             batch: list[bytes] = []
             batched = 0
-            async for piece in response.content.iter_any():
+            async for piece in response.content.iter_chunked(READ_CHUNK):
                 received += len(piece)
                 if received > limit:
                     response.close()  # never drained: the rest is not wanted
@@ -430,13 +438,46 @@ class Downloader:
             raise _disk_error(file, exc) from exc
         finally:
             if not saved:
-                _discard_after(part, pending)
+                await _discard(part, pending)
         return final
 
 
+async def _create_part(folder: Path, name: str) -> _PartFile:
+    """A new temporary file for ``name``, made in a worker thread; removed again if the
+    caller is cancelled while it is being made (it would be left behind, unknown)."""
+    creating = asyncio.get_running_loop().run_in_executor(None, _PartFile.create, folder, name)
+    try:
+        return await asyncio.shield(creating)
+    except asyncio.CancelledError:
+
+        def discard(future: asyncio.Future[_PartFile]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                future.result().discard()
+
+        creating.add_done_callback(discard)
+        raise
+
+
+async def _discard(part: _PartFile, pending: asyncio.Future[None] | None) -> None:
+    """Remove the temporary file once no write to it runs: at once, or after the write in
+    the thread ends (closing its descriptor under that write could hit another file's).
+
+    It waits for that write (one batch, shielded) so that the file is gone when the error
+    reaches the caller; cancelled again meanwhile, it leaves the removal to the write's end.
+    """
+    if pending is not None and not pending.done():
+        try:
+            await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            _discard_after(part, pending)
+            raise
+        except Exception:  # the download failed already: this error adds nothing
+            pass
+    _discard_after(part, pending)
+
+
 def _discard_after(part: _PartFile, pending: asyncio.Future[None] | None) -> None:
-    """Remove the temporary file now, or once the write still running in the thread ends
-    (closing its descriptor under that write could hit another file's)."""
+    """Remove the temporary file now, or once the write still running in the thread ends."""
     if pending is None or pending.done():
         if pending is not None and not pending.cancelled():
             pending.exception()  # seen: its error (if any) is the one being raised
