@@ -575,9 +575,11 @@ class _PartFile:
         os.fsync(self.fd)
         os.close(self.fd)
         self.fd = -1
+        # The bytes are on disk before the name is: after a crash or a power cut the final
+        # name holds the whole file or does not exist. (The directory is not synced: a lost
+        # rename only means the file is fetched again.)
         os.replace(self.path, final)
         self.committed = True
-        _sync_directory(final.parent)
 
     def discard(self) -> None:
         """Close and remove the temporary file (unless it was renamed into place)."""
@@ -588,17 +590,6 @@ class _PartFile:
         if not self.committed:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-
-
-def _sync_directory(folder: Path) -> None:
-    """Flush the directory's entries, so that the rename survives a power cut."""
-    if not hasattr(os, "O_DIRECTORY"):  # pragma: no cover - Windows: no directory fsync
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 async def download_without_client(
