@@ -1,4 +1,4 @@
-"""Run the six benchmarks, each in a fresh process, and table the results.
+"""Run the seven benchmarks, each in a fresh process, and table the results.
 
 Writes ``benchmarks/results/<name>.json`` per benchmark and ``benchmarks/results/latest.md``
 (the machine and every table; ``--quick`` writes to the temporary directory instead). With
@@ -26,6 +26,7 @@ from typing import Any
 
 import bench_as_completed
 import bench_concurrency_limit
+import bench_download
 import bench_fault_soak
 import bench_many_handles
 import bench_poll_efficiency
@@ -45,6 +46,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("concurrency_limit", "bench_concurrency_limit.py", [], ["--jobs", "200"]),
     ("as_completed", "bench_as_completed.py", [], ["--jobs", "500"]),
     ("fault_soak", "bench_fault_soak.py", [], ["--jobs", "60", "--timeout", "60"]),
+    ("download", "bench_download.py", [], ["--sizes", "1", "8", "--rounds", "2"]),
 ]
 
 
@@ -119,6 +121,14 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             f"{r['time_scale']:g}, no `max_active_jobs` given, one gather per scenario; a "
             f"scenario is stopped after {r['bound_seconds']:g} s of real time.\n\n"
             + bench_fault_soak.render(r)
+        )
+    if "download" in results:
+        r = results["download"]
+        parts.append(
+            f"### 7. Downloads\n\nOne file per size from the emulator over loopback, "
+            f"{r['rounds']} rounds with the contenders' order rotated, at least 64 MB per "
+            "contender per round; memory is the `tracemalloc` peak of one download.\n\n"
+            + bench_download.render(r)
         )
     return "\n\n".join(parts) + "\n"
 

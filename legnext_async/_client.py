@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from aiohttp import hdrs
 
 from ._batch import BatchItem, BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget
+from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, Downloader
 from ._endpoints import Endpoints
 from ._engine import JobEngine
 from ._exceptions import (
@@ -47,7 +47,7 @@ from ._exceptions import (
 )
 from ._handle import TaskHandle
 from ._keeper import JobKeeper
-from ._models import Balance, RawJSON, Task
+from ._models import Balance, RawJSON, Task, TaskStatus
 from ._polling import DurationModel, PollPolicy, ServerHint
 from ._results import TaskResult, result_for
 from ._retry import (
@@ -67,13 +67,14 @@ from ._store import (
     open_store,
     state_of,
 )
-from ._validation import check_job_id, check_min_int, is_job_id
+from ._validation import check_job_id, check_min_int, is_job_id, is_loopback_host
 from ._version import __version__
 from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
     from os import PathLike
+    from pathlib import Path
 
     from multidict import CIMultiDictProxy
 
@@ -121,17 +122,6 @@ _STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {
     422: InvalidRequestError,
     429: RateLimitError,
 }
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names this machine, judged from the text alone (no DNS lookup)."""
-    name = host.strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -311,6 +301,8 @@ class LegnextClient(Endpoints):
             together (an int, at least 0). A submission whose expected cost would take them
             past it raises :class:`SpendingLimitError` before it is sent or waits for a job
             slot. ``None`` (the default): no limit, nothing counted. See :attr:`points`.
+        max_download_bytes: the largest output file :meth:`download` saves (1 GiB by
+            default); a longer one raises :class:`DownloadError`, with nothing left on disk.
     """
 
     def __init__(
@@ -329,6 +321,7 @@ class LegnextClient(Endpoints):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         store: JobStore | str | PathLike[str] | None = None,
         max_points: int | None = None,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -356,6 +349,7 @@ class LegnextClient(Endpoints):
         self._ledger = (
             Ledger(check_min_int(max_points, "max_points", 0)) if max_points is not None else None
         )
+        max_download_bytes = check_min_int(max_download_bytes, "max_download_bytes", 1)
         self.poll = poll or PollPolicy()
         self.retry = retry or RetryPolicy()
         self._session = session
@@ -382,6 +376,14 @@ class LegnextClient(Endpoints):
         self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
         opened = open_store(store)
         self._keeper = JobKeeper(opened, self._durations) if opened is not None else None
+        self._downloader = Downloader(
+            session=self._ensure_session,
+            budget=self._budget,
+            allow_insecure_http=allow_insecure_http,
+            max_bytes=max_download_bytes,
+            read_timeout=request_timeout,
+            connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, request_timeout),
+        )
 
     def __repr__(self) -> str:
         return f"<LegnextClient base_url={self.base_url!r} api_key='***'>"
@@ -818,6 +820,89 @@ class LegnextClient(Endpoints):
         if job is not None:
             job.record = None  # its later news must not write over the key's next record
         return forgotten
+    # --- output files --------------------------------------------------------------------
+
+    async def download(
+        self, target: str | Task | TaskResult, directory: str | os.PathLike[str]
+    ) -> tuple[Path, ...]:
+        """Save a completed job's images or videos in ``directory``; their paths, in order.
+
+        ``target`` is a job id (its status is read first), a :class:`Task` or a result
+        (one restored with :meth:`TaskResult.from_json` too). ``directory`` is made if
+        missing. Each file is named ``<job_id>_<index><ext>`` (``ext`` from the URL, else
+        the content type: ``.png``, ``.jpg``, ``.webp``, ``.gif``, ``.mp4``, ``.webm``,
+        ``.mov``); a file whose name exists already is taken as done and not fetched
+        again. Files are streamed to a hidden temporary file, checked (status 200, an image
+        or video content type or ``application/octet-stream``, the announced length, at
+        most ``max_download_bytes``), flushed to disk and only then renamed, so no half
+        file ever carries its final name. Transient failures (a lost or stalled
+        connection, a body cut short, 429, 5xx) are retried as :attr:`retry` says; each
+        transfer takes a place in the client's budget of concurrent requests. The API key
+        is never sent to the file host.
+
+        Raises:
+            ValidationError: ``target`` is a text job (describe, shorten), or ``job_id`` is
+                not a job id (nothing is sent).
+            DownloadExpiredError: a file's signed URL is past its ``Expires`` time (checked
+                before any file is requested).
+            DownloadError: the job is not completed or lists no file, or a file could not
+                be saved (the job, the file number and the reason are named; files that
+                completed are kept).
+        """
+        if isinstance(target, str):
+            task = await self._finished_task(target)
+        elif isinstance(target, Task):
+            task = target
+        elif isinstance(target, TaskResult):
+            task = target.task
+        else:
+            raise ValidationError(
+                "target",
+                f"must be a job id, a Task or a TaskResult, got {type(target).__name__}",
+            )
+        self._check_open()
+        paths = await self._downloader.download(
+            task, directory, retry=self.retry, clock=self._engine.clock
+        )
+        await self._files_downloaded(task.job_id, paths)
+        return paths
+
+    async def _files_downloaded(self, job_id: str, paths: tuple[Path, ...]) -> None:
+        """Record that job ``job_id``'s files are saved at ``paths`` (in output order).
+
+        Called after every successful :meth:`download`, skipped files included. Without a
+        job store there is nothing to record; with one, the job's record lists the files.
+        """
+        keeper = self._keeper
+        if keeper is None:
+            return
+        files = tuple(str(path) for path in paths)
+        for job in list(keeper.live.values()):
+            record = job.record
+            if job.job_id == job_id and record is not None:
+                # The live job's record is the one its later news is written from.
+                job.record = attrs.evolve(record, files=files, updated_at=time.time())
+                await keeper.durable(job.record)
+                return
+        await self._store_ready(keeper)
+        await keeper.flush()
+        record = await keeper.store.find(job_id)
+        if record is not None and record.state is not RecordState.FORGOTTEN:
+            await keeper.durable(attrs.evolve(record, files=files, updated_at=time.time()))
+
+    async def _finished_task(self, job_id: str) -> Task:
+        """The task of job ``job_id``: from the store if it recorded the job completed (no
+        request), else read."""
+        keeper = self._keeper
+        if keeper is not None:
+            check_job_id(job_id)
+            self._check_open()
+            await self._store_ready(keeper)
+            record = await keeper.store.find(job_id)
+            task = record.task if record is not None else None
+            if task is not None and task.status is TaskStatus.COMPLETED:
+                return task
+        return await self.get_task(job_id)
 
     # --- batches -------------------------------------------------------------------------
 

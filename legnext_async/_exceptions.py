@@ -23,6 +23,8 @@ Every error derives from :class:`LegnextError`::
     ├── SpendingLimitError                    a job would take the points past max_points;
     │                                         nothing was sent
     ├── SubmissionOutcomeUnknownError         a job-creating POST failed after it was sent
+    ├── DownloadError                         an output file could not be saved
+    │   └── DownloadExpiredError              its signed URL is past its Expires time
     ├── TaskFailedError                       the job ended with status ``failed``
     └── TaskTimeoutError (also TimeoutError)  a wait passed its deadline; the job may still run
 
@@ -33,6 +35,7 @@ here, below everything that raises it.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -45,6 +48,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "ClientClosedError",
+    "DownloadError",
+    "DownloadExpiredError",
     "EndpointNotFoundError",
     "IdempotencyConflictError",
     "InsufficientCreditsError",
@@ -346,3 +351,65 @@ class SubmissionOutcomeUnknownError(LegnextError):
         self.sent_at = sent_at
         #: The idempotency key the submission was recorded under, with a job store.
         self.key = key
+
+
+class DownloadError(LegnextError):
+    """An output file of a job could not be saved; no file carries its final name.
+
+    ``job_id`` and ``index`` name the file (``index`` is ``None`` when the job as a whole
+    has nothing to download), ``reason`` says what was wrong, ``where`` is the file's URL
+    without its query (a signed URL's signature is a credential of sorts, so it is never
+    shown), ``status`` the HTTP status if one came. ``transient`` is true for what a later
+    try may not meet again (a lost or stalled connection, a body cut short, 429, 5xx):
+    those were retried as the client's retry policy says before this was raised.
+    ``retry_after`` is the host's ``Retry-After`` in seconds, if it sent one.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        index: int | None,
+        reason: str,
+        where: str = "",
+        status: int | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        what = f"job {job_id}" if index is None else f"job {job_id}, file {index}"
+        at = f" ({where})" if where else ""
+        super().__init__(f"{what}: {reason}{at}")
+        self.job_id = job_id
+        self.index = index
+        self.reason = reason
+        self.where = where
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class DownloadExpiredError(DownloadError):
+    """A signed output URL is past the time its ``Expires`` parameter names.
+
+    Raised before any request for the job's files is sent. ``expires`` is that time (Unix
+    seconds). The service keeps files for about 30 days; past that, run the job again.
+    """
+
+    def __init__(self, *, job_id: str, index: int, where: str, expires: float) -> None:
+        super().__init__(
+            job_id=job_id,
+            index=index,
+            reason=f"its signed URL expired at {_utc(expires)}; files are kept about 30 days,"
+            " so download them soon after a job completes (or run the job again)",
+            where=where,
+        )
+        self.expires = expires
+
+
+def _utc(seconds: float) -> str:
+    """``seconds`` (Unix time) as an ISO 8601 UTC time, to the second."""
+    try:
+        when = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"Unix time {seconds:.0f}"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,6 +10,10 @@ name, keywords and defaults of the client method of the same name, minus the job
 spec of both is one route of ``_catalog.py``); it checks the result's ``available_actions``
 before anything is sent, goes through the client the result came from (or the one given to
 :meth:`TaskResult.bind`), and returns a new :class:`TaskHandle`.
+
+They also save their files (``await result.download(directory)``): through their open
+client, or, with none (read from JSON, or the client closed), through a short-lived session
+of their own, since the files need no API key.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import attrs
 
 from . import _catalog as routes
 from ._catalog import warn_caller
+from ._download import download_without_client
 from ._exceptions import ClientClosedError, ValidationError
 from ._models import _ACTION_NAMES, AvailableActions, Task, TaskType, UpscaleType, VariationType
 from ._validation import check_int
 
 if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
     from ._catalog import Family, Field, Route
     from ._handle import TaskHandle
     from ._models import Canvas, ImagePosition, Mask, PanDirection, RemixMode, VideoType
@@ -48,6 +56,11 @@ class FollowUpClient(Protocol):
         self, route: Route, poll: PollPolicy | None, key: str | None, /, **values: object
     ) -> TaskHandle[Any]:
         """Check ``values`` against ``route``, build its body and submit the job."""
+
+    async def download(
+        self, target: TaskResult, directory: str | os.PathLike[str], /
+    ) -> tuple[Path, ...]:
+        """Save the result's output files in ``directory``; their paths, in output order."""
 
 
 @attrs.frozen
@@ -142,6 +155,14 @@ class TaskResult:
         values[parent.name] = self.job_id
         return await client._create(route, poll, key, **values)
 
+    async def _download(self, directory: str | os.PathLike[str]) -> tuple[Path, ...]:
+        """Save the files through the open client, or through a session of its own."""
+        client = self._client
+        if client is not None and not client.closed:
+            return await client.download(self, directory)
+        # Default retries and limits: a result read from JSON knows no client's settings.
+        return await download_without_client(self.task, directory)
+
     def _open_client(self, route: Route) -> FollowUpClient:
         """The client to follow up through, or ClientClosedError saying how to get one."""
         client = self._client
@@ -212,6 +233,22 @@ class ImageResult(TaskResult):
         """The grid image, or the single image; ``None`` when the service left it empty
         (or sent something that is not an absolute http(s) URL)."""
         return self.task.output.image_url
+
+    async def download(self, directory: str | os.PathLike[str]) -> tuple[Path, ...]:
+        """Save the images in ``directory`` (made if missing); their paths, in order.
+
+        The images are ``image_urls`` (the grid image is not one of them). Each is named
+        ``<job_id>_<index><ext>``; a file saved before is not fetched again. Goes through
+        the result's client (its retries, limits and request budget) when it is open, else
+        through a short-lived session with the default settings. See
+        :meth:`LegnextClient.download` for the checks.
+
+        Raises:
+            DownloadExpiredError: a signed URL is past its ``Expires`` (nothing is sent).
+            DownloadError: a file could not be saved (the job, file number and reason are
+                named).
+        """
+        return await self._download(directory)
 
     async def upscale(
         self,
@@ -485,6 +522,21 @@ class VideoResult(TaskResult):
         Only absolute http(s) URLs, as with :attr:`ImageResult.image_urls`.
         """
         return self.task.output.video_urls
+
+    async def download(self, directory: str | os.PathLike[str]) -> tuple[Path, ...]:
+        """Save the videos in ``directory`` (made if missing); their paths, in order.
+
+        The videos are ``video_urls``. Each is named ``<job_id>_<index><ext>``; a
+        file saved before is not fetched again. Goes through the result's client (its
+        retries, limits and request budget) when it is open, else through a short-lived
+        session with the default settings. See :meth:`LegnextClient.download` for the checks.
+
+        Raises:
+            DownloadExpiredError: a signed URL is past its ``Expires`` (nothing is sent).
+            DownloadError: a file could not be saved (the job, file number and reason are
+                named).
+        """
+        return await self._download(directory)
 
     async def extend_video(
         self,

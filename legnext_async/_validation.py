@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import math
 import re
 from collections.abc import Sequence
@@ -28,6 +29,17 @@ JOB_ID_MAX: Final = 128
 _JOB_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{JOB_ID_MAX}}}")
 #: How much of a refused value an error message shows.
 _SHOWN_MAX: Final = 40
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine, judged from the text alone (no DNS lookup)."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def is_job_id(value: object) -> TypeGuard[str]:

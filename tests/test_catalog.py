@@ -166,7 +166,8 @@ def test_follow_up_is_its_client_method_minus_the_job_id(route: Route) -> None:
 
 @pytest.mark.parametrize("cls", [ImageResult, VideoResult], ids=["image", "video"])
 def test_results_offer_only_the_routes_that_follow_them(cls: type[Any]) -> None:
-    """A result's coroutine methods are its family's follow-ups and the renamed aliases."""
+    """A result's coroutine methods are its family's follow-ups, the renamed aliases, and
+    ``download`` (which saves files and submits nothing)."""
     family = "image" if cls is ImageResult else "video"
     methods = {
         name
@@ -175,7 +176,7 @@ def test_results_offer_only_the_routes_that_follow_them(cls: type[Any]) -> None:
     }
     routes = {route.name for route in ROUTES if route.follows == family}
     aliases = {name for (owner, name) in RENAMED if owner is cls}
-    assert methods == routes | aliases
+    assert methods == routes | aliases | {"download"}
 
 
 def test_text_results_offer_no_follow_ups() -> None:

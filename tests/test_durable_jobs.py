@@ -401,3 +401,37 @@ async def test_the_spending_limit_counts_the_stores_jobs(emulator: Emulator, db:
         assert points is not None
         assert points.spent == spent
     assert len(created(emulator)) == 1
+
+
+# --- downloads ----------------------------------------------------------------------------
+
+
+async def test_downloaded_files_are_recorded(emulator: Emulator, db: str, tmp_path: Path) -> None:
+    """The paths a result's download saved are in the job's record."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        result = await (await inpaint(client, parent, "k1"))
+        paths = await result.download(tmp_path / "out")
+    async with SQLiteJobStore(db) as store:
+        stored = await store.get("k1")
+    assert stored is not None
+    assert stored.files == tuple(str(p) for p in paths)
+    assert stored.state is RecordState.COMPLETED
+
+
+async def test_a_stored_job_downloads_without_a_status_read(
+    emulator: Emulator, db: str, tmp_path: Path
+) -> None:
+    """``client.download(job_id)`` of a job the store saw completed reads no status."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        result = await (await inpaint(client, parent, "k1"))
+    before = len(emulator.requests)
+    async with stored_client(emulator, db) as later:
+        paths = await later.download(result.job_id, tmp_path)
+        store = later.store
+        assert store is not None
+        stored = await store.get("k1")
+    assert [r.path for r in emulator.requests[before:]] == [f"/files/{p.name}" for p in paths]
+    assert stored is not None
+    assert stored.files == tuple(str(p) for p in paths)

@@ -541,12 +541,17 @@ def test_a_follow_up_sends_a_valid_body_or_nothing(live: Live, method: Method) -
     _check_method(live, method)
 
 
+#: Coroutine methods of results that create no job.
+NOT_JOBS = frozenset({"download"})
+
+
 def _job_methods(cls: type) -> set[str]:
     return {
         name
         for name, function in vars(cls).items()
         if inspect.iscoroutinefunction(function)
         and not name.startswith("_")
+        and name not in NOT_JOBS
         and not (function.__doc__ or "").startswith("Deprecated")
     }
 

@@ -6,6 +6,7 @@ into an error body in the configured shape.
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from ._catalog import OPERATIONS
 from ._clock import format_nanoseconds
 from ._errors import AUTH_FAILED, INVALID_REQUEST, NOT_WHITELISTED, Reject
 from ._jobs import COMPLETED
-from ._media import MP4_STUB, png_for
+from ._media import media_file, signature
 from ._parents import find_parent
 from ._requests import MAX_BODY_BYTES
 from ._state import ALERT_THRESHOLD_USD, price
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 
 def _json(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json")
+
+
+def _file_refused(message: str) -> web.Response:
+    """An object store's refusal of a signed URL (a short XML body, as theirs are)."""
+    body = f"<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+    return web.Response(status=403, text=body, content_type="application/xml")
 
 
 def _envelope(data: dict[str, object]) -> web.Response:
@@ -178,20 +185,29 @@ class Routes:
         )
 
     async def get_file(self, request: web.Request) -> web.StreamResponse:
-        """``GET /files/{name}``: an output file of a completed job, within file retention."""
+        """``GET /files/{name}``: an output file of a completed job, within file retention.
+
+        A signed URL must carry the job's ``Expires`` and its ``Signature``, and be used
+        by then (virtual time): else 403, as object stores answer.
+        """
         name = request.match_info["name"]
         now = self._clock.now()
+        rules = self._state.rules
         job = self._state.jobs.get(name.rsplit("_", 1)[0])
-        if (
-            job is None
-            or job.status_at(now) != COMPLETED
-            or now - job.created_at > self._state.rules.file_retention
-            or name not in job.file_names()
-        ):
+        if job is None or job.status_at(now) != COMPLETED or name not in job.file_names():
             raise web.HTTPNotFound()
-        if name.endswith(".mp4"):
-            return web.Response(body=MP4_STUB, content_type="video/mp4")
-        return web.Response(body=png_for(name), content_type="image/png")
+        expires = job.signed_until
+        if expires is not None:
+            query = request.query
+            if query.get("Expires") != str(expires) or not hmac.compare_digest(
+                query.get("Signature", ""), signature(name, expires)
+            ):
+                return _file_refused("the signature does not match")
+            if now > expires:
+                return _file_refused("Request has expired")
+        elif now - job.created_at > rules.file_retention:
+            raise web.HTTPNotFound()
+        return web.Response(body=media_file(name, rules.file_size))
 
 
 def make_application(

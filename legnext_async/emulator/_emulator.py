@@ -72,6 +72,12 @@ class Emulator:
       ``/v1/upload-paint``; others get the live 403.
     - ``retention``: jobs older than this (since ``created_at``) are 404 and cannot be
       followed up. ``file_retention``: how long output URLs serve files.
+    - ``signed_urls``: list output URLs signed like the service's
+      (``?Expires=<unix>&Signature=<hex>``, ``Expires`` = creation + ``file_retention``,
+      virtual time) and answer 403 to one expired or altered.
+    - ``file_size``: bytes of every output file, when more than its natural size (a PNG
+      padded with a private chunk, an MP4 with its ``free`` box); streamed, so any size
+      up to 2 GiB costs the emulator a few hundred KB.
     - ``error_shape``: ``"envelope"`` (live task-shaped body), ``"flat"``, ``"nested"``.
     - ``failure_rate``: probability that a job fails (seeded RNG); see ``fail_next``.
     - Callbacks: ``callbacks_enabled``; ``callback_body`` ``"wrapped"`` posts
@@ -108,6 +114,8 @@ class Emulator:
         whitelisted_keys: Collection[str] = (),
         retention: float = DEFAULT_RETENTION,
         file_retention: float = DEFAULT_FILE_RETENTION,
+        signed_urls: bool = False,
+        file_size: int = 0,
         error_shape: ErrorShape = "envelope",
         failure_rate: float = 0.0,
         callbacks_enabled: bool = True,
@@ -143,6 +151,8 @@ class Emulator:
                 failure_rate=failure_rate,
                 retention=retention,
                 file_retention=file_retention,
+                signed_urls=signed_urls,
+                file_size=file_size,
             ),
             callbacks=CallbackOptions(
                 enabled=callbacks_enabled,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import random
     from datetime import datetime
 
-FaultKind = Literal["status", "disconnect", "truncate", "garbage", "latency"]
+FaultKind = Literal["status", "disconnect", "truncate", "garbage", "latency", "slow"]
 
 #: The message of :meth:`Fault.rate_limited`'s 429: a request-rate limit, unlike the
 #: emulator's own 429 for an account past its limit of unfinished jobs.
@@ -61,6 +61,8 @@ class Fault:
     - ``"garbage"``: answer ``status`` (200 unless set) with a non-JSON HTML body.
     - ``"latency"``: wait ``delay`` *real* seconds, then answer normally; with ``commit``
       the request is processed before the wait, so a timed-out client's job exists.
+    - ``"slow"``: the real answer, its body trickled in ``pieces`` parts spread over
+      ``delay`` *real* seconds (headers at once). The request is always processed.
 
     ``times=None`` fires forever. ``probability`` (0 < p <= 1) makes each match past
     ``after`` fire only with that chance, drawn from the emulator's generator (seeded by its
@@ -80,6 +82,7 @@ class Fault:
     commit: bool = False
     probability: float = attrs.field(default=1.0, validator=_check_probability)
     message: str | None = None
+    pieces: int = attrs.field(default=16, validator=attrs.validators.ge(1))
 
     @classmethod
     def http_status(
@@ -166,7 +169,11 @@ class Fault:
         commit: bool = False,
         probability: float = 1.0,
     ) -> Fault:
-        """Send a body shorter than its ``Content-Length``, then close."""
+        """Send a body shorter than its ``Content-Length``, then close.
+
+        With ``commit`` the real answer is cut after half its body, its status and headers
+        intact: for output files (``"GET /files/*"``) that is a download cut short.
+        """
         return cls(
             route,
             "truncate",
@@ -220,6 +227,30 @@ class Fault:
             times=times,
             after=after,
             commit=commit,
+            probability=probability,
+        )
+
+    @classmethod
+    def slow(
+        cls,
+        route: str,
+        seconds: float,
+        *,
+        pieces: int = 16,
+        times: int | None = 1,
+        after: int = 0,
+        probability: float = 1.0,
+    ) -> Fault:
+        """Answer normally, but send the body in ``pieces`` parts over ``seconds`` real
+        seconds: a slow download (``"GET /files/*"``) rather than a late answer."""
+        return cls(
+            route,
+            "slow",
+            delay=seconds,
+            pieces=pieces,
+            times=times,
+            after=after,
+            commit=True,
             probability=probability,
         )
 

@@ -13,6 +13,7 @@ import attrs
 
 from ._catalog import MAX_VIDEO_EXTENSIONS, Family
 from ._clock import ZERO_TIME, format_seconds
+from ._media import signed_query
 
 PENDING: Final = "pending"
 STAGED: Final = "staged"
@@ -92,6 +93,8 @@ class Job:
     ended_at: float | None = None
     settled: bool = False
     seeded: bool = False
+    #: The ``Expires`` of the job's signed output URLs; ``None``: plain URLs.
+    signed_until: int | None = None
     _cache_status: str = ""
     _cache_body: bytes = b""
 
@@ -190,27 +193,33 @@ class Job:
             return dict(sorted(video_actions.items()))
         return {}
 
+    def file_url(self, name: str) -> str:
+        """The URL of output file ``name``: signed, if the job's URLs are."""
+        url = f"{self.origin}/files/{name}"
+        if self.signed_until is None:
+            return url
+        return f"{url}?{signed_query(name, self.signed_until)}"
+
     def output(self) -> dict[str, Any]:
         """The completed ``output`` object."""
-        base = f"{self.origin}/files/"
-        names = self.file_names()
+        urls = [self.file_url(name) for name in self.file_names()]
         if self.family == "grid":
             return {
-                "image_url": base + names[0],
-                "image_urls": [base + n for n in names[1:]],
+                "image_url": urls[0],
+                "image_urls": urls[1:],
                 "seed": self.seed,
                 "available_actions": self.available_actions(),
             }
         if self.family == "single":
             return {
-                "image_url": base + names[0],
-                "image_urls": [base + names[0]],
+                "image_url": urls[0],
+                "image_urls": [urls[0]],
                 "seed": self.seed,
                 "available_actions": self.available_actions(),
             }
         if self.family == "video":
             return {
-                "video_urls": [base + n for n in names],
+                "video_urls": urls,
                 "seed": self.seed,
                 "available_actions": self.available_actions(),
             }

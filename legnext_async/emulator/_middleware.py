@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from ._errors import Reject, error_response
+from ._media import MediaBody
 
 if TYPE_CHECKING:
     from ._errors import ErrorShape
@@ -93,6 +94,8 @@ class Middleware:
     ) -> web.StreamResponse:
         if fault is None:
             return await self._handle(request, handler)
+        if fault.kind == "slow":
+            return self._paced(await self._handle(request, handler), fault)
         if fault.kind == "latency":
             if fault.commit:
                 response = await self._handle(request, handler)
@@ -116,15 +119,21 @@ class Middleware:
             )
         transport = request.transport
         if fault.kind == "truncate" and transport is not None:
+            if isinstance(real, web.Response) and isinstance(real.body, MediaBody):
+                # A streamed file: its own headers, then half the body, then the close.
+                streamed = real.body
+                real.body = streamed.shaped(cut_at=streamed.length // 2, on_cut=transport.close)
+                return real
+            kind = "application/json"
             if isinstance(real, web.Response) and isinstance(real.body, bytes):
-                status, full = real.status, real.body
+                status, full, kind = real.status, real.body, real.content_type
             else:
                 status = fault.status or 200
                 raw = fault.body or _PENDING_TASK
                 full = raw.encode() if isinstance(raw, str) else raw
             reason = HTTPStatus(status).phrase
             head = (
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
                 f"Content-Length: {len(full)}\r\nConnection: close\r\n\r\n"
             )
             transport.write(head.encode() + full[: len(full) // 2])
@@ -132,6 +141,17 @@ class Middleware:
             transport.close()
         # The connection is gone; aiohttp discards whatever is returned now.
         return web.Response(status=499)
+
+    def _paced(self, response: web.StreamResponse, fault: Fault) -> web.StreamResponse:
+        """``response`` with its body sent in ``fault.pieces`` parts over ``fault.delay``."""
+        if not isinstance(response, web.Response):
+            return response
+        body = response.body
+        if isinstance(body, bytes | bytearray) and body:
+            body = MediaBody(bytes(body), content_type=response.content_type)
+        if isinstance(body, MediaBody):
+            response.body = body.shaped(pieces=fault.pieces, seconds=fault.delay, sleep=self._pause)
+        return response
 
     def _status(self, fault: Fault) -> web.Response:
         status = fault.status or 503

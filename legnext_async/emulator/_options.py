@@ -67,6 +67,15 @@ def _probability(_: object, attribute: attrs.Attribute[float], value: float) -> 
         raise ValueError(f"{_keyword(attribute)} must be between 0 and 1")
 
 
+#: The largest ``file_size``: an MP4 box and a PNG chunk hold at most 2**31 - 1 bytes.
+MAX_FILE_SIZE: Final = 2**31 - 1
+
+
+def _file_size(_: object, __: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= MAX_FILE_SIZE:
+        raise ValueError(f"file_size must be between 0 and {MAX_FILE_SIZE}, got {value!r}")
+
+
 def _ranges(_: object, __: attrs.Attribute[Any], value: Mapping[str, tuple[float, float]]) -> None:
     for task_type, (low, high) in value.items():
         if not 0 <= low <= high:
@@ -129,6 +138,11 @@ class JobRules:
     retention: float = DEFAULT_RETENTION
     #: How long a completed job's output URLs serve files.
     file_retention: float = DEFAULT_FILE_RETENTION
+    #: List signed output URLs (``?Expires=<unix>&Signature=<hex>``, expiring with
+    #: ``file_retention``) and refuse them with 403 once expired or altered.
+    signed_urls: bool = False
+    #: The size, in bytes, of every output file (when more than its natural size).
+    file_size: int = attrs.field(default=0, validator=_file_size)
 
 
 @attrs.frozen

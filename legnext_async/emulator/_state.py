@@ -181,6 +181,11 @@ class State:
         """Whether every concurrency slot is taken (call after ``settle``)."""
         return len(account.active) >= self.rules.concurrency_limit
 
+    def _signed_until(self, created_at: float) -> int | None:
+        """The ``Expires`` of the output URLs of a job created then, if they are signed."""
+        rules = self.rules
+        return int(created_at + rules.file_retention) if rules.signed_urls else None
+
     def expired(self, job: Job, now: float) -> bool:
         """Whether ``job`` is past retention: unknown to status reads and follow-ups."""
         return now - job.created_at > self.rules.retention
@@ -262,6 +267,7 @@ class State:
             video_count=count,
             extend_depth=extend_depth,
             duration=self._duration(op.task_type, is_turbo(prompt)),
+            signed_until=self._signed_until(now),
         )
         self.jobs[job.job_id] = job
         account.jobs[job.job_id] = job
@@ -307,6 +313,7 @@ class State:
             video_count=video_count,
             settled=True,
             seeded=True,
+            signed_until=self._signed_until(created_at),
         )
         job.schedule(created_at, 0.0, 0.0)
         self.jobs[job.job_id] = job

@@ -44,6 +44,7 @@ def test_bad_options_are_rejected() -> None:
         {"failure_rate": 2.0},
         {"durations": {"diffusion": (10.0, 5.0)}},
         {"api_key": ""},
+        {"file_size": -1},
     ):
         with pytest.raises(ValueError):  # noqa: PT011
             emulator.Emulator(**options)

@@ -1,0 +1,603 @@
+"""Saving a job's output files: streamed to disk, checked, renamed into place when whole.
+
+A file is read in pieces and handed, a batch at a time, to a worker thread that writes it
+under a temporary name in the target directory (``.<name>.<random>.part``); once every
+byte arrived and the length matched, the thread flushes it to disk and renames it
+(``os.replace``) to ``<job_id>_<index><ext>``. So memory stays bounded whatever the size,
+the event loop never waits on the disk, and no half file ever carries the final name: a
+failure, a cancellation or a crash leaves at most a hidden ``.part`` file, removed on the
+way out when the process lives.
+
+Before any request: a file whose final name exists is taken as done (skipped), a plain
+``http://`` URL to a host other than loopback is refused unless allowed, and a signed URL
+past its ``Expires`` raises :class:`DownloadExpiredError`. No request carries the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import aiohttp
+import attrs
+from aiohttp import hdrs
+
+from ._budget import RequestBudget
+from ._clock import LOOP_CLOCK
+from ._exceptions import DownloadError, DownloadExpiredError, ValidationError
+from ._models import TaskStatus
+from ._retry import RetryPolicy, parse_retry_after, retry_call
+from ._validation import is_http_url, is_job_id, is_loopback_host
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ._clock import Clock
+    from ._models import Task
+
+__all__: list[str] = []
+
+#: The largest file saved unless the client says otherwise: a Midjourney image is a few
+#: MB and a video some tens; a gigabyte is room for any of them, and the most a hostile
+#: host can make the client write.
+DEFAULT_MAX_DOWNLOAD_BYTES: Final = 1 << 30
+#: Redirects followed for one file (each one checked like the first URL).
+MAX_REDIRECTS: Final = 5
+#: Bytes gathered before they go to the writer thread: large enough that the thread hop
+#: costs nothing next to the copy, small enough that a download holds well under a MB.
+WRITE_BATCH: Final = 128 * 1024
+#: The most read from aiohttp's buffer at once: bounded, where ``readany`` would join all
+#: that arrived while a write was waited for into one (possibly MBs long) bytes object.
+READ_CHUNK: Final = 64 * 1024
+#: Pieces gathered at most per batch (one ``writev``; POSIX allows at least 1024).
+MAX_PIECES: Final = 512
+#: Files of one job saved at once (each also takes a place in the client's request budget).
+FILES_IN_FLIGHT: Final = 4
+#: The longest URL fragment an error message shows.
+_SHOWN_URL_MAX: Final = 200
+
+Kind = Literal["image", "video"]
+
+#: The extensions a file may be saved with, by URL path suffix, per kind.
+_SUFFIXES: Final[dict[Kind, dict[str, str]]] = {
+    "image": {".png": ".png", ".jpg": ".jpg", ".jpeg": ".jpg", ".webp": ".webp", ".gif": ".gif"},
+    "video": {".mp4": ".mp4", ".webm": ".webm", ".mov": ".mov"},
+}
+#: The extension for a content type, when the URL's path has none of the above.
+_TYPE_SUFFIXES: Final[dict[str, str]] = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "video/quicktime": ".mov",
+}
+#: When neither the URL nor the content type says (the service's own files are PNG, MP4).
+_DEFAULT_SUFFIX: Final[dict[Kind, str]] = {"image": ".png", "video": ".mp4"}
+#: Content types that say nothing of the kind, which object stores use for any upload;
+#: accepted for either kind (the URL's suffix or the kind then names the file).
+_GENERIC_TYPES: Final = frozenset({"application/octet-stream", "binary/octet-stream"})
+#: Sent with every file request: never the API key. ``identity`` so that Content-Length
+#: counts the bytes saved.
+_HEADERS: Final = {"Accept": "image/*, video/*, */*;q=0.5", "Accept-Encoding": "identity"}
+#: Statuses a later try may not meet again.
+_TRANSIENT_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@attrs.frozen
+class OutputFile:
+    """One file a job produced: image or video number ``index`` at ``url``."""
+
+    job_id: str
+    index: int
+    url: str
+    kind: Kind
+
+    @property
+    def where(self) -> str:
+        """The URL as errors show it: no query (a signature), no fragment, no user info."""
+        return shown_url(self.url)
+
+    def suffix(self) -> str | None:
+        """The extension the URL's path names, if it is one allowed for this kind."""
+        path = urlsplit(self.url).path
+        dot = path.rfind(".")
+        if dot < path.rfind("/"):
+            return None
+        return _SUFFIXES[self.kind].get(path[dot:].lower()) if dot >= 0 else None
+
+    def names(self) -> tuple[str, ...]:
+        """The names this file may have been saved under: with the URL's extension if it
+        names one, else with any extension allowed for its kind."""
+        stem = f"{self.job_id}_{self.index}"
+        suffix = self.suffix()
+        if suffix is not None:
+            return (stem + suffix,)
+        return tuple(stem + ext for ext in dict.fromkeys(_SUFFIXES[self.kind].values()))
+
+    def name_for(self, content_type: str) -> str:
+        """The file name: the URL's extension, else the content type's, else the kind's."""
+        suffix = self.suffix() or _TYPE_SUFFIXES.get(content_type) or _DEFAULT_SUFFIX[self.kind]
+        return f"{self.job_id}_{self.index}{suffix}"
+
+
+def shown_url(url: str) -> str:
+    """``url`` without its query, fragment and user info, cut to a readable length."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "an unreadable URL"
+    if ":" in host:
+        host = f"[{host}]"
+    shown = f"{parts.scheme}://{host}{port}{parts.path}"
+    return shown if len(shown) <= _SHOWN_URL_MAX else shown[: _SHOWN_URL_MAX - 3] + "..."
+
+
+def expires_at(url: str) -> int | None:
+    """The Unix time a signed URL's ``Expires`` query parameter names, if it has one.
+
+    Any letter case of the name is read; a value that is not a whole number is ignored
+    (the host then decides).
+    """
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return None
+    if not query:
+        return None
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name.lower() == "expires":
+            text = value.strip()
+            if text.isascii() and text.isdigit() and len(text) <= 12:
+                return int(text)
+    return None
+
+
+def output_files(task: Task) -> tuple[OutputFile, ...]:
+    """The files a completed job produced, in output order (image or video number order).
+
+    Images are ``image_urls``; a job that lists none but has an ``image_url`` has that one
+    file (number 0). The grid image of a four-image job is not one of them.
+
+    Raises:
+        ValidationError: the job produced text, not files.
+        DownloadError: the job is not completed, has no usable id, or lists no file.
+    """
+    job_id = task.job_id
+    if not is_job_id(job_id):
+        # The id names the files: one that could leave the directory is never used.
+        raise DownloadError(
+            job_id=repr(job_id[:40]),
+            index=None,
+            reason="the job's id is not a job id, so it cannot name a file",
+        )
+    family = task.task_type.family
+    if family == "text":
+        raise ValidationError(
+            "target", f"job {job_id} is a {task.task_type.value} job: it produced text, no files"
+        )
+    if task.status is not TaskStatus.COMPLETED:
+        raise DownloadError(
+            job_id=job_id,
+            index=None,
+            reason=f"the job is {task.status.value}; it has files only once completed",
+        )
+    output = task.output
+    images = output.image_urls or ((output.image_url,) if output.image_url else ())
+    # A task type this client does not know counts as an image job; its videos still count.
+    kind: Kind = "video" if family == "video" or (not images and output.video_urls) else "image"
+    urls = output.video_urls if kind == "video" else images
+    if not urls:
+        raise DownloadError(job_id=job_id, index=None, reason="the job lists no output file")
+    return tuple(OutputFile(job_id, index, url, kind) for index, url in enumerate(urls))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed download may simply be tried again."""
+    return isinstance(exc, DownloadError) and exc.transient
+
+
+class Downloader:
+    """Saves output files through a session, sharing the client's request budget.
+
+    ``session`` gives the aiohttp session to use (called for each file); ``budget`` holds a
+    place for the whole of each file's transfer. ``read_timeout``: seconds the host may
+    stay silent (a slow but steady transfer never times out); ``now`` is the wall clock
+    that signed URLs' ``Expires`` are compared with.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: Callable[[], aiohttp.ClientSession],
+        budget: RequestBudget,
+        allow_insecure_http: bool = False,
+        max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        read_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._session = session
+        self._budget = budget
+        self.allow_insecure_http = allow_insecure_http
+        self.max_bytes = max_bytes
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._now = now
+
+    async def download(
+        self, task: Task, directory: str | os.PathLike[str], *, retry: RetryPolicy, clock: Clock
+    ) -> tuple[Path, ...]:
+        """Save the job's files in ``directory`` (made if missing); their paths, in order.
+
+        Files whose final name exists are skipped. Every other file is checked first
+        (scheme, expiry), then fetched, up to :data:`FILES_IN_FLIGHT` at once, each retried
+        on transient failures as ``retry`` says. When some fail, those that completed stay
+        (and are skipped next time) and the first failure in output order is raised.
+        """
+        files = output_files(task)
+        folder = _folder(directory)
+        try:
+            found = await asyncio.to_thread(_existing, folder, files)
+        except OSError as exc:
+            raise ValidationError(
+                "directory", f"cannot be made or read: {exc.strerror or type(exc).__name__}"
+            ) from exc
+        todo = [file for file, path in zip(files, found, strict=True) if path is None]
+        for file in todo:
+            self._check_url(file.url, file)
+        gate = asyncio.Semaphore(FILES_IN_FLIGHT)
+
+        async def fetch(file: OutputFile) -> Path:
+            async with gate:
+                return await retry_call(
+                    retry,
+                    lambda: self._fetch(file, folder),
+                    retry_if=is_transient,
+                    clock=clock,
+                )
+
+        outcomes = await asyncio.gather(*(fetch(file) for file in todo), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome  # KeyboardInterrupt and the like: never turned into a result
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        fetched = iter(outcomes)
+        return tuple(path if path is not None else _path_of(next(fetched)) for path in found)
+
+    def _check_url(self, url: str, file: OutputFile) -> None:
+        """Refuse a URL before anything is sent to it: wrong scheme, plain http to another
+        host (unless allowed), or a signed URL already expired."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if not is_http_url(url) or not host:
+            raise DownloadError(
+                job_id=file.job_id,
+                index=file.index,
+                reason="the URL is not an absolute http(s) URL",
+                where=shown_url(url),
+            )
+        if parts.scheme == "http" and not self.allow_insecure_http and not is_loopback_host(host):
+            raise DownloadError(
+                job_id=file.job_id,
+                index=file.index,
+                reason=f"plain http:// to {host} refused (anyone on the way could change the"
+                " file); pass allow_insecure_http=True to the client to allow it",
+                where=shown_url(url),
+            )
+        expires = expires_at(url)
+        if expires is not None and expires <= self._now():
+            raise DownloadExpiredError(
+                job_id=file.job_id, index=file.index, where=shown_url(url), expires=expires
+            )
+
+    async def _fetch(self, file: OutputFile, folder: Path) -> Path:
+        """One try at one file, redirects followed (each hop checked): its saved path."""
+        url = file.url
+        async with self._budget:
+            for _ in range(MAX_REDIRECTS + 1):
+                session = self._session()
+                try:
+                    async with session.get(
+                        url,
+                        headers=_HEADERS,
+                        allow_redirects=False,
+                        auto_decompress=False,
+                        timeout=self._timeout,
+                    ) as response:
+                        status = response.status
+                        if status in (301, 302, 303, 307, 308):
+                            url = self._next_hop(file, url, response.headers.get(hdrs.LOCATION))
+                            continue
+                        self._check_answer(file, url, response)
+                        return await self._save(file, folder, response, url)
+                except aiohttp.ClientPayloadError as exc:
+                    raise _lost(file, url, "the body was cut off") from exc
+                except (aiohttp.ConnectionTimeoutError, aiohttp.ServerTimeoutError) as exc:
+                    raise _lost(file, url, "the host stopped answering") from exc
+                except TimeoutError as exc:
+                    raise _lost(file, url, "the host stopped answering") from exc
+                except aiohttp.ClientConnectorError as exc:
+                    raise _lost(file, url, f"could not connect: {exc.os_error}") from exc
+                except aiohttp.ClientError as exc:
+                    raise _lost(file, url, f"connection lost: {type(exc).__name__}") from exc
+            raise DownloadError(
+                job_id=file.job_id,
+                index=file.index,
+                reason=f"more than {MAX_REDIRECTS} redirects",
+                where=shown_url(file.url),
+            )
+
+    def _next_hop(self, file: OutputFile, url: str, location: str | None) -> str:
+        """Where a redirect leads, checked as the first URL was."""
+        if not location:
+            raise DownloadError(
+                job_id=file.job_id,
+                index=file.index,
+                reason="a redirect with no Location",
+                where=shown_url(url),
+            )
+        try:
+            target = urljoin(url, location)
+        except ValueError:
+            target = ""
+        self._check_url(target, file)
+        return target
+
+    def _check_answer(self, file: OutputFile, url: str, response: aiohttp.ClientResponse) -> None:
+        """Refuse an answer that is not the file: its status, content type, encoding, size."""
+        status = response.status
+
+        def refuse(reason: str, *, transient: bool = False) -> DownloadError:
+            retry_after = parse_retry_after(response.headers.get(hdrs.RETRY_AFTER))
+            return DownloadError(
+                job_id=file.job_id,
+                index=file.index,
+                reason=reason,
+                where=shown_url(url),
+                status=status,
+                transient=transient,
+                retry_after=retry_after,
+            )
+
+        if status != 200:
+            hint = ""
+            if status in (401, 403) and expires_at(url) is not None:
+                hint = "; a signed URL may have expired"
+            raise refuse(f"HTTP {status}{hint}", transient=status in _TRANSIENT_STATUSES)
+        content_type = response.content_type
+        if not (content_type.startswith(f"{file.kind}/") or content_type in _GENERIC_TYPES):
+            raise refuse(f"the host sent {content_type or 'no content type'}, not an {file.kind}")
+        encoding = response.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
+        if encoding != "identity":
+            raise refuse(f"the host sent the file encoded ({encoding}) although asked not to")
+        length = response.content_length
+        if length is not None and length > self.max_bytes:
+            raise refuse(f"the file is {length} bytes, over the limit of {self.max_bytes}")
+
+    async def _save(
+        self, file: OutputFile, folder: Path, response: aiohttp.ClientResponse, url: str
+    ) -> Path:
+        """Stream the body to a temporary file, then rename it into place; its path."""
+        final = folder / file.name_for(response.content_type)
+        length = response.content_length
+        limit = self.max_bytes
+        loop = asyncio.get_running_loop()
+        try:
+            part = await _create_part(folder, final.name)
+        except OSError as exc:
+            raise _disk_error(file, exc) from exc
+        pending: asyncio.Future[None] | None = None
+        saved = False
+        try:
+            received = 0
+            batch: list[bytes] = []
+            batched = 0
+            async for piece in response.content.iter_chunked(READ_CHUNK):
+                received += len(piece)
+                if received > limit:
+                    response.close()  # never drained: the rest is not wanted
+                    raise DownloadError(
+                        job_id=file.job_id,
+                        index=file.index,
+                        reason=f"the file is longer than the limit of {limit} bytes",
+                        where=shown_url(url),
+                        status=200,
+                    )
+                batch.append(piece)
+                batched += len(piece)
+                if batched >= WRITE_BATCH or len(batch) >= MAX_PIECES:
+                    if pending is not None:
+                        # Shielded: a cancellation here must not orphan a write in progress.
+                        await asyncio.shield(pending)
+                    pending = loop.run_in_executor(None, part.write, batch)
+                    batch = []
+                    batched = 0
+            if pending is not None:
+                await asyncio.shield(pending)
+            if length is not None and received != length:
+                raise _lost(file, url, f"the body ended after {received} of {length} bytes")
+            pending = loop.run_in_executor(None, part.commit, batch, final)
+            await asyncio.shield(pending)
+            saved = True
+        except (aiohttp.ClientError, TimeoutError):
+            raise  # the network's failures (some are OSErrors too): _fetch says which
+        except OSError as exc:
+            raise _disk_error(file, exc) from exc
+        finally:
+            if not saved:
+                await _discard(part, pending)
+        return final
+
+
+async def _create_part(folder: Path, name: str) -> _PartFile:
+    """A new temporary file for ``name``, made in a worker thread; removed again if the
+    caller is cancelled while it is being made (it would be left behind, unknown)."""
+    creating = asyncio.get_running_loop().run_in_executor(None, _PartFile.create, folder, name)
+    try:
+        return await asyncio.shield(creating)
+    except asyncio.CancelledError:
+
+        def discard(future: asyncio.Future[_PartFile]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                future.result().discard()
+
+        creating.add_done_callback(discard)
+        raise
+
+
+async def _discard(part: _PartFile, pending: asyncio.Future[None] | None) -> None:
+    """Remove the temporary file once no write to it runs: at once, or after the write in
+    the thread ends (closing its descriptor under that write could hit another file's).
+
+    It waits for that write (one batch, shielded) so that the file is gone when the error
+    reaches the caller; cancelled again meanwhile, it leaves the removal to the write's end.
+    """
+    if pending is not None and not pending.done():
+        try:
+            await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            _discard_after(part, pending)
+            raise
+        except Exception:  # the download failed already: this error adds nothing
+            pass
+    _discard_after(part, pending)
+
+
+def _discard_after(part: _PartFile, pending: asyncio.Future[None] | None) -> None:
+    """Remove the temporary file now, or once the write still running in the thread ends."""
+    if pending is None or pending.done():
+        if pending is not None and not pending.cancelled():
+            pending.exception()  # seen: its error (if any) is the one being raised
+        part.discard()
+        return
+
+    def after(future: asyncio.Future[None]) -> None:
+        if not future.cancelled():
+            future.exception()  # the download failed already; this error changes nothing
+        part.discard()
+
+    pending.add_done_callback(after)
+
+
+def _lost(file: OutputFile, url: str, reason: str) -> DownloadError:
+    return DownloadError(
+        job_id=file.job_id, index=file.index, reason=reason, where=shown_url(url), transient=True
+    )
+
+
+def _disk_error(file: OutputFile, exc: OSError) -> DownloadError:
+    return DownloadError(
+        job_id=file.job_id,
+        index=file.index,
+        reason=f"could not write the file: {exc.strerror or type(exc).__name__}",
+    )
+
+
+def _folder(directory: str | os.PathLike[str]) -> Path:
+    try:
+        return Path(directory)
+    except TypeError:
+        raise ValidationError(
+            "directory", f"must be a path (str or os.PathLike), got {type(directory).__name__}"
+        ) from None
+
+
+def _existing(folder: Path, files: Sequence[OutputFile]) -> list[Path | None]:
+    """Make ``folder`` if needed; for each file, its path if it was saved already."""
+    folder.mkdir(parents=True, exist_ok=True)
+    found: list[Path | None] = []
+    for file in files:
+        path = next((folder / n for n in file.names() if (folder / n).is_file()), None)
+        found.append(path)
+    return found
+
+
+def _path_of(outcome: Path | BaseException) -> Path:
+    if isinstance(outcome, BaseException):  # pragma: no cover - raised before this
+        raise outcome
+    return outcome
+
+
+class _PartFile:
+    """A file being written under a temporary name; its methods run in a worker thread,
+    one at a time, except :meth:`discard`, which runs once none runs."""
+
+    __slots__ = ("committed", "fd", "path")
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = path
+        self.committed = False
+
+    @classmethod
+    def create(cls, folder: Path, name: str) -> _PartFile:
+        """A new, empty temporary file beside where ``name`` will be."""
+        path = folder / f".{name}.{secrets.token_hex(4)}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+        return cls(fd, path)
+
+    def write(self, pieces: Sequence[bytes]) -> None:
+        """Write ``pieces`` in order, whole."""
+        fd = self.fd
+        if not hasattr(os, "writev"):  # pragma: no cover - Windows
+            for piece in pieces:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(fd, view) :]
+            return
+        views = [memoryview(piece) for piece in pieces if piece]
+        while views:
+            written = os.writev(fd, views)
+            # A short write (a signal, a full pipe) leaves the rest to write again.
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if written:
+                views[0] = views[0][written:]
+
+    def commit(self, pieces: Sequence[bytes], final: Path) -> None:
+        """Write the last ``pieces``, flush to disk, and rename the file to ``final``."""
+        self.write(pieces)
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        # The bytes are on disk before the name is: after a crash or a power cut the final
+        # name holds the whole file or does not exist. (The directory is not synced: a lost
+        # rename only means the file is fetched again.)
+        os.replace(self.path, final)
+        self.committed = True
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (unless it was renamed into place)."""
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+        if not self.committed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+async def download_without_client(
+    task: Task, directory: str | os.PathLike[str]
+) -> tuple[Path, ...]:
+    """:meth:`Downloader.download` through a session of its own, closed after: for a result
+    with no open client (the files need no API key). The default limits and retry policy
+    apply, and plain ``http://`` only to loopback."""
+    async with aiohttp.ClientSession() as session:
+        downloader = Downloader(session=lambda: session, budget=RequestBudget(FILES_IN_FLIGHT))
+        return await downloader.download(task, directory, retry=RetryPolicy(), clock=LOOP_CLOCK)
