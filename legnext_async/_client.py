@@ -820,6 +820,7 @@ class LegnextClient(Endpoints):
         if job is not None:
             job.record = None  # its later news must not write over the key's next record
         return forgotten
+
     # --- output files --------------------------------------------------------------------
 
     async def download(
@@ -1014,27 +1015,33 @@ class LegnextClient(Endpoints):
         claimed: JobRecord | None = None
         taken: JobRecord | None = None
 
-        async def send(ticket: SlotTicket) -> Task:
+        async def claim() -> None:
+            """Claim the key, durably: called once, as the POST is about to be sent."""
             nonlocal claimed, taken
-            if keeper is not None:
-                assert key is not None
-                now = time.time()
-                mine = JobRecord(
-                    key=key,
-                    attempt=uuid.uuid4().hex,
-                    endpoint=endpoint,
-                    request=payload,
-                    state=RecordState.SUBMITTING,
-                    created_at=now,
-                    updated_at=now,
-                    sent_at=now,
-                )
-                # Shielded: once on the store's thread the claim happens, cancelled or not.
-                held = await asyncio.shield(keeper.claim(mine))
-                if held.attempt != mine.attempt:
-                    taken = held  # claimed meanwhile by another client of the store
-                    raise _KeyTaken
-                claimed = held
+            assert keeper is not None
+            assert key is not None
+            now = time.time()
+            mine = JobRecord(
+                key=key,
+                attempt=uuid.uuid4().hex,
+                endpoint=endpoint,
+                request=payload,
+                state=RecordState.SUBMITTING,
+                created_at=now,
+                updated_at=now,
+                sent_at=now,
+            )
+            # Shielded: once on the store's thread the claim happens, cancelled or not.
+            held = await asyncio.shield(keeper.claim(mine))
+            if held.attempt != mine.attempt:
+                taken = held  # claimed meanwhile by another client of the store
+                raise _KeyTaken
+            claimed = held
+
+        if keeper is not None:
+            sending.before = claim
+
+        async def send(ticket: SlotTicket) -> Task:
             data, body, sent_at = await self._post_submission(endpoint, payload, ticket, sending)
             task = Task.from_json(data, body=body)
             if not is_job_id(task.job_id):
@@ -1174,7 +1181,8 @@ class LegnextClient(Endpoints):
         each turn with a slot is retried afresh.
 
         ``sending.sent`` says, at any instant, whether a POST may have reached the service
-        and made a job (one refused with a 429, or never connected, did not).
+        and made a job (one refused with a 429, or never connected, did not);
+        ``sending.before`` is awaited once, just before the first POST is sent.
         """
         slots = self._slots
         if sending is None:
@@ -1190,6 +1198,12 @@ class LegnextClient(Endpoints):
                 # The slot may have been taken back while waiting here (see JobSlots).
                 if not slots.mark_sent(ticket):
                     return None
+                before = sending.before
+                if before is not None:
+                    # As late as can be (a job store's claim): a kill before it leaves no
+                    # record, and one after it leaves a request that was about to go.
+                    sending.before = None
+                    await before()
                 sent_at = time.time()
                 sending.sent = True
                 try:
@@ -1247,12 +1261,14 @@ class LegnextClient(Endpoints):
 
 
 class _Sending:
-    """Whether a submission's POST may have reached the service (see ``_post_submission``)."""
+    """Whether a submission's POST may have reached the service, and what to do once just
+    before it is first sent (see ``_post_submission``)."""
 
-    __slots__ = ("sent",)
+    __slots__ = ("before", "sent")
 
     def __init__(self) -> None:
         self.sent = False
+        self.before: Callable[[], Awaitable[None]] | None = None
 
 
 class _KeyTaken(Exception):
