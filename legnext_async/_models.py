@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import enum
 import logging
+import marshal
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -401,46 +402,37 @@ _ACTION_NAMES: Final = (
 
 
 _NO_ACTIONS: Final = AvailableActions()
-_ACTIONS_CACHE: dict[tuple[Any, ...], AvailableActions] = {}
+_ACTIONS_CACHE: dict[bytes, AvailableActions] = {}
 _ACTIONS_CACHE_SIZE: Final = 256
-#: The largest map kept in that cache: real ones name about ten actions of up to four
-#: images each. Bigger maps (a hostile answer's) are built afresh and never kept, so the
-#: cache's memory stays small whatever the service sends.
+#: The most actions, and the most bytes of key, of a map kept in that cache: real ones name
+#: about ten actions of up to four images each (under 300 bytes). Bigger maps (a hostile
+#: answer's) are built afresh and never kept, so the cache's memory stays small whatever the
+#: service sends.
 _ACTIONS_KEY_MAX: Final = 32
-_ACTIONS_INT_MAX: Final = 2**31
-_ONLY_INT: Final = {int}
+_ACTIONS_KEY_BYTES: Final = 1024
+#: The types a cached map's values may have: lists (of numbers), a bool (``reroll``), null.
+_ACTIONS_VALUE_TYPES: Final = frozenset({list, bool, type(None)})
 
 
-def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
+def _actions_key(raw: Mapping[str, Any]) -> bytes | None:
     """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd.
 
-    Only lists of plain ints, plain bools and null make a key: 1, 1.0 and True are equal
-    (and hash alike) as keys, yet the map reads ``[1]`` and ``[1.0]`` differently.
+    The key is the map's marshal serialisation, made in C (this runs for every decoded
+    answer): it tells 1, 1.0 and True apart (equal, and alike as dict keys, yet the map
+    reads ``[1]`` and ``[1.0]`` differently) and refuses anything but plain built-in values.
+    Version 2 writes no back-references, so equal maps give equal keys.
     """
-    if len(raw) > _ACTIONS_KEY_MAX:
-        return None
-    key: list[tuple[str, object]] = []
-    numbers: list[Any] = []
-    for name, value in raw.items():
-        if len(name) > _ACTIONS_KEY_MAX:
-            return None
-        if type(value) is list:
-            if len(value) > _ACTIONS_KEY_MAX:
-                return None
-            numbers += value
-            key.append((name, tuple(value)))
-        elif value is None or type(value) is bool:
-            key.append((name, value))
-        else:
-            return None
-    # All the numbers at once (this runs for every decoded answer): plain, small ints only.
-    if numbers and (
-        set(map(type, numbers)) != _ONLY_INT
-        or min(numbers) < -_ACTIONS_INT_MAX
-        or max(numbers) > _ACTIONS_INT_MAX
+    if (
+        type(raw) is not dict
+        or len(raw) > _ACTIONS_KEY_MAX
+        or not _ACTIONS_VALUE_TYPES.issuperset(map(type, raw.values()))
     ):
         return None
-    return tuple(key)
+    try:
+        key = marshal.dumps(raw, 2)
+    except ValueError:  # a subclass (an IntEnum, say) or another type marshal refuses
+        return None
+    return key if len(key) <= _ACTIONS_KEY_BYTES else None
 
 
 @attrs.frozen
