@@ -15,7 +15,7 @@ import marshal
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import attrs
 
@@ -135,6 +135,21 @@ class TaskType(_OpenStrEnum):
             return "text"
         return "image"
 
+
+_E = TypeVar("_E", bound=_OpenStrEnum)
+
+
+def _member(kind: type[_E], members: Mapping[str, _E], value: object) -> _E:
+    """``kind(value)`` of a wire string (``""`` for anything else), found first in
+    ``members``, its values spelled exactly: a dict lookup, where the enum's own call runs
+    two Python functions for every answer."""
+    text = _str(value)
+    member = members.get(text)
+    return kind(text) if member is None else member
+
+
+_TASK_TYPES: Final = {member.value: member for member in TaskType}
+_STATUSES: Final = {member.value: member for member in TaskStatus}
 
 _VIDEO_TYPES: Final = frozenset(
     {TaskType.VIDEO_DIFFUSION, TaskType.EXTEND_VIDEO, TaskType.VIDEO_UPSCALE}
@@ -691,8 +706,8 @@ class Task:
         job_id = _str(data.get("job_id"))
         return cls(
             job_id=job_id,
-            task_type=TaskType(_str(data.get("task_type"))),
-            status=TaskStatus(_str(data.get("status"))),
+            task_type=_member(TaskType, _TASK_TYPES, data.get("task_type")),
+            status=_member(TaskStatus, _STATUSES, data.get("status")),
             output=Output.from_json(data.get("output"), job_id=job_id),
             meta=Meta.from_json(data.get("meta")),
             error=TaskError.from_json(data.get("error")),
