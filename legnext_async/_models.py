@@ -329,7 +329,10 @@ def parse_timestamp(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
+    zone = parsed.tzinfo
+    if zone is UTC:  # what the service writes ("Z"): the datetime is already the answer
+        return parsed
+    if zone is None:
         return parsed.replace(tzinfo=UTC)
     try:
         return parsed.astimezone(UTC)
