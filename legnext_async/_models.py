@@ -500,16 +500,18 @@ class Output:
                 job_id if is_job_id(job_id) else "(no valid id)",
                 ", ".join(dropped),
             )
+        # Positional, in field order, like the other decoders on the status path: called with
+        # keywords, a class packs them into a dict for its __init__ first.
         return cls(
-            image_url=image_url,
-            image_urls=image_urls,
-            video_urls=video_urls,
-            seed=_opt_str(raw.get("seed")),
-            available_actions=AvailableActions.from_json(raw.get("available_actions")),
-            prompt_en=_opt_str(raw.get("promptEn", raw.get("prompt_en"))),
-            description=_opt_str(raw.get("description")),
-            final_prompt=_opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),
-            prompts=_strs(raw.get("prompts")),
+            image_url,
+            image_urls,
+            video_urls,
+            _opt_str(raw.get("seed")),
+            AvailableActions.from_json(raw.get("available_actions")),
+            _opt_str(raw.get("promptEn", raw.get("prompt_en"))),  # prompt_en
+            _opt_str(raw.get("description")),
+            _opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),  # final_prompt
+            _strs(raw.get("prompts")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -573,11 +575,11 @@ class Meta:
     def from_json(cls, data: object) -> Meta:
         """Read ``meta``; zero or empty timestamps become ``None``."""
         raw = _dict(data)
-        return cls(
-            created_at=parse_timestamp(raw.get("created_at")),
-            started_at=parse_timestamp(raw.get("started_at")),
-            ended_at=parse_timestamp(raw.get("ended_at")),
-            usage=Usage.from_json(raw.get("usage")),
+        return cls(  # positional: see Output.from_json
+            parse_timestamp(raw.get("created_at")),
+            parse_timestamp(raw.get("started_at")),
+            parse_timestamp(raw.get("ended_at")),
+            Usage.from_json(raw.get("usage")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -614,7 +616,7 @@ class TaskError:
         raw_message = _str(raw.get("raw_message"))
         if not (code or message or raw_message):
             return None
-        return cls(code=code, message=message, raw_message=raw_message)
+        return cls(code, message, raw_message)  # positional: see Output.from_json
 
     def to_json(self) -> dict[str, Any]:
         """The wire form."""
@@ -707,17 +709,17 @@ class Task:
         config = _dict(data.get("config"))
         logs = data.get("logs")
         job_id = _str(data.get("job_id"))
-        return cls(
-            job_id=job_id,
-            task_type=_member(TaskType, _TASK_TYPES, data.get("task_type")),
-            status=_member(TaskStatus, _STATUSES, data.get("status")),
-            output=Output.from_json(data.get("output"), job_id=job_id),
-            meta=Meta.from_json(data.get("meta")),
-            error=TaskError.from_json(data.get("error")),
-            model=_str(data.get("model")) or "midjourney",
-            callback=_opt_str(_dict(config.get("webhook_config")).get("endpoint")),
-            logs=tuple(logs) if isinstance(logs, list) else (),
-            raw=data if body is None else RawJSON(body),
+        return cls(  # positional: see Output.from_json
+            job_id,
+            _member(TaskType, _TASK_TYPES, data.get("task_type")),
+            _member(TaskStatus, _STATUSES, data.get("status")),
+            Output.from_json(data.get("output"), job_id=job_id),
+            Meta.from_json(data.get("meta")),
+            TaskError.from_json(data.get("error")),
+            _str(data.get("model")) or "midjourney",
+            _opt_str(_dict(config.get("webhook_config")).get("endpoint")),  # callback
+            tuple(logs) if isinstance(logs, list) else (),
+            data if body is None else RawJSON(body),
         )
 
     @property
