@@ -36,8 +36,9 @@ def loads(body: bytes) -> Any:
         value = json.loads(body)
     except RecursionError:
         raise ValueError(_TOO_DEEP) from None
-    # Fewer brackets than the limit cannot nest past it: the usual answer costs one pass.
-    if len(body) - len(body.translate(None, b"[{")) > MAX_JSON_DEPTH and _nests_deeper(value):
+    # Fewer brackets than the limit cannot nest past it: the usual answer costs two counts
+    # (a tighter loop than translate's copy).
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _nests_deeper(value):
         raise ValueError(_TOO_DEEP)
     return value
 
