@@ -12,6 +12,7 @@ from aiohttp import web
 from legnext_async import (
     ImageResult,
     LegnextClient,
+    Output,
     Task,
     ValidationError,
     VideoResult,
@@ -158,6 +159,29 @@ def test_unset_url_fields_cause_no_warning(
     """The service's blank forms of unset fields are no cause for a warning."""
     task_with(output)
     assert warnings(caplog) == []
+
+
+def test_an_answer_read_again_keeps_and_drops_the_same_urls() -> None:
+    """Verdicts on URLs read lately are kept, and each one is that URL's own."""
+    good, bad = "https://cdn.example/kept-0.png", "https://cdn.example/kept 1.png"
+    for _ in range(3):
+        task = task_with({"image_url": bad, "image_urls": [good, bad, good]})
+        assert task.output.image_url is None
+        assert task.output.image_urls == (good,)
+
+
+def test_a_long_url_is_checked_every_time_and_never_kept() -> None:
+    """A URL past 512 characters (a hostile answer's) is judged afresh, so the kept verdicts
+    stay small whatever the service sends."""
+    from legnext_async import _validation
+
+    for n in range(50):
+        _validation._kept_http_url.cache_clear()
+        good = f"https://cdn.example/{'a' * 600}{n}.png"
+        assert task_with({"image_url": good, "image_urls": [good + " x"]}).output == Output(
+            image_url=good
+        )
+        assert _validation._kept_http_url.cache_info().currsize == 0
 
 
 # --- end to end -----------------------------------------------------------------------------
