@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import functools
 import logging
 import marshal
 import re
@@ -311,6 +312,12 @@ def _ints(value: object) -> tuple[int, ...]:
     return tuple(item for item in value if isinstance(item, int) and not isinstance(item, bool))
 
 
+#: The longest timestamp text whose reading :func:`parse_timestamp` keeps: an RFC 3339 time
+#: with nanoseconds and an offset is 35 characters; a longer text (a hostile answer's) is
+#: read afresh, never kept.
+_KEPT_TIME_MAX: Final = 40
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """An RFC 3339 timestamp as an aware UTC datetime; zero, empty or unreadable → ``None``.
 
@@ -318,6 +325,13 @@ def parse_timestamp(value: object) -> datetime | None:
     """
     if not isinstance(value, str) or not value or value.startswith(_ZERO_TIME_PREFIX):
         return None
+    if len(value) > _KEPT_TIME_MAX:
+        return _read_timestamp(value)
+    return _kept_timestamp(value)
+
+
+def _read_timestamp(value: str) -> datetime | None:
+    """:func:`parse_timestamp` of a non-empty string, worked out."""
     text = value
     dot = text.find(".")
     if dot != -1:
@@ -338,6 +352,12 @@ def parse_timestamp(value: object) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the last datetime in UTC
         return None
+
+
+#: The timestamps read lately: every read of a job repeats its ``created_at`` and
+#: ``started_at`` (and, once it ends, ``ended_at``), and a dict lookup costs a third of the
+#: parse. Datetimes are immutable, so a kept one can be shared.
+_kept_timestamp: Final = functools.lru_cache(maxsize=4096)(_read_timestamp)
 
 
 # --- task ------------------------------------------------------------------------------

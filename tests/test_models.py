@@ -212,6 +212,18 @@ def test_timestamps(value: str, expected: datetime | None) -> None:
     assert task.meta.created_at == expected
 
 
+def test_a_long_timestamp_text_is_read_every_time_and_never_kept() -> None:
+    """A timestamp text past 40 characters (a hostile answer's) is read afresh, so the kept
+    readings stay small whatever the service sends."""
+    from legnext_async import _models
+
+    _models._kept_timestamp.cache_clear()
+    for n in range(50):
+        text = f"2026-01-04T05:54:17.{'1' * 30}{n:02d}Z"
+        assert _models.parse_timestamp(text) == datetime(2026, 1, 4, 5, 54, 17, 111111, tzinfo=UTC)
+    assert _models._kept_timestamp.cache_info().currsize == 0
+
+
 def test_text_output_fields() -> None:
     """Describe/shorten output uses camelCase keys inside a snake_case response."""
     task = Task.from_json(
