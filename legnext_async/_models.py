@@ -453,24 +453,31 @@ _ACTIONS_VALUE_TYPES: Final = frozenset({list, bool, type(None)})
 
 
 def _actions_key(raw: Mapping[str, Any]) -> bytes | None:
-    """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd.
-
-    The key is the map's marshal serialisation, made in C (this runs for every decoded
-    answer): it tells 1, 1.0 and True apart (equal, and alike as dict keys, yet the map
-    reads ``[1]`` and ``[1.0]`` differently) and refuses anything but plain built-in values.
-    Version 2 writes no back-references, so equal maps give equal keys.
-    """
+    """The cache key of a small ``available_actions`` map (see :func:`_marshal_key`);
+    ``None`` for one too big or odd."""
     if (
         type(raw) is not dict
         or len(raw) > _ACTIONS_KEY_MAX
         or not _ACTIONS_VALUE_TYPES.issuperset(map(type, raw.values()))
     ):
         return None
+    return _marshal_key(raw, _ACTIONS_KEY_BYTES)
+
+
+def _marshal_key(raw: Mapping[str, Any], limit: int) -> bytes | None:
+    """An exact, hashable key for a small JSON object: its marshal bytes, made in C.
+
+    Version 2 writes no back-references, so equal objects give equal keys, and the types
+    stay apart (1, 1.0 and True are equal, yet read differently). ``None`` for anything but
+    a plain dict of built-in values, or one past ``limit`` bytes.
+    """
+    if type(raw) is not dict:
+        return None
     try:
         key = marshal.dumps(raw, 2)
     except ValueError:  # a subclass (an IntEnum, say) or another type marshal refuses
         return None
-    return key if len(key) <= _ACTIONS_KEY_BYTES else None
+    return key if len(key) <= limit else None
 
 
 @attrs.frozen
@@ -595,12 +602,21 @@ class Meta:
     def from_json(cls, data: object) -> Meta:
         """Read ``meta``; zero or empty timestamps become ``None``."""
         raw = _dict(data)
-        return cls(  # positional: see Output.from_json
-            parse_timestamp(raw.get("created_at")),
-            parse_timestamp(raw.get("started_at")),
-            parse_timestamp(raw.get("ended_at")),
-            Usage.from_json(raw.get("usage")),
-        )
+        # Every read of a job repeats its meta until the job starts or ends: reuse the value.
+        key = _marshal_key(raw, _META_KEY_BYTES)
+        meta = _META_CACHE.get(key) if key is not None else None
+        if meta is None:
+            meta = cls(  # positional: see Output.from_json
+                parse_timestamp(raw.get("created_at")),
+                parse_timestamp(raw.get("started_at")),
+                parse_timestamp(raw.get("ended_at")),
+                Usage.from_json(raw.get("usage")),
+            )
+            if key is not None:
+                if len(_META_CACHE) >= _META_CACHE_SIZE:
+                    _META_CACHE.clear()
+                _META_CACHE[key] = meta
+        return meta
 
     def to_json(self) -> dict[str, Any]:
         """The wire form; unset timestamps are the service's zero time."""
@@ -617,6 +633,13 @@ class Meta:
         if self.started_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+
+#: The metas read lately, by :func:`_marshal_key`: one per job in flight, for the reads
+#: that repeat it. A real meta is under 200 bytes; bigger ones are never kept.
+_META_CACHE: dict[bytes, Meta] = {}
+_META_CACHE_SIZE: Final = 1024
+_META_KEY_BYTES: Final = 512
 
 
 @attrs.frozen
