@@ -693,7 +693,8 @@ class LegnextClient(Endpoints):
             known is not None
             and 200 <= status < 300
             and RawJSON.came_as(known.raw, body)
-            and b"estimated_time" not in body  # a hint relative to now: read it afresh
+            # (find: bytes' ``in`` raises and clears a TypeError first; see KeyScrubber.body)
+            and body.find(b"estimated_time") == -1  # a hint relative to now: read it afresh
         ):
             return known, ServerHint(retry_after)
         data = self._decode("GET", path, status, headers, body)

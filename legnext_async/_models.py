@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import copy
 import enum
+import functools
 import logging
+import marshal
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import attrs
 
@@ -134,6 +136,21 @@ class TaskType(_OpenStrEnum):
             return "text"
         return "image"
 
+
+_E = TypeVar("_E", bound=_OpenStrEnum)
+
+
+def _member(kind: type[_E], members: Mapping[str, _E], value: object) -> _E:
+    """``kind(value)`` of a wire string (``""`` for anything else), found first in
+    ``members``, its values spelled exactly: a dict lookup, where the enum's own call runs
+    two Python functions for every answer."""
+    text = _str(value)
+    member = members.get(text)
+    return kind(text) if member is None else member
+
+
+_TASK_TYPES: Final = {member.value: member for member in TaskType}
+_STATUSES: Final = {member.value: member for member in TaskStatus}
 
 _VIDEO_TYPES: Final = frozenset(
     {TaskType.VIDEO_DIFFUSION, TaskType.EXTEND_VIDEO, TaskType.VIDEO_UPSCALE}
@@ -295,6 +312,12 @@ def _ints(value: object) -> tuple[int, ...]:
     return tuple(item for item in value if isinstance(item, int) and not isinstance(item, bool))
 
 
+#: The longest timestamp text whose reading :func:`parse_timestamp` keeps: an RFC 3339 time
+#: with nanoseconds and an offset is 35 characters; a longer text (a hostile answer's) is
+#: read afresh, never kept.
+_KEPT_TIME_MAX: Final = 40
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """An RFC 3339 timestamp as an aware UTC datetime; zero, empty or unreadable → ``None``.
 
@@ -302,6 +325,13 @@ def parse_timestamp(value: object) -> datetime | None:
     """
     if not isinstance(value, str) or not value or value.startswith(_ZERO_TIME_PREFIX):
         return None
+    if len(value) > _KEPT_TIME_MAX:
+        return _read_timestamp(value)
+    return _kept_timestamp(value)
+
+
+def _read_timestamp(value: str) -> datetime | None:
+    """:func:`parse_timestamp` of a non-empty string, worked out."""
     text = value
     dot = text.find(".")
     if dot != -1:
@@ -313,12 +343,21 @@ def parse_timestamp(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
+    zone = parsed.tzinfo
+    if zone is UTC:  # what the service writes ("Z"): the datetime is already the answer
+        return parsed
+    if zone is None:
         return parsed.replace(tzinfo=UTC)
     try:
         return parsed.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the last datetime in UTC
         return None
+
+
+#: The timestamps read lately: every read of a job repeats its ``created_at`` and
+#: ``started_at`` (and, once it ends, ``ended_at``), and a dict lookup costs a third of the
+#: parse. Datetimes are immutable, so a kept one can be shared.
+_kept_timestamp: Final = functools.lru_cache(maxsize=4096)(_read_timestamp)
 
 
 # --- task ------------------------------------------------------------------------------
@@ -401,46 +440,44 @@ _ACTION_NAMES: Final = (
 
 
 _NO_ACTIONS: Final = AvailableActions()
-_ACTIONS_CACHE: dict[tuple[Any, ...], AvailableActions] = {}
+_ACTIONS_CACHE: dict[bytes, AvailableActions] = {}
 _ACTIONS_CACHE_SIZE: Final = 256
-#: The largest map kept in that cache: real ones name about ten actions of up to four
-#: images each. Bigger maps (a hostile answer's) are built afresh and never kept, so the
-#: cache's memory stays small whatever the service sends.
+#: The most actions, and the most bytes of key, of a map kept in that cache: real ones name
+#: about ten actions of up to four images each (under 300 bytes). Bigger maps (a hostile
+#: answer's) are built afresh and never kept, so the cache's memory stays small whatever the
+#: service sends.
 _ACTIONS_KEY_MAX: Final = 32
-_ACTIONS_INT_MAX: Final = 2**31
-_ONLY_INT: Final = {int}
+_ACTIONS_KEY_BYTES: Final = 1024
+#: The types a cached map's values may have: lists (of numbers), a bool (``reroll``), null.
+_ACTIONS_VALUE_TYPES: Final = frozenset({list, bool, type(None)})
 
 
-def _actions_key(raw: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """The cache key of a small ``available_actions`` map; ``None`` for one too big or odd.
-
-    Only lists of plain ints, plain bools and null make a key: 1, 1.0 and True are equal
-    (and hash alike) as keys, yet the map reads ``[1]`` and ``[1.0]`` differently.
-    """
-    if len(raw) > _ACTIONS_KEY_MAX:
-        return None
-    key: list[tuple[str, object]] = []
-    numbers: list[Any] = []
-    for name, value in raw.items():
-        if len(name) > _ACTIONS_KEY_MAX:
-            return None
-        if type(value) is list:
-            if len(value) > _ACTIONS_KEY_MAX:
-                return None
-            numbers += value
-            key.append((name, tuple(value)))
-        elif value is None or type(value) is bool:
-            key.append((name, value))
-        else:
-            return None
-    # All the numbers at once (this runs for every decoded answer): plain, small ints only.
-    if numbers and (
-        set(map(type, numbers)) != _ONLY_INT
-        or min(numbers) < -_ACTIONS_INT_MAX
-        or max(numbers) > _ACTIONS_INT_MAX
+def _actions_key(raw: Mapping[str, Any]) -> bytes | None:
+    """The cache key of a small ``available_actions`` map (see :func:`_marshal_key`);
+    ``None`` for one too big or odd."""
+    if (
+        type(raw) is not dict
+        or len(raw) > _ACTIONS_KEY_MAX
+        or not _ACTIONS_VALUE_TYPES.issuperset(map(type, raw.values()))
     ):
         return None
-    return tuple(key)
+    return _marshal_key(raw, _ACTIONS_KEY_BYTES)
+
+
+def _marshal_key(raw: Mapping[str, Any], limit: int) -> bytes | None:
+    """An exact, hashable key for a small JSON object: its marshal bytes, made in C.
+
+    Version 2 writes no back-references, so equal objects give equal keys, and the types
+    stay apart (1, 1.0 and True are equal, yet read differently). ``None`` for anything but
+    a plain dict of built-in values, or one past ``limit`` bytes.
+    """
+    if type(raw) is not dict:
+        return None
+    try:
+        key = marshal.dumps(raw, 2)
+    except ValueError:  # a subclass (an IntEnum, say) or another type marshal refuses
+        return None
+    return key if len(key) <= limit else None
 
 
 @attrs.frozen
@@ -480,6 +517,11 @@ class Output:
             # Null, or all blanks as while a job waits: share one empty instance (fewer
             # objects for the GC to walk when thousands of jobs wait).
             return _NO_OUTPUT
+        # A finished job's answer read again (by id) repeats its output: reuse the value.
+        key = _marshal_key(raw, _OUTPUT_KEY_BYTES)
+        output = _OUTPUT_CACHE.get(key) if key is not None else None
+        if output is not None:
+            return output
         dropped: list[str] = []
         image_url = _http_url(raw.get("image_url"), "image_url", dropped)
         image_urls = _http_urls(raw.get("image_urls"), "image_urls", dropped)
@@ -490,17 +532,25 @@ class Output:
                 job_id if is_job_id(job_id) else "(no valid id)",
                 ", ".join(dropped),
             )
-        return cls(
-            image_url=image_url,
-            image_urls=image_urls,
-            video_urls=video_urls,
-            seed=_opt_str(raw.get("seed")),
-            available_actions=AvailableActions.from_json(raw.get("available_actions")),
-            prompt_en=_opt_str(raw.get("promptEn", raw.get("prompt_en"))),
-            description=_opt_str(raw.get("description")),
-            final_prompt=_opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),
-            prompts=_strs(raw.get("prompts")),
+            key = None  # not kept: every read that drops URLs says so
+        # Positional, in field order, like the other decoders on the status path: called with
+        # keywords, a class packs them into a dict for its __init__ first.
+        output = cls(
+            image_url,
+            image_urls,
+            video_urls,
+            _opt_str(raw.get("seed")),
+            AvailableActions.from_json(raw.get("available_actions")),
+            _opt_str(raw.get("promptEn", raw.get("prompt_en"))),  # prompt_en
+            _opt_str(raw.get("description")),
+            _opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),  # final_prompt
+            _strs(raw.get("prompts")),
         )
+        if key is not None:
+            if len(_OUTPUT_CACHE) >= _OUTPUT_CACHE_SIZE:
+                _OUTPUT_CACHE.clear()
+            _OUTPUT_CACHE[key] = output
+        return output
 
     def to_json(self) -> dict[str, Any]:
         """The wire form; fields left empty are written as the service writes them unset."""
@@ -518,6 +568,12 @@ class Output:
 
 
 _NO_OUTPUT: Final = Output()
+#: The outputs read lately, by :func:`_marshal_key`. An output is set once, when its job
+#: finishes, so only answers read again reuse one; a first read pays for the key (about
+#: 40% more than building the output alone). Outputs past 2048 bytes of key are never kept.
+_OUTPUT_CACHE: dict[bytes, Output] = {}
+_OUTPUT_CACHE_SIZE: Final = 256
+_OUTPUT_KEY_BYTES: Final = 2048
 
 
 @attrs.frozen
@@ -563,12 +619,21 @@ class Meta:
     def from_json(cls, data: object) -> Meta:
         """Read ``meta``; zero or empty timestamps become ``None``."""
         raw = _dict(data)
-        return cls(
-            created_at=parse_timestamp(raw.get("created_at")),
-            started_at=parse_timestamp(raw.get("started_at")),
-            ended_at=parse_timestamp(raw.get("ended_at")),
-            usage=Usage.from_json(raw.get("usage")),
-        )
+        # Every read of a job repeats its meta until the job starts or ends: reuse the value.
+        key = _marshal_key(raw, _META_KEY_BYTES)
+        meta = _META_CACHE.get(key) if key is not None else None
+        if meta is None:
+            meta = cls(  # positional: see Output.from_json
+                parse_timestamp(raw.get("created_at")),
+                parse_timestamp(raw.get("started_at")),
+                parse_timestamp(raw.get("ended_at")),
+                Usage.from_json(raw.get("usage")),
+            )
+            if key is not None:
+                if len(_META_CACHE) >= _META_CACHE_SIZE:
+                    _META_CACHE.clear()
+                _META_CACHE[key] = meta
+        return meta
 
     def to_json(self) -> dict[str, Any]:
         """The wire form; unset timestamps are the service's zero time."""
@@ -585,6 +650,13 @@ class Meta:
         if self.started_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+
+#: The metas read lately, by :func:`_marshal_key`: one per job in flight, for the reads
+#: that repeat it. A real meta is under 200 bytes; bigger ones are never kept.
+_META_CACHE: dict[bytes, Meta] = {}
+_META_CACHE_SIZE: Final = 1024
+_META_KEY_BYTES: Final = 512
 
 
 @attrs.frozen
@@ -604,7 +676,7 @@ class TaskError:
         raw_message = _str(raw.get("raw_message"))
         if not (code or message or raw_message):
             return None
-        return cls(code=code, message=message, raw_message=raw_message)
+        return cls(code, message, raw_message)  # positional: see Output.from_json
 
     def to_json(self) -> dict[str, Any]:
         """The wire form."""
@@ -697,17 +769,17 @@ class Task:
         config = _dict(data.get("config"))
         logs = data.get("logs")
         job_id = _str(data.get("job_id"))
-        return cls(
-            job_id=job_id,
-            task_type=TaskType(_str(data.get("task_type"))),
-            status=TaskStatus(_str(data.get("status"))),
-            output=Output.from_json(data.get("output"), job_id=job_id),
-            meta=Meta.from_json(data.get("meta")),
-            error=TaskError.from_json(data.get("error")),
-            model=_str(data.get("model")) or "midjourney",
-            callback=_opt_str(_dict(config.get("webhook_config")).get("endpoint")),
-            logs=tuple(logs) if isinstance(logs, list) else (),
-            raw=data if body is None else RawJSON(body),
+        return cls(  # positional: see Output.from_json
+            job_id,
+            _member(TaskType, _TASK_TYPES, data.get("task_type")),
+            _member(TaskStatus, _STATUSES, data.get("status")),
+            Output.from_json(data.get("output"), job_id=job_id),
+            Meta.from_json(data.get("meta")),
+            TaskError.from_json(data.get("error")),
+            _str(data.get("model")) or "midjourney",
+            _opt_str(_dict(config.get("webhook_config")).get("endpoint")),  # callback
+            tuple(logs) if isinstance(logs, list) else (),
+            data if body is None else RawJSON(body),
         )
 
     @property

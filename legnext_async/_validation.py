@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import math
 import re
@@ -90,17 +91,33 @@ _HTTP_URL = re.compile(
 )
 
 
+#: The longest URL whose verdict :func:`is_http_url` keeps. Output URLs are about a hundred
+#: characters; longer ones (a hostile answer's) are checked afresh, never kept.
+_KEPT_URL_MAX: Final = 512
+
+
 def is_http_url(value: object) -> TypeGuard[str]:
     """Whether ``value`` is an absolute ``http://`` or ``https://`` URL with a host.
 
     Beyond ASCII, only printable characters count (no Unicode spaces, line separators or
     direction marks).
     """
-    return (
-        isinstance(value, str)
-        and _HTTP_URL.fullmatch(value) is not None
-        and (value.isascii() or value.isprintable())
-    )
+    if not isinstance(value, str):
+        return False
+    if len(value) > _KEPT_URL_MAX:
+        return _checked_http_url(value)
+    return _kept_http_url(value)
+
+
+def _checked_http_url(value: str) -> bool:
+    """:func:`is_http_url` of a string, worked out."""
+    return _HTTP_URL.fullmatch(value) is not None and (value.isascii() or value.isprintable())
+
+
+#: The verdicts on URLs read lately: an answer read again (a finished job's, re-read by id)
+#: repeats its URLs, and a dict lookup costs a fifth of the match. A pure function of the
+#: text, so a kept verdict is the one the check would give.
+_kept_http_url: Final = functools.lru_cache(maxsize=1024)(_checked_http_url)
 
 
 def check_int(value: object, field: str, low: int, high: int) -> int:

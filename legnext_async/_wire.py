@@ -36,8 +36,9 @@ def loads(body: bytes) -> Any:
         value = json.loads(body)
     except RecursionError:
         raise ValueError(_TOO_DEEP) from None
-    # Fewer brackets than the limit cannot nest past it: the usual answer costs one pass.
-    if len(body) - len(body.translate(None, b"[{")) > MAX_JSON_DEPTH and _nests_deeper(value):
+    # Fewer brackets than the limit cannot nest past it: the usual answer costs two counts
+    # (a tighter loop than translate's copy).
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _nests_deeper(value):
         raise ValueError(_TOO_DEEP)
     return value
 
@@ -120,11 +121,15 @@ class KeyScrubber:
         written anew if the key was found. A body that is not JSON is never shown by an
         error or a model; the plain key is replaced in it all the same.
         """
+        # body.find, not ``in``: bytes' ``in`` first tries its operand as a byte value (an
+        # int), raising and clearing a TypeError for every bytes operand; four of those
+        # cost more than the searches.
+        find = body.find
         if not self._enabled or not (
-            self._key_bytes in body
-            or b"%" in body
-            or b"\x00" in body[:4]  # UTF-16 or UTF-32, which json.loads also reads
-            or (b"\\" in body and self._escapes.search(body))
+            find(self._key_bytes) != -1
+            or find(b"%") != -1
+            or find(b"\x00", 0, 4) != -1  # UTF-16 or UTF-32, which json.loads also reads
+            or (find(b"\\") != -1 and self._escapes.search(body))
         ):
             return body
         try:

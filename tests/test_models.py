@@ -13,6 +13,7 @@ from legnext_async import (
     AvailableActions,
     Balance,
     Mask,
+    Meta,
     Output,
     Polygon,
     RawJSON,
@@ -210,6 +211,18 @@ def test_timestamps(value: str, expected: datetime | None) -> None:
         {"job_id": "j", "task_type": "x", "status": "pending", "meta": {"created_at": value}}
     )
     assert task.meta.created_at == expected
+
+
+def test_a_long_timestamp_text_is_read_every_time_and_never_kept() -> None:
+    """A timestamp text past 40 characters (a hostile answer's) is read afresh, so the kept
+    readings stay small whatever the service sends."""
+    from legnext_async import _models
+
+    _models._kept_timestamp.cache_clear()
+    for n in range(50):
+        text = f"2026-01-04T05:54:17.{'1' * 30}{n:02d}Z"
+        assert _models.parse_timestamp(text) == datetime(2026, 1, 4, 5, 54, 17, 111111, tzinfo=UTC)
+    assert _models._kept_timestamp.cache_info().currsize == 0
 
 
 def test_text_output_fields() -> None:
@@ -414,6 +427,20 @@ def test_blank_outputs_and_equal_usages_are_shared() -> None:
     assert first.output == Output()
     assert first.meta.usage is second.meta.usage
     assert first.meta.usage == Usage(type="point", frozen=80, consume=0)
+
+
+def test_equal_metas_are_shared_and_big_ones_never_kept() -> None:
+    """A meta read again is the same object; one past 512 bytes of key (a hostile answer's)
+    is read afresh every time and never kept."""
+    from legnext_async import _models
+
+    meta = {"created_at": "2026-01-04T05:54:17Z", "usage": {"frozen": 80, "consume": 0}}
+    assert Meta.from_json(dict(meta)) is Meta.from_json(dict(meta))
+    _models._META_CACHE.clear()
+    for n in range(50):
+        big = {**meta, "started_at": f"2026-01-04T05:54:17.{'1' * 600}{n}Z"}
+        assert Meta.from_json(big).started_at == datetime(2026, 1, 4, 5, 54, 17, 111111, tzinfo=UTC)
+    assert _models._META_CACHE == {}
 
 
 def test_big_available_actions_maps_are_read_but_never_cached() -> None:
