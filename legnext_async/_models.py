@@ -517,11 +517,6 @@ class Output:
             # Null, or all blanks as while a job waits: share one empty instance (fewer
             # objects for the GC to walk when thousands of jobs wait).
             return _NO_OUTPUT
-        # A finished job's answer read again (by id) repeats its output: reuse the value.
-        key = _marshal_key(raw, _OUTPUT_KEY_BYTES)
-        output = _OUTPUT_CACHE.get(key) if key is not None else None
-        if output is not None:
-            return output
         dropped: list[str] = []
         image_url = _http_url(raw.get("image_url"), "image_url", dropped)
         image_urls = _http_urls(raw.get("image_urls"), "image_urls", dropped)
@@ -532,10 +527,9 @@ class Output:
                 job_id if is_job_id(job_id) else "(no valid id)",
                 ", ".join(dropped),
             )
-            key = None  # not kept: every read that drops URLs says so
         # Positional, in field order, like the other decoders on the status path: called with
         # keywords, a class packs them into a dict for its __init__ first.
-        output = cls(
+        return cls(
             image_url,
             image_urls,
             video_urls,
@@ -546,11 +540,6 @@ class Output:
             _opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),  # final_prompt
             _strs(raw.get("prompts")),
         )
-        if key is not None:
-            if len(_OUTPUT_CACHE) >= _OUTPUT_CACHE_SIZE:
-                _OUTPUT_CACHE.clear()
-            _OUTPUT_CACHE[key] = output
-        return output
 
     def to_json(self) -> dict[str, Any]:
         """The wire form; fields left empty are written as the service writes them unset."""
@@ -568,12 +557,6 @@ class Output:
 
 
 _NO_OUTPUT: Final = Output()
-#: The outputs read lately, by :func:`_marshal_key`. An output is set once, when its job
-#: finishes, so only answers read again reuse one; a first read pays for the key (about
-#: 40% more than building the output alone). Outputs past 2048 bytes of key are never kept.
-_OUTPUT_CACHE: dict[bytes, Output] = {}
-_OUTPUT_CACHE_SIZE: Final = 256
-_OUTPUT_KEY_BYTES: Final = 2048
 
 
 @attrs.frozen

@@ -170,31 +170,6 @@ def test_an_answer_read_again_keeps_and_drops_the_same_urls() -> None:
         assert task.output.image_urls == (good,)
 
 
-def test_an_output_read_again_is_reused_unless_it_dropped_urls(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """An output read again is the same object; one that dropped URLs is read afresh, so
-    every read of it warns."""
-    output = {"image_url": OK[0], "image_urls": OK, "seed": "7"}
-    assert task_with(dict(output)).output is task_with(dict(output)).output
-    dropping = {**output, "image_url": "file:///etc/passwd"}
-    assert task_with(dropping).output == task_with(dropping).output
-    assert task_with(dropping).output is not task_with(dropping).output
-    assert len(warnings(caplog)) == 4
-
-
-def test_a_big_output_is_read_every_time_and_never_kept() -> None:
-    """An output past 2048 bytes of key (a hostile answer's) is read afresh, so the kept
-    outputs stay small whatever the service sends."""
-    from legnext_async import _models
-
-    _models._OUTPUT_CACHE.clear()
-    for n in range(50):
-        urls = [f"https://cdn.example/{n}/{'a' * 500}/{i}.png" for i in range(4)]
-        assert task_with({"image_urls": urls}).output.image_urls == tuple(urls)
-    assert _models._OUTPUT_CACHE == {}
-
-
 def test_a_long_url_is_checked_every_time_and_never_kept() -> None:
     """A URL past 512 characters (a hostile answer's) is judged afresh, so the kept verdicts
     stay small whatever the service sends."""
