@@ -44,9 +44,9 @@ from _common import log, table, write_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from crash_driver import API_KEY, SCALE, created_by_line, run_driver, states  # noqa: E402
+from crash_driver import API_KEY, SCALE, created_by_line, run_driver, states
 
-from legnext_async.emulator import Emulator, Fault  # noqa: E402
+from legnext_async.emulator import Emulator, Fault
 
 
 def integrity(db: Path) -> bool:
