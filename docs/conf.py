@@ -65,7 +65,8 @@ nitpicky = True
 # No intersphinx (the build has no network), so types from the standard library and
 # aiohttp that appear in signatures are not linked; nor are the type variables of generics.
 nitpick_ignore_regex: list[tuple[str, str]] = [
-    ("py:class", r"aiohttp\.(client|web_app)\.(ClientSession|Application)"),
+    ("py:class", r"aiohttp\.((client|web_app)\.)?(ClientSession|Application)"),
+    ("py:class", r"(os\.)?PathLike|(pathlib\.)?Path"),
     ("py:class", r"collections\.abc\.(Collection|Iterable|Mapping|Sequence)"),
     ("py:class", r"datetime(\.datetime)?"),
     ("py:class", r"random\.Random"),

@@ -25,6 +25,7 @@ from ._exceptions import (
     ResponseTooLargeError,
     ServerError,
     SpendingLimitError,
+    StoreError,
     SubmissionOutcomeUnknownError,
     TransportError,
     ValidationError,
@@ -63,7 +64,6 @@ from ._store import (
     RecordState,
     SQLiteJobStore,
     StoredPoints,
-    StoreError,
 )
 from ._task_errors import TaskFailedError, TaskTimeoutError
 from ._version import __version__

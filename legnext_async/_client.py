@@ -41,6 +41,7 @@ from ._exceptions import (
     RateLimitError,
     ResponseTooLargeError,
     ServerError,
+    StoreError,
     SubmissionOutcomeUnknownError,
     ValidationError,
     rate_limit_kind,
@@ -62,7 +63,6 @@ from ._store import (
     JobRecord,
     JobStore,
     RecordState,
-    StoreError,
     check_key,
     open_store,
     state_of,
@@ -838,9 +838,9 @@ class LegnextClient(Endpoints):
         or video content type or ``application/octet-stream``, the announced length, at
         most ``max_download_bytes``), flushed to disk and only then renamed, so no half
         file ever carries its final name. Transient failures (a lost or stalled
-        connection, a body cut short, 429, 5xx) are retried as :attr:`retry` says; each
-        transfer takes a place in the client's budget of concurrent requests. The API key
-        is never sent to the file host.
+        connection, a body cut short, 429, 5xx) are retried as the client's ``retry``
+        policy says; each transfer takes a place in the client's budget of concurrent
+        requests. The API key is never sent to the file host.
 
         Raises:
             ValidationError: ``target`` is a text job (describe, shorten), or ``job_id`` is

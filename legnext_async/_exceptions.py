@@ -23,6 +23,8 @@ Every error derives from :class:`LegnextError`::
     ├── SpendingLimitError                    a job would take the points past max_points;
     │                                         nothing was sent
     ├── SubmissionOutcomeUnknownError         a job-creating POST failed after it was sent
+    ├── IdempotencyConflictError              a recorded key was used for other arguments
+    ├── StoreError                            the job store could not be read or written
     ├── DownloadError                         an output file could not be saved
     │   └── DownloadExpiredError              its signed URL is past its Expires time
     ├── TaskFailedError                       the job ended with status ``failed``
@@ -62,6 +64,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "SpendingLimitError",
+    "StoreError",
     "SubmissionOutcomeUnknownError",
     "TransportError",
     "ValidationError",
@@ -139,6 +142,11 @@ class ValidationError(LegnextError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class StoreError(LegnextError):
+    """The job store could not be opened, read or written (the underlying error is
+    ``__cause__``)."""
 
 
 class IdempotencyConflictError(LegnextError):

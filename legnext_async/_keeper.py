@@ -19,8 +19,7 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Final
 
-from ._exceptions import LegnextError
-from ._store import StoreError
+from ._exceptions import LegnextError, StoreError
 
 if TYPE_CHECKING:
     from ._engine import Job

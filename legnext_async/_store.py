@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 import attrs
 
-from ._exceptions import LegnextError, ValidationError
+from ._exceptions import StoreError, ValidationError
 from ._models import RawJSON, Task
 from ._wire import loads
 
@@ -58,11 +58,6 @@ T = TypeVar("T")
 
 #: The longest idempotency key accepted: room for a file name, a line number and a hash.
 MAX_KEY_LENGTH: Final = 256
-
-
-class StoreError(LegnextError):
-    """The job store could not be opened, read or written (the underlying error is
-    ``__cause__``)."""
 
 
 class RecordState(enum.Enum):
@@ -442,6 +437,9 @@ class SQLiteJobStore(JobStore):
     are grouped into one transaction by the client. Several stores (clients, processes)
     may use one file: SQLite's locks order their writes, and a writer waits up to
     ``busy_timeout`` seconds for another's transaction.
+
+    ``path`` is the file (made if missing); ``":memory:"`` is refused, as a store there
+    would end with its connection (use :class:`MemoryJobStore`).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
