@@ -170,13 +170,18 @@ class JobKeeper:
                     await self.store.discard(record.key, record.attempt)
                 if learned:
                     await self.store.save(DURATIONS, json.dumps(self._durations.to_json()))
-            except (StoreError, OSError) as exc:
-                error = exc if isinstance(exc, LegnextError) else StoreError(str(exc))
+            except asyncio.CancelledError:
+                # The loop is going away: nobody will wait for these any more.
+                for waiter in waiters:
+                    waiter.cancel()
+                raise
+            except Exception as exc:  # a store of the user's may raise anything: say so
+                error = _store_error(exc)
                 logger.error(
-                    "job store: %d updates not written (%s): the store misses the latest"
-                    " status of these jobs",
+                    "job store: %d updates not written: the store misses the latest status of"
+                    " these jobs",
                     len(writes),
-                    error,
+                    exc_info=exc,
                 )
                 for waiter in waiters:
                     if not waiter.done():
@@ -187,16 +192,29 @@ class JobKeeper:
                         waiter.set_result(None)
 
     async def _claim_all(self, claims: list[tuple[JobRecord, asyncio.Future[JobRecord]]]) -> None:
+        """Hand the queued claims to the store together; each future gets its key's holder
+        (or the error: nothing is sent for a claim that failed)."""
         try:
             held = await self.store.claim([record for record, _ in claims])
-        except BaseException as exc:
-            error = exc if isinstance(exc, LegnextError | asyncio.CancelledError) else None
+        except asyncio.CancelledError:
+            for _, claimed in claims:
+                claimed.cancel()
+            raise
+        except Exception as exc:
+            error = _store_error(exc)
             for _, claimed in claims:
                 if not claimed.done():
-                    claimed.set_exception(error or StoreError(f"claim failed: {exc!r}"))
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+                    claimed.set_exception(error)
             return
         for (_, claimed), record in zip(claims, held, strict=True):
             if not claimed.done():
                 claimed.set_result(record)
+
+
+def _store_error(exc: Exception) -> LegnextError:
+    """``exc`` as the error of a store: itself if it is one of ours, else a StoreError."""
+    if isinstance(exc, LegnextError):
+        return exc
+    error = StoreError(f"job store failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error

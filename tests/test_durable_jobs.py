@@ -13,12 +13,14 @@ from aiohttp import web
 from legnext_async import (
     IdempotencyConflictError,
     ImageResult,
+    JobRecord,
     LegnextClient,
     LegnextError,
     MemoryJobStore,
     RecordState,
     SpendingLimitError,
     SQLiteJobStore,
+    StoreError,
     SubmissionOutcomeUnknownError,
     ValidationError,
 )
@@ -29,7 +31,7 @@ from .catalog_values import Parents, base_values
 from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
     from legnext_async import JobStore, TaskHandle
@@ -435,3 +437,50 @@ async def test_a_stored_job_downloads_without_a_status_read(
     assert [r.path for r in emulator.requests[before:]] == [f"/files/{p.name}" for p in paths]
     assert stored is not None
     assert stored.files == tuple(str(p) for p in paths)
+
+
+# --- a store that fails ---------------------------------------------------------------------
+
+
+class BrokenStore(MemoryJobStore):
+    """A store of the user's whose claims or updates fail (a full disk, a lost server)."""
+
+    def __init__(self, *, claims: bool = False, puts: bool = False) -> None:
+        super().__init__()
+        self.fail_claims, self.fail_puts = claims, puts
+
+    async def claim(self, records: Sequence[JobRecord]) -> list[JobRecord]:
+        if self.fail_claims:
+            raise OSError(28, "No space left on device")
+        return await super().claim(records)
+
+    async def put(self, records: Sequence[JobRecord]) -> None:
+        if self.fail_puts:
+            raise RuntimeError("connection to the store lost")
+        await super().put(records)
+
+
+async def test_a_claim_that_fails_sends_nothing(emulator: Emulator) -> None:
+    """When the store cannot record a submission, it is not sent: StoreError says why."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, BrokenStore(claims=True)) as client:
+        with pytest.raises(StoreError, match="No space left") as caught:
+            await inpaint(client, parent, "k1")
+    assert isinstance(caught.value.__cause__, OSError)
+    assert posts(emulator) == []
+
+
+async def test_an_update_that_fails_still_returns_the_paid_job(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job made but not recorded (the store failed after the claim) is handed back, and
+    the failure is logged with the job and the key."""
+    parent = emulator.seed_job("diffusion")
+    store = BrokenStore(puts=True)
+    async with stored_client(emulator, store) as client:
+        handle = await inpaint(client, parent, "k1")
+        result = await handle
+    assert result.job_id == handle.job_id
+    logged = caplog.text
+    assert "connection to the store lost" in logged
+    assert f"job {handle.job_id} of key 'k1' is not recorded" in logged
