@@ -452,7 +452,8 @@ class SQLiteJobStore(JobStore):
             raise ValidationError("busy_timeout", f"must be positive, got {busy_timeout}")
         self.busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
-        self._connection: sqlite3.Connection | None = None
+        # One connection per store thread: a close() racing a new call closes only its own.
+        self._local = threading.local()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -472,9 +473,9 @@ class SQLiteJobStore(JobStore):
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            connection = self._connection
+            connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
             if connection is None:
-                connection = self._connection = self._connect()
+                connection = self._local.connection = self._connect()
             return work(connection)
         except sqlite3.Error as exc:
             raise StoreError(f"job store {self.path}: {exc}") from exc
@@ -513,7 +514,8 @@ class SQLiteJobStore(JobStore):
             return
 
         def shut() -> None:
-            connection, self._connection = self._connection, None
+            connection = getattr(self._local, "connection", None)
+            self._local.connection = None
             if connection is not None:
                 connection.close()
 
