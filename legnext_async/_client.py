@@ -1096,18 +1096,27 @@ class LegnextClient(Endpoints):
         return TaskHandle(job, make_result, self)
 
     async def _store_ready(self, keeper: JobKeeper) -> None:
-        """Open the store (once); with ``max_points``, count the points of its jobs."""
-        first = not keeper.opened
+        """Open the store (once); with ``max_points``, count the points of its jobs first
+        (once, and before any submission of this client is admitted)."""
         await keeper.ready()
         ledger = self._ledger
-        if first and ledger is not None and not keeper.counted:
-            keeper.counted = True
-            store = keeper.store
-            totals = await store.totals()
-            ledger.carry(totals.committed, totals.spent)
-            for record in await store.records(RecordState.PENDING, RecordState.RUNNING):
-                if record.job_id is not None:
-                    ledger.follow(record.job_id, record.points_frozen or 0)
+        if ledger is None:
+            return
+        counting = keeper.counting
+        if counting is None or (counting.done() and counting.exception() is not None):
+            counting = keeper.counting = asyncio.ensure_future(self._count_store(keeper, ledger))
+        await asyncio.shield(counting)
+
+    @staticmethod
+    async def _count_store(keeper: JobKeeper, ledger: Ledger) -> None:
+        """Carry the points of the store's jobs into ``ledger``; follow its unfinished ones."""
+        store = keeper.store
+        totals = await store.totals()
+        unfinished = await store.records(RecordState.PENDING, RecordState.RUNNING)
+        ledger.carry(totals.committed, totals.spent)
+        for record in unfinished:
+            if record.job_id is not None:
+                ledger.follow(record.job_id, record.points_frozen or 0)
 
     @staticmethod
     def _submission_failed(

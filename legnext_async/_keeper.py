@@ -46,7 +46,7 @@ class JobKeeper:
         "_waiters",
         "_writer",
         "_writes",
-        "counted",
+        "counting",
         "live",
         "store",
         "submitting",
@@ -66,8 +66,8 @@ class JobKeeper:
         self._learned = False
         self._writer: asyncio.Task[None] | None = None
         self._opened: asyncio.Future[None] | None = None
-        #: Whether the store's points were handed to the client's spending ledger.
-        self.counted = False
+        #: The store's points being handed to the client's spending ledger (once).
+        self.counting: asyncio.Future[None] | None = None
 
     @property
     def opened(self) -> bool:
@@ -99,8 +99,12 @@ class JobKeeper:
     def renew(self) -> None:
         """The client moved to a new event loop: futures of the old one are nobody's."""
         self._writer = None
-        if self._opened is not None and self._opened.get_loop().is_closed():
+        # Done once is done for good (a second opening would take in the same run times
+        # again, a second count carry the same points twice); unfinished is restarted.
+        if self._opened is not None and not self._opened.done():
             self._opened = None
+        if self.counting is not None and not self.counting.done():
+            self.counting = None
 
     # --- writes ---------------------------------------------------------------------------
 

@@ -485,24 +485,48 @@ class SQLiteJobStore(JobStore):
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
-                raise StoreError(
-                    f"job store {self.path} was written by a newer legnext_async (schema"
-                    f" {version}; this one reads {_SCHEMA_VERSION})"
-                )
-            if version < _SCHEMA_VERSION:
-                # Idempotent, and in one write transaction: two processes opening a new
-                # file at once both succeed.
-                connection.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={_SCHEMA_VERSION};COMMIT;"
-                )
+            # Setting up a file (its journal mode, its tables) while another connection does
+            # the same can answer "locked" at once, without SQLite's busy wait: wait here.
+            deadline = time.monotonic() + self.busy_timeout
+            pause = 0.005
+            while True:
+                try:
+                    self._set_up(connection)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if time.monotonic() + pause > deadline:
+                        raise
+                    time.sleep(pause)  # on the store's own thread, never the event loop's
+                    pause = min(pause * 2, 0.2)
         except BaseException:
             connection.close()
             raise
         return connection
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        """WAL and full syncs for this connection, and the tables if the file is new."""
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise StoreError(
+                f"job store {self.path} was written by a newer legnext_async (schema"
+                f" {version}; this one reads {_SCHEMA_VERSION})"
+            )
+        if version < _SCHEMA_VERSION:
+            # Idempotent, and in one write transaction: two processes opening a new file at
+            # once both succeed.
+            try:
+                connection.executescript(
+                    f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={_SCHEMA_VERSION};COMMIT;"
+                )
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
 
     async def open(self) -> None:
         await self._call(lambda connection: None)

@@ -310,3 +310,14 @@ async def test_learned_run_times_are_saved_and_restored() -> None:
     await JobKeeper(store, fresh).ready()
     assert fresh.to_json() == learned.to_json()
     assert fresh.samples(Task.from_json(DONE_TASK).task_type) == 3
+
+
+async def test_many_stores_opening_a_new_file_at_once_all_open(tmp_path: Path) -> None:
+    """Eight stores setting up one new file together (journal mode, tables) all succeed."""
+    path = tmp_path / "jobs.db"
+    stores = [SQLiteJobStore(path) for _ in range(8)]
+    try:
+        await asyncio.gather(*(s.claim([record(f"k{i}")]) for i, s in enumerate(stores)))
+        assert len(await stores[0].records()) == 8
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
