@@ -59,6 +59,7 @@ from ._retry import (
 )
 from ._spending import Ledger
 from ._store import (
+    CanonicalRequest,
     JobRecord,
     JobStore,
     RecordState,
@@ -820,6 +821,7 @@ class LegnextClient(Endpoints):
         if job is not None:
             job.record = None  # its later news must not write over the key's next record
         return forgotten
+
     # --- output files --------------------------------------------------------------------
 
     async def download(
@@ -1023,7 +1025,8 @@ class LegnextClient(Endpoints):
                     key=key,
                     attempt=uuid.uuid4().hex,
                     endpoint=endpoint,
-                    request=payload,
+                    # Encoded once here: every write of the record reuses the text.
+                    request=CanonicalRequest.of(payload),
                     state=RecordState.SUBMITTING,
                     created_at=now,
                     updated_at=now,
@@ -1135,7 +1138,7 @@ class LegnextClient(Endpoints):
         if record.state.outcome_unknown or record.job_id is None:
             raise SubmissionOutcomeUnknownError(
                 endpoint=record.endpoint,
-                payload=record.request,
+                payload=dict(record.request),
                 sent_at=record.sent_at or record.created_at,
                 reason=f"recorded as {record.state.value} under key {key!r}; settle it with"
                 " client.forget(key) once you know whether the job exists",
