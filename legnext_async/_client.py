@@ -1153,9 +1153,16 @@ class LegnextClient(Endpoints):
         assert keeper is not None
         job = keeper.live.get(record.key)
         if job is None or job.job_id != record.job_id:
-            job = self._engine.restore(
-                record.job_id, task=record.task, sent_at=record.sent_at, policy=poll
-            )
+            if record.state.is_finished:
+                job = self._engine.restore(
+                    record.job_id, task=record.task, sent_at=record.sent_at, policy=poll
+                )
+            else:
+                # Decoded when the job is first used or asked about: resume() of many
+                # jobs decodes none.
+                job = self._engine.restore(
+                    record.job_id, stored=lambda: record.task, sent_at=record.sent_at, policy=poll
+                )
             job.record = record
             keeper.live[record.key] = job
         return job
@@ -1235,6 +1242,8 @@ class LegnextClient(Endpoints):
             return
         task = job.task
         assert task is not None
+        if previous is None and RawJSON.came_as(task.raw, record.task_body or b""):
+            return  # a restored job's recorded snapshot: nothing new to write
         record = job.record = record.with_task(task, state_of(task))
         keeper.write(record)
         if task.is_finished and (job.policy or self.poll).learn:

@@ -350,6 +350,44 @@ async def test_resume_waits_for_the_jobs_a_closed_client_left(emulator: Emulator
     assert len(posts(emulator)) == 3
 
 
+async def test_resumed_handles_know_the_recorded_status_before_any_read(
+    emulator: Emulator, db: str
+) -> None:
+    """A resumed handle reports the record's last snapshot without reading the status."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        submitted = await inpaint(client, parent, "k")
+    before = len(emulator.requests)
+    async with stored_client(emulator, db) as later:
+        [resumed] = await later.resume()
+        last = resumed.last_task
+        assert last is not None
+        assert last.job_id == submitted.job_id
+        assert last.status.value == "pending"
+        assert resumed.task_type is not None
+        assert resumed.task_type.value == "inpaint"
+        assert not resumed.done
+        assert "status='pending'" in repr(resumed)
+        assert len(emulator.requests) == before
+
+
+async def test_reading_a_resumed_snapshot_writes_nothing(emulator: Emulator, db: str) -> None:
+    """Looking at a resumed handle's recorded snapshot does not rewrite its record."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        await inpaint(client, parent, "k")
+    store = SQLiteJobStore(db)
+    async with store:
+        recorded = await store.get("k")
+    async with stored_client(emulator, db) as later:
+        [resumed] = await later.resume()
+        assert resumed.last_task is not None
+        await later._stored().flush()
+        again = await later._stored().store.get("k")
+    assert recorded is not None
+    assert again == recorded
+
+
 async def test_resume_leaves_out_unknown_outcomes(emulator: Emulator, db: str) -> None:
     """A submission with no job id has no handle to resume; the store lists it."""
     parent = emulator.seed_job("diffusion")
