@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import logging
 import os
@@ -73,7 +74,15 @@ from ._version import __version__
 from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
+    from collections.abc import (
+        AsyncGenerator,
+        Awaitable,
+        Callable,
+        Coroutine,
+        Iterable,
+        Iterator,
+        Mapping,
+    )
     from os import PathLike
     from pathlib import Path
 
@@ -792,11 +801,12 @@ class LegnextClient(Endpoints):
         keeper = self._stored()
         await self._store_ready(keeper)
         records = await keeper.store.records(RecordState.PENDING, RecordState.RUNNING)
-        return [
-            TaskHandle(self._restored(record, poll), result_for, self)
-            for record in records
-            if record.job_id is not None
-        ]
+        with _collector_paused():
+            return [
+                TaskHandle(self._restored(record, poll), result_for, self)
+                for record in records
+                if record.job_id is not None
+            ]
 
     async def forget(self, key: str) -> JobRecord | None:
         """Settle the submission recorded under ``key``: the key may be used again, and a
@@ -1256,6 +1266,21 @@ class LegnextClient(Endpoints):
         return SubmissionOutcomeUnknownError(
             endpoint=endpoint, payload=payload, sent_at=sent_at, reason=str(exc)
         )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a burst of objects that are not garbage is
+    made (a job and a handle per stored record): it would otherwise walk the growing heap
+    again and again, which doubled the time of ``resume()`` for 100,000 jobs."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class _Sending:

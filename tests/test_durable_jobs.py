@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -386,6 +387,26 @@ async def test_reading_a_resumed_snapshot_writes_nothing(emulator: Emulator, db:
         again = await later._stored().store.get("k")
     assert recorded is not None
     assert again == recorded
+
+
+@pytest.mark.parametrize("enabled", [pytest.param(True, id="on"), pytest.param(False, id="off")])
+async def test_resume_leaves_the_garbage_collector_as_it_was(
+    emulator: Emulator, db: str, enabled: bool
+) -> None:
+    """``resume`` pauses the cyclic garbage collector only while it builds the handles."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        await inpaint(client, parent, "k")
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        async with stored_client(emulator, db) as later:
+            assert len(await later.resume()) == 1
+            assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
 
 
 async def test_resume_leaves_out_unknown_outcomes(emulator: Emulator, db: str) -> None:
