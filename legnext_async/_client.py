@@ -987,9 +987,12 @@ class LegnextClient(Endpoints):
                 )
             return await self._send_job(route, payload, make_result, poll)
         if key is None:
+            # A key made up here is recorded nowhere yet (the claim still makes sure).
             key = f"auto-{uuid.uuid4().hex}"
+            made_up = True
         else:
             check_key(key)
+            made_up = False
         # One submission per key at a time in this client: a second call waits, then finds
         # the first one's record.
         while (other := keeper.submitting.get(key)) is not None:
@@ -997,7 +1000,7 @@ class LegnextClient(Endpoints):
         done = keeper.submitting[key] = asyncio.get_running_loop().create_future()
         try:
             await self._store_ready(keeper)
-            record = await keeper.store.get(key)
+            record = None if made_up else await keeper.store.get(key)
             if record is not None and record.state is not RecordState.FORGOTTEN:
                 return self._recorded(record, route.path, payload, make_result, poll)
             return await self._send_job(route, payload, make_result, poll, keeper, key)

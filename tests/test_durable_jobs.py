@@ -14,6 +14,7 @@ from aiohttp import web
 from legnext_async import (
     IdempotencyConflictError,
     ImageResult,
+    JobRecord,
     LegnextClient,
     LegnextError,
     MemoryJobStore,
@@ -133,6 +134,29 @@ async def test_submissions_without_a_key_are_recorded_too(emulator: Emulator) ->
     (stored,) = await store.records()
     assert stored.key.startswith("auto-")
     assert stored.job_id == handle.job_id
+
+
+class LookupCountingStore(MemoryJobStore):
+    """A memory store that counts the keys looked up with ``get``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups: list[str] = []
+
+    async def get(self, key: str) -> JobRecord | None:
+        self.lookups.append(key)
+        return await super().get(key)
+
+
+async def test_a_made_up_key_is_not_looked_up(emulator: Emulator) -> None:
+    """A submission without a key claims a fresh one without reading the store first."""
+    parent = emulator.seed_job("diffusion")
+    store = LookupCountingStore()
+    async with stored_client(emulator, store) as client:
+        await inpaint(client, parent, None)
+        await inpaint(client, parent, "given")
+    assert store.lookups == ["given"]
+    assert len(await store.records()) == 2
 
 
 # --- idempotency keys -------------------------------------------------------------------
