@@ -319,6 +319,32 @@ async def test_updates_queued_together_are_written_in_one_batch() -> None:
     assert {r.state for r in await store.records()} == {RecordState.COMPLETED}
 
 
+async def test_updates_nobody_awaits_wait_for_company_until_a_flush() -> None:
+    """Status updates queued at different moments share one write; a flush writes at once."""
+    store = CountingStore()
+    keeper = JobKeeper(store, DurationModel(), gather=3600.0)
+    claims = [record(f"k{i}") for i in range(3)]
+    await store.claim(claims)
+    for claimed in claims:
+        keeper.write(answered(claimed, PENDING_TASK))
+        for _ in range(3):
+            await asyncio.sleep(0)  # turns of the loop (no waiting): the writer takes its own
+    await keeper.flush()
+    assert store.batches == [3]
+
+
+async def test_a_durable_write_does_not_wait_for_company() -> None:
+    """A write someone awaits is made at once, taking the updates queued before it along."""
+    store = CountingStore()
+    keeper = JobKeeper(store, DurationModel(), gather=3600.0)
+    claims = [record(f"k{i}") for i in range(2)]
+    await store.claim(claims)
+    keeper.write(answered(claims[0], PENDING_TASK))
+    await keeper.durable(answered(claims[1], PENDING_TASK))
+    assert store.batches == [2]
+    assert {r.state for r in await store.records()} == {RecordState.PENDING}
+
+
 async def test_learned_run_times_are_saved_and_restored() -> None:
     """What a keeper saved of the run times, a new keeper of the store takes in."""
     store = MemoryJobStore()
