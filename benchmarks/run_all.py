@@ -1,4 +1,4 @@
-"""Run the seven benchmarks, each in a fresh process, and table the results.
+"""Run the eight benchmarks, each in a fresh process, and table the results.
 
 Writes ``benchmarks/results/<name>.json`` per benchmark and ``benchmarks/results/latest.md``
 (the machine and every table; ``--quick`` writes to the temporary directory instead). With
@@ -31,6 +31,7 @@ import bench_fault_soak
 import bench_many_handles
 import bench_poll_efficiency
 import bench_status_cpu
+import bench_store
 from _common import PACKAGE_ENV, RESULTS_DIR, log, machine, package_label, table
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +48,12 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("as_completed", "bench_as_completed.py", [], ["--jobs", "500"]),
     ("fault_soak", "bench_fault_soak.py", [], ["--jobs", "60", "--timeout", "60"]),
     ("download", "bench_download.py", [], ["--sizes", "1", "8", "--rounds", "2"]),
+    (
+        "store",
+        "bench_store.py",
+        [],
+        ["--jobs", "200", "--rounds", "2", "--records", "20000", "--resume-rounds", "2"],
+    ),
 ]
 
 
@@ -130,6 +137,9 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             "contender per round; memory is the `tracemalloc` peak of one download.\n\n"
             + bench_download.render(r)
         )
+    if "store" in results:
+        r = results["store"]
+        parts.append("### 8. The job store\n\n" + bench_store.describe(r) + bench_store.render(r))
     return "\n\n".join(parts) + "\n"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ from ._retry import (
 )
 from ._spending import Ledger
 from ._store import (
+    CanonicalRequest,
     JobRecord,
     JobStore,
     RecordState,
@@ -72,7 +74,15 @@ from ._version import __version__
 from ._wire import KeyScrubber, loads
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
+    from collections.abc import (
+        AsyncGenerator,
+        Awaitable,
+        Callable,
+        Coroutine,
+        Iterable,
+        Iterator,
+        Mapping,
+    )
     from os import PathLike
     from pathlib import Path
 
@@ -791,12 +801,13 @@ class LegnextClient(Endpoints):
         self._check_open()
         keeper = self._stored()
         await self._store_ready(keeper)
-        records = await keeper.store.records(RecordState.PENDING, RecordState.RUNNING)
-        return [
-            TaskHandle(self._restored(record, poll), result_for, self)
-            for record in records
-            if record.job_id is not None
-        ]
+        with _collector_paused():
+            records = await keeper.store.records(RecordState.PENDING, RecordState.RUNNING)
+            return [
+                TaskHandle(self._restored(record, poll), result_for, self)
+                for record in records
+                if record.job_id is not None
+            ]
 
     async def forget(self, key: str) -> JobRecord | None:
         """Settle the submission recorded under ``key``: the key may be used again, and a
@@ -977,9 +988,12 @@ class LegnextClient(Endpoints):
                 )
             return await self._send_job(route, payload, make_result, poll)
         if key is None:
+            # A key made up here is recorded nowhere yet (the claim still makes sure).
             key = f"auto-{uuid.uuid4().hex}"
+            made_up = True
         else:
             check_key(key)
+            made_up = False
         # One submission per key at a time in this client: a second call waits, then finds
         # the first one's record.
         while (other := keeper.submitting.get(key)) is not None:
@@ -987,7 +1001,7 @@ class LegnextClient(Endpoints):
         done = keeper.submitting[key] = asyncio.get_running_loop().create_future()
         try:
             await self._store_ready(keeper)
-            record = await keeper.store.get(key)
+            record = None if made_up else await keeper.store.get(key)
             if record is not None and record.state is not RecordState.FORGOTTEN:
                 return self._recorded(record, route.path, payload, make_result, poll)
             return await self._send_job(route, payload, make_result, poll, keeper, key)
@@ -1026,7 +1040,8 @@ class LegnextClient(Endpoints):
                 key=key,
                 attempt=uuid.uuid4().hex,
                 endpoint=endpoint,
-                request=payload,
+                # Encoded once here: every write of the record reuses the text.
+                request=CanonicalRequest.of(payload),
                 state=RecordState.SUBMITTING,
                 created_at=now,
                 updated_at=now,
@@ -1152,7 +1167,7 @@ class LegnextClient(Endpoints):
         if record.state.outcome_unknown or record.job_id is None:
             raise SubmissionOutcomeUnknownError(
                 endpoint=record.endpoint,
-                payload=record.request,
+                payload=dict(record.request),
                 sent_at=record.sent_at or record.created_at,
                 reason=f"recorded as {record.state.value} under key {key!r}; settle it with"
                 " client.forget(key) once you know whether the job exists",
@@ -1167,9 +1182,16 @@ class LegnextClient(Endpoints):
         assert keeper is not None
         job = keeper.live.get(record.key)
         if job is None or job.job_id != record.job_id:
-            job = self._engine.restore(
-                record.job_id, task=record.task, sent_at=record.sent_at, policy=poll
-            )
+            if record.state.is_finished:
+                job = self._engine.restore(
+                    record.job_id, task=record.task, sent_at=record.sent_at, policy=poll
+                )
+            else:
+                # Decoded when the job is first used or asked about: resume() of many
+                # jobs decodes none.
+                job = self._engine.restore(
+                    record.job_id, stored=lambda: record.task, sent_at=record.sent_at, policy=poll
+                )
             job.record = record
             keeper.live[record.key] = job
         return job
@@ -1256,6 +1278,8 @@ class LegnextClient(Endpoints):
             return
         task = job.task
         assert task is not None
+        if previous is None and RawJSON.came_as(task.raw, record.task_body or b""):
+            return  # a restored job's recorded snapshot: nothing new to write
         record = job.record = record.with_task(task, state_of(task))
         keeper.write(record)
         if task.is_finished and (job.policy or self.poll).learn:
@@ -1268,6 +1292,23 @@ class LegnextClient(Endpoints):
         return SubmissionOutcomeUnknownError(
             endpoint=endpoint, payload=payload, sent_at=sent_at, reason=str(exc)
         )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a burst of objects that are not garbage is
+    made (a record, a job and a handle per stored job, the records on the store's thread):
+    it would otherwise walk the growing heap again and again, which doubled the time of
+    ``resume()`` for 100,000 jobs. Code running meanwhile (about a second) just makes no
+    cyclic garbage collected until it ends."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class _Sending:

@@ -232,11 +232,16 @@ class WatchAborted(NamedTuple):
 
 class RestoredFromRecord(NamedTuple):
     """A job known from a record: its id (``None``: the submission's outcome is unknown),
-    its last known snapshot, and when it was submitted (clock seconds), if known."""
+    its last known snapshot, and when it was submitted (clock seconds), if known.
+
+    ``stored``, instead of ``task``, makes the last snapshot when first needed (the job
+    is then used, or asked about): restoring many jobs decodes none of them.
+    """
 
     job_id: str | None
     task: Task | None
     submitted_at: float | None
+    stored: Callable[[], Task | None] | None = None
 
 
 Event: TypeAlias = (
@@ -334,6 +339,7 @@ class Job:
         "schedule",
         "schedule_scale",
         "seed_unread",
+        "stored",
         "submitted_at",
         "task",
         "ticket",
@@ -373,6 +379,8 @@ class Job:
         self.changed: asyncio.Future[None] | None = None
         #: The job's record in the client's store, if it has one (the client keeps it).
         self.record: JobRecord | None = None
+        #: Makes the snapshot of a restored job, not decoded yet (see ``snapshot``).
+        self.stored: Callable[[], Task | None] | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.job_id!r} {self.phase.value}>"
@@ -385,10 +393,27 @@ class Job:
         Returns the clock time of the watch's next read when the event was one of the
         watch's own (its start or a read it made) and the watch goes on; else ``None``.
         """
+        if self.stored is not None:
+            self._unpack()
         try:
             return self._on(event)
         finally:
             self._settle_slot()
+
+    @property
+    def snapshot(self) -> Task | None:
+        """The latest snapshot, the one of a restored job's record decoded if need be."""
+        if self.stored is not None:
+            self._unpack()
+        return self.task
+
+    def _unpack(self) -> None:
+        """Take in a restored job's recorded snapshot, before anything else happens to it."""
+        stored, self.stored = self.stored, None
+        assert stored is not None
+        task = stored()
+        if task is not None and self.task is None:
+            self._take(task)  # old news: a watch reads again at once
 
     def _on(self, event: Event) -> float | None:
         match event:
@@ -460,7 +485,7 @@ class Job:
                 unknown = isinstance(error, SubmissionOutcomeUnknownError | asyncio.CancelledError)
                 self.phase = Phase.OUTCOME_UNKNOWN if unknown else Phase.REFUSED
                 return None
-            case RestoredFromRecord(job_id, task, submitted_at):
+            case RestoredFromRecord(job_id, task, submitted_at, stored):
                 if job_id is None:
                     self.phase = Phase.OUTCOME_UNKNOWN
                     return None
@@ -469,6 +494,8 @@ class Job:
                 self.phase = Phase.PENDING
                 if task is not None:
                     self._take(task)  # old news: a watch reads again at once
+                else:
+                    self.stored = stored
                 return None
             case _:
                 assert_never(event)
@@ -653,7 +680,7 @@ class Job:
         """Read the status once (failed reads retried); the snapshot kept afterwards."""
         engine = self.engine
         services = engine.services
-        job_id, known = self.job_id, self.task
+        job_id, known = self.job_id, self.snapshot
         try:
             task, _ = await retry_call(
                 services.retry,
@@ -885,9 +912,11 @@ class JobEngine:
         task: Task | None = None,
         sent_at: float | None = None,
         policy: PollPolicy | None = None,
+        stored: Callable[[], Task | None] | None = None,
     ) -> Job:
         """A job known from a record: its id (``None`` if its submission's outcome is
-        unknown), its last snapshot, and when it was sent (Unix seconds), if known.
+        unknown), its last snapshot (or ``stored``, which makes it when first needed: it
+        must not be finished), and when it was sent (Unix seconds), if known.
 
         It holds a slot only while watched, like any job this process did not submit.
         """
@@ -895,7 +924,7 @@ class JobEngine:
         if sent_at is not None:
             submitted_at = self.clock.now() - max(0.0, time.time() - sent_at)
         job = Job(self, "", Phase.OUTCOME_UNKNOWN, policy=policy)
-        job.on(RestoredFromRecord(job_id, task, submitted_at))
+        job.on(RestoredFromRecord(job_id, task, submitted_at, stored))
         return job
 
     # --- slots --------------------------------------------------------------------------

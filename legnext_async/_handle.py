@@ -63,7 +63,7 @@ class TaskHandle(Generic[R_co]):
         self._failure: TaskFailedError | None = None
 
     def __repr__(self) -> str:
-        task = self._job.task
+        task = self._job.snapshot
         status = task.status.value if task is not None else "unknown"
         return f"<TaskHandle job_id={self._job.job_id!r} status={status!r}>"
 
@@ -75,18 +75,18 @@ class TaskHandle(Generic[R_co]):
     @property
     def last_task(self) -> Task | None:
         """The latest status seen (from the submission, a read or the poller), if any."""
-        return self._job.task
+        return self._job.snapshot
 
     @property
     def done(self) -> bool:
         """Whether the job was seen finished (completed or failed)."""
-        task = self._job.task
+        task = self._job.snapshot
         return task is not None and task.is_finished
 
     @property
     def task_type(self) -> TaskType | None:
         """The job's task type, once known."""
-        task = self._job.task
+        task = self._job.snapshot
         return task.task_type if task is not None else None
 
     def __await__(self) -> Generator[Any, None, R_co]:
@@ -123,7 +123,7 @@ class TaskHandle(Generic[R_co]):
         after its snapshot; awaiting the handle then raises :class:`TaskFailedError`.
         """
         job = self._job
-        task = job.task
+        task = job.snapshot
         if task is not None and task.is_finished:
             yield task
             return

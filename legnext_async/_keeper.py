@@ -8,7 +8,9 @@ few transactions, not a thousand fsyncs. Updates of one job coalesce: only its l
 record is written.
 
 A caller that must know its write is durable (a claim, before its POST; the job id, before
-the submission returns) awaits it; status updates are not awaited by anyone.
+the submission returns) awaits it, and the writer takes its turn at once. Status updates are
+not awaited by anyone: queued alone, they wait up to :data:`GATHER_SECONDS` for others to
+share their transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ logger = logging.getLogger("legnext_async")
 
 #: Where the learned run times are kept beside the records.
 DURATIONS: Final = "durations"
+#: How long news that nobody awaits (status updates, learned run times) waits for more to
+#: share its transaction and fsync: a crash loses at most this much of it, which is news a
+#: resumed job reads again at once anyway. Claims, durable writes and flushes do not wait.
+GATHER_SECONDS: Final = 0.05
 
 
 class JobKeeper:
@@ -41,19 +47,26 @@ class JobKeeper:
         "_claims",
         "_discards",
         "_durations",
+        "_hurry",
         "_learned",
         "_opened",
         "_waiters",
+        "_woken",
         "_writer",
         "_writes",
         "counting",
+        "gather",
         "live",
         "store",
         "submitting",
     )
 
-    def __init__(self, store: JobStore, durations: DurationModel) -> None:
+    def __init__(
+        self, store: JobStore, durations: DurationModel, *, gather: float = GATHER_SECONDS
+    ) -> None:
         self.store = store
+        #: How long news nobody awaits waits for company (seconds).
+        self.gather = gather
         self._durations = durations
         #: Jobs of this client by key, while something holds them.
         self.live: weakref.WeakValueDictionary[str, Job] = weakref.WeakValueDictionary()
@@ -68,6 +81,10 @@ class JobKeeper:
         self._opened: asyncio.Future[None] | None = None
         #: The store's points being handed to the client's spending ledger (once).
         self.counting: asyncio.Future[None] | None = None
+        #: Resolved to end the writer's wait for more news (something is awaited).
+        self._woken: asyncio.Future[None] | None = None
+        #: Whether someone waits for everything queued (a flush): the writer does not wait.
+        self._hurry = False
 
     @property
     def opened(self) -> bool:
@@ -99,6 +116,7 @@ class JobKeeper:
     def renew(self) -> None:
         """The client moved to a new event loop: futures of the old one are nobody's."""
         self._writer = None
+        self._woken = None
         # Done once is done for good (a second opening would take in the same run times
         # again, a second count carry the same points twice); unfinished is restarted.
         if self._opened is not None and not self._opened.done():
@@ -112,7 +130,7 @@ class JobKeeper:
         """Claim ``record``'s key (durably): resolves to the record that holds it."""
         claimed: asyncio.Future[JobRecord] = asyncio.get_running_loop().create_future()
         self._claims.append((record, claimed))
-        self._wake()
+        self._wake(urgent=True)
         return claimed
 
     def write(self, record: JobRecord) -> None:
@@ -125,13 +143,13 @@ class JobKeeper:
         self._writes[record.key] = record
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(written)
-        self._wake()
+        self._wake(urgent=True)
         return written
 
     def discard(self, record: JobRecord) -> None:
         """Give back the key of a claimed submission that provably made no job."""
         self._discards.append(record)
-        self._wake()
+        self._wake(urgent=True)
 
     def learned(self) -> None:
         """A job finished and taught the run times something: save them with the next turn."""
@@ -142,6 +160,8 @@ class JobKeeper:
         """Wait until everything queued so far is written."""
         writer = self._writer
         if writer is not None and not writer.done():
+            self._hurry = True
+            self._wake(urgent=True)
             await asyncio.shield(writer)
 
     async def close(self) -> None:
@@ -152,14 +172,41 @@ class JobKeeper:
             self._opened = None
             await self.store.close()
 
-    def _wake(self) -> None:
+    def _wake(self, *, urgent: bool = False) -> None:
         writer = self._writer
         if writer is None or writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_all())
+        elif urgent:
+            woken = self._woken
+            if woken is not None and not woken.done():
+                woken.set_result(None)
+
+    async def _gather(self) -> None:
+        """Wait ``gather`` seconds for more news, or until something is awaited."""
+        loop = asyncio.get_running_loop()
+        woken = self._woken = loop.create_future()
+        timer = loop.call_later(self.gather, _resolve, woken)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self._woken = None
 
     async def _write_all(self) -> None:
         """The writer: a turn per batch of what was queued, until nothing is."""
+        try:
+            await self._write_turns()
+        finally:
+            self._hurry = False
+
+    async def _write_turns(self) -> None:
         while self._claims or self._writes or self._discards or self._learned:
+            if not (self._hurry or self._claims or self._waiters or self._discards):
+                await self._gather()
+            else:
+                # One turn of the event loop: the other answers that came with this one
+                # queue their writes too, and share the transaction.
+                await asyncio.sleep(0)
             claims, self._claims = self._claims, []
             writes, self._writes = self._writes, {}
             discards, self._discards = self._discards, []
@@ -222,3 +269,8 @@ def _store_error(exc: Exception) -> LegnextError:
     error = StoreError(f"job store failed: {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

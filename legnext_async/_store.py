@@ -31,6 +31,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
@@ -41,7 +42,7 @@ from ._models import RawJSON, Task
 from ._wire import loads
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 __all__ = [
     "JobRecord",
@@ -107,7 +108,59 @@ def check_key(key: object) -> str:
 
 def canonical_request(request: Mapping[str, Any]) -> str:
     """The request as one string, equal for equal requests whatever the order of fields."""
+    if type(request) is CanonicalRequest:
+        return request.text
     return json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class CanonicalRequest(Mapping[str, Any]):
+    """A request kept as its canonical JSON text (see :func:`canonical_request`), decoded
+    when first read.
+
+    A record's request is encoded once, when the submission is claimed, and not decoded
+    at all when a store hands back records that nobody reads the request of (``resume``
+    of many jobs): every later write of the record reuses the text.
+    """
+
+    __slots__ = ("_data", "text")
+
+    def __init__(self, text: str) -> None:
+        #: The canonical JSON text.
+        self.text = text
+        self._data: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, request: Mapping[str, Any]) -> CanonicalRequest:
+        """``request`` (a JSON object) in canonical form."""
+        if type(request) is CanonicalRequest:
+            return request
+        return cls(canonical_request(request))
+
+    def _decoded(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            parsed = json.loads(self.text)
+            data = self._data = parsed if isinstance(parsed, dict) else {}
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is CanonicalRequest:
+            return other.text == self.text
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a dict
+
+    def __repr__(self) -> str:
+        return repr(self._decoded())
 
 
 def _task_bytes(task: Task | None) -> bytes | None:
@@ -414,7 +467,7 @@ def _record(row: Sequence[Any]) -> JobRecord:
         key=key,
         attempt=attempt,
         endpoint=endpoint,
-        request=json.loads(request),
+        request=CanonicalRequest(request),
         state=_STATES.get(state, RecordState.UNKNOWN),
         created_at=created,
         updated_at=updated,

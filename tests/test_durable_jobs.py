@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +135,29 @@ async def test_submissions_without_a_key_are_recorded_too(emulator: Emulator) ->
     (stored,) = await store.records()
     assert stored.key.startswith("auto-")
     assert stored.job_id == handle.job_id
+
+
+class LookupCountingStore(MemoryJobStore):
+    """A memory store that counts the keys looked up with ``get``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups: list[str] = []
+
+    async def get(self, key: str) -> JobRecord | None:
+        self.lookups.append(key)
+        return await super().get(key)
+
+
+async def test_a_made_up_key_is_not_looked_up(emulator: Emulator) -> None:
+    """A submission without a key claims a fresh one without reading the store first."""
+    parent = emulator.seed_job("diffusion")
+    store = LookupCountingStore()
+    async with stored_client(emulator, store) as client:
+        await inpaint(client, parent, None)
+        await inpaint(client, parent, "given")
+    assert store.lookups == ["given"]
+    assert len(await store.records()) == 2
 
 
 # --- idempotency keys -------------------------------------------------------------------
@@ -350,6 +374,64 @@ async def test_resume_waits_for_the_jobs_a_closed_client_left(emulator: Emulator
         assert await store.records(RecordState.PENDING, RecordState.RUNNING) == []
     assert all(isinstance(r, ImageResult) for r in results)
     assert len(posts(emulator)) == 3
+
+
+async def test_resumed_handles_know_the_recorded_status_before_any_read(
+    emulator: Emulator, db: str
+) -> None:
+    """A resumed handle reports the record's last snapshot without reading the status."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        submitted = await inpaint(client, parent, "k")
+    before = len(emulator.requests)
+    async with stored_client(emulator, db) as later:
+        [resumed] = await later.resume()
+        last = resumed.last_task
+        assert last is not None
+        assert last.job_id == submitted.job_id
+        assert last.status.value == "pending"
+        assert resumed.task_type is not None
+        assert resumed.task_type.value == "inpaint"
+        assert not resumed.done
+        assert "status='pending'" in repr(resumed)
+        assert len(emulator.requests) == before
+
+
+async def test_reading_a_resumed_snapshot_writes_nothing(emulator: Emulator, db: str) -> None:
+    """Looking at a resumed handle's recorded snapshot does not rewrite its record."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        await inpaint(client, parent, "k")
+    store = SQLiteJobStore(db)
+    async with store:
+        recorded = await store.get("k")
+    async with stored_client(emulator, db) as later:
+        [resumed] = await later.resume()
+        assert resumed.last_task is not None
+        await later._stored().flush()
+        again = await later._stored().store.get("k")
+    assert recorded is not None
+    assert again == recorded
+
+
+@pytest.mark.parametrize("enabled", [pytest.param(True, id="on"), pytest.param(False, id="off")])
+async def test_resume_leaves_the_garbage_collector_as_it_was(
+    emulator: Emulator, db: str, enabled: bool
+) -> None:
+    """``resume`` pauses the cyclic garbage collector only while it builds the handles."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        await inpaint(client, parent, "k")
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        async with stored_client(emulator, db) as later:
+            assert len(await later.resume()) == 1
+            assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
 
 
 async def test_resume_leaves_out_unknown_outcomes(emulator: Emulator, db: str) -> None:

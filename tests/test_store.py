@@ -22,7 +22,7 @@ from legnext_async import (
 )
 from legnext_async._keeper import JobKeeper
 from legnext_async._polling import DurationModel
-from legnext_async._store import state_of
+from legnext_async._store import CanonicalRequest, canonical_request, state_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
@@ -77,6 +77,38 @@ async def test_a_claim_takes_a_free_key(store: JobStore) -> None:
     mine = record("k")
     assert await store.claim([mine]) == [mine]
     assert await store.get("k") == mine
+
+
+async def test_a_read_record_has_the_request_it_was_claimed_with(store: JobStore) -> None:
+    """The request read back equals the one given, as a mapping and as canonical text."""
+    mine = record("k")
+    await store.claim([mine])
+    got = await store.get("k")
+    assert got is not None
+    assert got.request == mine.request
+    assert dict(got.request) == {"jobId": "parent", "imageNo": 0, "remixPrompt": "a tree"}
+    assert canonical_request(got.request) == canonical_request(mine.request)
+    assert got.same_request("inpaint", {"remixPrompt": "a tree", "imageNo": 0, "jobId": "parent"})
+    assert not got.same_request("inpaint", {**mine.request, "imageNo": 1})
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param({"b": [1, {"d": 2, "c": 3}], "a": "é"}, id="nested-unicode"),
+        pytest.param({}, id="empty"),
+    ],
+)
+def test_a_canonical_request_reads_like_the_request(request_: dict[str, object]) -> None:
+    """A request in canonical form keeps the canonical text and reads as the same mapping."""
+    canonical = CanonicalRequest.of(request_)
+    assert canonical.text == canonical_request(request_)
+    assert canonical_request(canonical) == canonical.text
+    assert CanonicalRequest.of(canonical) is canonical
+    assert canonical == request_
+    assert dict(canonical) == request_
+    assert canonical == CanonicalRequest(canonical.text)
+    assert canonical != {**request_, "extra": 1}
 
 
 async def test_a_second_claim_gets_the_holder(store: JobStore) -> None:
@@ -285,6 +317,32 @@ async def test_updates_queued_together_are_written_in_one_batch() -> None:
     await keeper.flush()
     assert store.batches == [100]
     assert {r.state for r in await store.records()} == {RecordState.COMPLETED}
+
+
+async def test_updates_nobody_awaits_wait_for_company_until_a_flush() -> None:
+    """Status updates queued at different moments share one write; a flush writes at once."""
+    store = CountingStore()
+    keeper = JobKeeper(store, DurationModel(), gather=3600.0)
+    claims = [record(f"k{i}") for i in range(3)]
+    await store.claim(claims)
+    for claimed in claims:
+        keeper.write(answered(claimed, PENDING_TASK))
+        for _ in range(3):
+            await asyncio.sleep(0)  # turns of the loop (no waiting): the writer takes its own
+    await keeper.flush()
+    assert store.batches == [3]
+
+
+async def test_a_durable_write_does_not_wait_for_company() -> None:
+    """A write someone awaits is made at once, taking the updates queued before it along."""
+    store = CountingStore()
+    keeper = JobKeeper(store, DurationModel(), gather=3600.0)
+    claims = [record(f"k{i}") for i in range(2)]
+    await store.claim(claims)
+    keeper.write(answered(claims[0], PENDING_TASK))
+    await keeper.durable(answered(claims[1], PENDING_TASK))
+    assert store.batches == [2]
+    assert {r.state for r in await store.records()} == {RecordState.PENDING}
 
 
 async def test_learned_run_times_are_saved_and_restored() -> None:
