@@ -32,7 +32,6 @@ the latest when the interpreter exits.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import inspect
 import threading
@@ -141,27 +140,25 @@ class _Loop:
                 "a blocking call of legnext_async.sync.Client from its own event loop's"
                 " thread would wait forever; call it from another thread"
             )
-        ended = threading.Event()
-        with self._lock:
-            # Under the lock, so nothing is scheduled after stop(): it would never run.
-            if self._stopping:
-                work.close()
-                raise ClientClosedError("this legnext_async.sync.Client is closed")
-            assert self._loop is not None
-            future = asyncio.run_coroutine_threadsafe(_signal_end(work, ended), self._loop)
+        call = _Call(work)
+        loop = self._loop
+        assert loop is not None
         try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            # Only stop() cancels the loop's tasks (an interrupted caller has left already).
-            raise ClientClosedError(
-                "this legnext_async.sync.Client was closed while the call waited"
-            ) from None
+            with self._lock:
+                # Under the lock, so nothing is scheduled after stop(): it would never run.
+                if self._stopping:
+                    call.abandon()
+                    raise ClientClosedError("this legnext_async.sync.Client is closed")
+                loop.call_soon_threadsafe(call.start)
+            call.ended.wait()
         except BaseException:
-            # KeyboardInterrupt (or another signal's exception) in this thread while the
-            # work runs: it is cancelled there, and has ended, before this call ends.
-            if future.cancel():
-                ended.wait(CANCEL_WAIT)
+            # KeyboardInterrupt (or another signal's exception) in this thread, at any
+            # instant: the work is cancelled in the loop, and has ended, before this ends.
+            if call.abandon():
+                loop.call_soon_threadsafe(call.cancel)
+                call.ended.wait(CANCEL_WAIT)
             raise
+        return call.outcome()
 
     def stop(self) -> None:
         """Close the client in its loop, end the loop and (from another thread) join it."""
@@ -182,12 +179,66 @@ class _Loop:
         return self._stopping
 
 
-async def _signal_end(work: Coroutine[Any, Any, T], ended: threading.Event) -> T:
-    """``work``, setting ``ended`` when it ends however it ends."""
-    try:
-        return await work
-    finally:
-        ended.set()
+class _Call(Generic[T]):
+    """One blocking call's work: started in the loop, waited for (or abandoned) by its
+    caller, which may be interrupted at any instant, even before the work has started."""
+
+    __slots__ = ("_abandoned", "_error", "_lock", "_result", "_task", "_work", "ended")
+
+    def __init__(self, work: Coroutine[Any, Any, T]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._task: asyncio.Task[T] | None = None
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        #: Set once the work has ended (or will never start).
+        self.ended = threading.Event()
+
+    def start(self) -> None:
+        """In the loop: start the work, unless its caller has left already."""
+        with self._lock:
+            if self._abandoned:
+                self._work.close()  # never started, so never awaited: no warning
+                self.ended.set()
+                return
+            task = self._task = asyncio.ensure_future(self._work)
+        task.add_done_callback(self._settle)
+
+    def _settle(self, task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            # Only the loop's end cancels what a caller still waits for.
+            self._error = ClientClosedError(
+                "this legnext_async.sync.Client was closed while the call waited"
+            )
+        elif (error := task.exception()) is not None:
+            self._error = error
+        else:
+            self._result = task.result()
+        self.ended.set()
+
+    def abandon(self) -> bool:
+        """From the caller, leaving: whether the work had started and has yet to end (then
+        :meth:`cancel` it in the loop); if it had not started, it never will."""
+        with self._lock:
+            self._abandoned = True
+            if self._task is None:
+                self._work.close()
+                self.ended.set()
+                return False
+        return not self.ended.is_set()
+
+    def cancel(self) -> None:
+        """In the loop: cancel the started work."""
+        assert self._task is not None
+        self._task.cancel()
+
+    def outcome(self) -> T:
+        """The work's result, or its error raised."""
+        error = self._error
+        if error is not None:
+            raise error
+        return cast("T", self._result)
 
 
 async def _made(make: Callable[[], T]) -> T:
@@ -435,9 +486,10 @@ class Client(_Forwards):
         return self._run(self._records(states, limit))
 
     async def _records(self, states: tuple[RecordState, ...], limit: int | None) -> list[JobRecord]:
-        store = self._async._stored().store
-        await self._async._store_ready(self._async._stored())
-        return await store.records(*states, limit=limit)
+        keeper = self._async._stored()
+        await self._async._store_ready(keeper)
+        await keeper.flush()  # what the client wrote behind, too
+        return await keeper.store.records(*states, limit=limit)
 
     def download(
         self,
