@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import re
 import threading
 import weakref
 from collections.abc import Coroutine, Iterable
@@ -48,6 +49,8 @@ from typing import (
     cast,
     overload,
 )
+
+import legnext_async
 
 from . import _results
 from ._batch import BatchProgress
@@ -277,29 +280,27 @@ def _run_detached(work: Coroutine[Any, Any, T]) -> T:
 
 # --- forwarding, typed -------------------------------------------------------------------
 
+#: A Sphinx reference by a short name (``:meth:`TaskResult.bind```).
+_RELATIVE_REFERENCE: Final = re.compile(r":(meth|class|attr):`(\w+)")
+
+
+def _absolute(reference: re.Match[str]) -> str:
+    """A reference to an object of ``legnext_async`` made absolute; others as they were."""
+    role, name = reference.groups()
+    if name in legnext_async.__all__:
+        return f":{role}:`~legnext_async.{name}"
+    return reference.group()
+
 
 def _blocking_doc(method: Callable[..., Any], what: str) -> str:
-    doc = inspect.getdoc(method) or ""
+    """``method``'s docstring, its references made absolute (they name the async client's
+    objects, not this module's), and a line saying how the blocking form returns."""
+    doc = _RELATIVE_REFERENCE.sub(_absolute, inspect.getdoc(method) or "")
     return f"{doc}\n\nBlocking: {what}"
 
 
 def _signature(method: Callable[..., Any], returns: str) -> inspect.Signature:
     return inspect.signature(method).replace(return_annotation=returns)
-
-
-def _returning(
-    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
-) -> Callable[Concatenate[Client, P], T]:
-    """A blocking :class:`Client` method running the client method ``method``."""
-
-    @functools.wraps(method)
-    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._run(method(self._async, *args, **kwargs))
-
-    call.__doc__ = _blocking_doc(method, "returns once the call is done.")
-    del call.__wrapped__  # its __signature__ speaks for it
-    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
-    return call
 
 
 @overload
@@ -425,7 +426,7 @@ class Client(_Forwards):
     def close(self) -> None:
         """Stop every poller, close the connections and end the client's thread. Idempotent.
 
-        Calls waiting in other threads meanwhile raise :class:`ClientClosedError`.
+        Calls waiting in other threads meanwhile raise :class:`~legnext_async.ClientClosedError`.
         """
         self._finalizer()
 
@@ -470,7 +471,7 @@ class Client(_Forwards):
 
     def resume(self, *, poll: PollPolicy | None = None) -> list[TaskHandle[TaskResult]]:
         """Handles for every unfinished job of the store, oldest first (see
-        :meth:`LegnextClient.resume`).
+        :meth:`legnext_async.LegnextClient.resume`).
 
         Raises:
             LegnextError: the client has no job store.
@@ -498,16 +499,29 @@ class Client(_Forwards):
     ) -> tuple[Path, ...]:
         """Save a completed job's images or videos in ``directory``; their paths, in order.
 
-        ``target``: a job id, a :class:`Task`, or a result (of this module or an async
-        one). See :meth:`LegnextClient.download` for the names, the checks and the errors.
+        ``target``: a job id, a :class:`~legnext_async.Task`, or a result (of this module
+        or an async one). See :meth:`legnext_async.LegnextClient.download` for the names,
+        the checks and the errors.
         """
         if isinstance(target, TaskResult):
             target = target.task
         return self._run(self._async.download(target, directory))
 
-    get_task = _returning(LegnextClient.get_task)
-    balance = _returning(LegnextClient.balance)
-    forget = _returning(LegnextClient.forget)
+    def get_task(self, job_id: str) -> Task:
+        """Read a job's status once (failed reads are retried) and return it.
+
+        See :meth:`legnext_async.LegnextClient.get_task` for the errors.
+        """
+        return self._run(self._async.get_task(job_id))
+
+    def balance(self) -> legnext_async.Balance:
+        """The account's balance (``GET /account/balance``)."""
+        return self._run(self._async.balance())
+
+    def forget(self, key: str) -> JobRecord | None:
+        """Settle the submission recorded under ``key``, so the key may be used again (see
+        :meth:`legnext_async.LegnextClient.forget`); the record as it was, or ``None``."""
+        return self._run(self._async.forget(key))
 
     # --- batches -------------------------------------------------------------------------
 
@@ -521,10 +535,10 @@ class Client(_Forwards):
 
         ``jobs`` holds handles (each job-creating call returns once its job exists). Each
         item unpacks as ``(handle, outcome)``: ``outcome`` is the result, or the
-        :class:`LegnextError` that ended that job; ``item.position`` is the job's place in
-        ``jobs``. ``on_progress`` is called, in this thread, with a :class:`BatchProgress`
-        after each job. Leaving the loop early stops waiting for the rest (their jobs go on
-        running).
+        :class:`~legnext_async.LegnextError` that ended that job; ``item.position`` is the
+        job's place in ``jobs``. ``on_progress`` is called, in this thread, with a
+        :class:`~legnext_async.BatchProgress` after each job. Leaving the loop early stops
+        waiting for the rest (their jobs go on running).
         """
         handles = list(jobs)
         by_async = {id(handle._handle): handle for handle in handles}
@@ -705,7 +719,7 @@ class TaskResult(_Forwards):
 
     @property
     def task(self) -> Task:
-        """The whole final :class:`Task`."""
+        """The whole final :class:`~legnext_async.Task`."""
         return self._async.task
 
     @property
@@ -729,7 +743,7 @@ class TaskResult(_Forwards):
         return self._async.available_actions
 
     def to_json(self) -> dict[str, Any]:
-        """The job as the service reports it (see :meth:`Task.to_json`), for storing."""
+        """The job as the service reports it (:meth:`legnext_async.Task.to_json`), to store."""
         return self._async.to_json()
 
     def _save(self, directory: str | os.PathLike[str]) -> tuple[Path, ...]:
