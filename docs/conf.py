@@ -70,7 +70,7 @@ nitpick_ignore_regex: list[tuple[str, str]] = [
     ("py:class", r"collections\.abc\.(Collection|Iterable|Mapping|Sequence)"),
     ("py:class", r"datetime(\.datetime)?"),
     ("py:class", r"random\.Random"),
-    ("py:class", r"(legnext_async\._\w+\.)?R(_co)?"),
+    ("py:class", r"(legnext_async\.(_\w+|sync)\.)?R(_co)?"),
     # The private protocol a result's client is typed as, so results need not import the
     # client; the docstrings say a LegnextClient.
     ("py:class", r"(legnext_async\._results\.)?FollowUpClient"),
