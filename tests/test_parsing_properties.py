@@ -238,6 +238,63 @@ def test_nested_models_parse_any_json(data: Any) -> None:
     repr((Output.from_json(data), Meta.from_json(data), error))
 
 
+#: What a service may leave in a field it does not set.
+UNSET: st.SearchStrategy[object] = st.sampled_from([None, "", 0, 0.0, False, [], {}])
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param({"code": 0, "message": "", "raw_message": ""}, None, id="all zero"),
+        pytest.param(None, None, id="null"),
+        pytest.param({"code": "0", "message": []}, None, id="zero as text"),
+        pytest.param({"code": 1.5}, None, id="a fraction reads as 0"),
+        pytest.param({"raw_message": "upstream"}, TaskError(0, "", "upstream"), id="raw only"),
+        pytest.param({"message": "banned"}, TaskError(0, "banned"), id="message only"),
+        pytest.param({"code": "7"}, TaskError(7, ""), id="code as text"),
+        pytest.param({"code": True}, TaskError(1, ""), id="code true"),
+    ],
+)
+def test_a_task_error_reads_as_none_only_when_all_zero(
+    error: object, expected: TaskError | None
+) -> None:
+    """TaskError.from_json gives None exactly when code reads as 0 and both messages as ""."""
+    assert TaskError.from_json(error) == expected
+
+
+TEXT_FIELDS = ["promptEn", "prompt_en", "description", "finalPrompt", "final_prompt", "prompts"]
+
+
+@given(st.sampled_from(TASK_SAMPLES), st.dictionaries(st.sampled_from(TEXT_FIELDS), UNSET))
+def test_unset_texts_of_an_output_read_as_absent(
+    sample: dict[str, Any], texts: dict[str, Any]
+) -> None:
+    """An output's text fields left null, empty or zero read as if they were absent."""
+    output = {"image_url": "https://cdn.example/a.png", **(sample.get("output") or {})}
+    for name in TEXT_FIELDS:
+        output.pop(name, None)
+    assert Output.from_json({**output, **texts}) == Output.from_json(output)
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        pytest.param({"prompt_en": "a cat"}, {"prompt_en": "a cat"}, id="prompt_en"),
+        pytest.param({"promptEn": "", "prompt_en": "a cat"}, {}, id="promptEn wins, unset"),
+        pytest.param({"description": "a cat"}, {"description": "a cat"}, id="description"),
+        pytest.param({"final_prompt": "x"}, {"final_prompt": "x"}, id="final_prompt"),
+        pytest.param({"prompts": ["a", ""]}, {"prompts": ("a",)}, id="prompts"),
+        pytest.param({"prompts": [], "description": 0}, {}, id="all unset"),
+    ],
+)
+def test_the_texts_of_an_output_are_read_when_one_is_set(
+    texts: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """A describe or shorten job's texts are read whichever of them is set."""
+    output = Output.from_json({"image_url": "https://cdn.example/a.png", **texts})
+    assert output == Output(image_url="https://cdn.example/a.png", **expected)
+
+
 #: Action maps as the service sends them: lists of image numbers, and ``reroll``.
 ACTION_MAPS = st.dictionaries(
     st.sampled_from(["upscale", "variation", "pan", "zoom", "reroll"]),
