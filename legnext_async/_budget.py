@@ -11,6 +11,8 @@ a learned limit again after enough jobs finish without one.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import heapq
 import itertools
 import logging
@@ -362,6 +364,12 @@ class RequestBudget:
     Waiting here happens before aiohttp's timeout starts, so a queued request never times
     out for having waited. The rate uses a generic cell rate algorithm: requests are spaced
     ``1 / per_second`` apart, with bursts of up to ``burst``.
+
+    The concurrency cap is a counter of free places and a FIFO line of waiters rather than
+    an ``asyncio.Semaphore``: nearly every request finds a place free and nobody waiting,
+    and then taking and giving it back are two integer updates, where the semaphore's
+    acquire and release run five Python functions per request. A place given back while
+    requests wait goes straight to the first in line, so nobody overtakes a waiter.
     """
 
     def __init__(
@@ -369,7 +377,10 @@ class RequestBudget:
     ) -> None:
         self.max_concurrent = max_concurrent
         self.per_second = per_second
-        self._semaphore = asyncio.Semaphore(max_concurrent)
+        self._free = max_concurrent
+        #: Requests waiting for a place, first come first served; while any wait, ``_free``
+        #: is 0 (a place given back is handed on, not counted).
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._interval = 1.0 / per_second if per_second else 0.0
         self._burst = max(1, burst)
         self._tat = 0.0  # theoretical arrival time of the next request
@@ -383,11 +394,44 @@ class RequestBudget:
             self._tat = tat + self._interval
             if allowed_at > now:
                 await asyncio.sleep(allowed_at - now)
-        await self._semaphore.acquire()
+        if self._free and not self._waiters:
+            self._free -= 1
+            return
+        await self._wait_for_place()
+
+    async def _wait_for_place(self) -> None:
+        """Join the line; return holding a place handed on by :meth:`_give_back`."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._give_back()  # handed a place just as it was cancelled: pass it on
+            else:
+                # Leave the line now: holding the dead future until a place is given back
+                # (which would skip it) keeps it alive for no use.
+                with contextlib.suppress(ValueError):  # _give_back skipped it already
+                    self._waiters.remove(future)
+            raise
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._semaphore.release()
+        if self._waiters:
+            self._give_back()
+        else:
+            self._free += 1
+
+    def _give_back(self) -> None:
+        """A place is free again: hand it to the first live waiter, else count it free."""
+        waiters = self._waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():  # a cancelled waiter's future is done: skip it
+                future.set_result(None)
+                return
+        self._free += 1
 
     def renew(self) -> None:
-        """Start afresh in a new event loop: a semaphore binds to the loop it first waits in."""
-        self._semaphore = asyncio.Semaphore(self.max_concurrent)
+        """Start afresh in a new event loop: waiters of the old one can never be woken."""
+        self._free = self.max_concurrent
+        self._waiters = collections.deque()

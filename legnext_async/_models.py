@@ -144,7 +144,7 @@ def _member(kind: type[_E], members: Mapping[str, _E], value: object) -> _E:
     """``kind(value)`` of a wire string (``""`` for anything else), found first in
     ``members``, its values spelled exactly: a dict lookup, where the enum's own call runs
     two Python functions for every answer."""
-    text = _str(value)
+    text = value if isinstance(value, str) else ""
     member = members.get(text)
     return kind(text) if member is None else member
 
@@ -297,6 +297,8 @@ def _http_urls(value: object, field: str, dropped: list[str]) -> tuple[str, ...]
     URL (noted in ``dropped``): item ``i`` stays image (or video) number ``i``."""
     if not value or not isinstance(value, list | tuple):
         return ()
+    if all(map(is_http_url, value)):  # the usual answer, checked without a loop of ours
+        return tuple(value)
     for index, item in enumerate(value):
         if not is_http_url(item):
             after = len(value) - index - 1
@@ -385,7 +387,7 @@ class AvailableActions:
     @classmethod
     def from_json(cls, data: object) -> AvailableActions:
         """Read the ``available_actions`` map; anything that is not a map means none."""
-        raw = _dict(data)
+        raw = data if type(data) is dict else _dict(data)
         if not raw:
             return _NO_ACTIONS
         # Most jobs offer the same few maps: reuse the frozen value rather than rebuild it.
@@ -512,33 +514,46 @@ class Output:
 
         ``job_id`` names the job in the warning about dropped URLs, if any.
         """
-        raw = _dict(data)
+        raw = data if type(data) is dict else _dict(data)
         if not any(raw.values()):
             # Null, or all blanks as while a job waits: share one empty instance (fewer
             # objects for the GC to walk when thousands of jobs wait).
             return _NO_OUTPUT
+        get = raw.get
         dropped: list[str] = []
-        image_url = _http_url(raw.get("image_url"), "image_url", dropped)
-        image_urls = _http_urls(raw.get("image_urls"), "image_urls", dropped)
-        video_urls = _http_urls(raw.get("video_urls"), "video_urls", dropped)
+        image_url = _http_url(get("image_url"), "image_url", dropped)
+        image_urls = _http_urls(get("image_urls"), "image_urls", dropped)
+        video_urls = _http_urls(get("video_urls"), "video_urls", dropped)
         if dropped:
             logger.warning(
                 "job %s: dropped output URLs that are not absolute http(s) URLs: %s",
                 job_id if is_job_id(job_id) else "(no valid id)",
                 ", ".join(dropped),
             )
+        seed = get("seed")
+        actions = AvailableActions.from_json(get("available_actions"))
         # Positional, in field order, like the other decoders on the status path: called with
         # keywords, a class packs them into a dict for its __init__ first.
+        if not (
+            get("promptEn")
+            or get("prompt_en")
+            or get("description")
+            or get("finalPrompt")
+            or get("final_prompt")
+            or get("prompts")
+        ):
+            # Not a describe or shorten job's: its texts would all read as unset.
+            return cls(image_url, image_urls, video_urls, _opt_str(seed), actions)
         return cls(
             image_url,
             image_urls,
             video_urls,
-            _opt_str(raw.get("seed")),
-            AvailableActions.from_json(raw.get("available_actions")),
-            _opt_str(raw.get("promptEn", raw.get("prompt_en"))),  # prompt_en
-            _opt_str(raw.get("description")),
-            _opt_str(raw.get("finalPrompt", raw.get("final_prompt"))),  # final_prompt
-            _strs(raw.get("prompts")),
+            _opt_str(seed),
+            actions,
+            _opt_str(get("promptEn", get("prompt_en"))),  # prompt_en
+            _opt_str(get("description")),
+            _opt_str(get("finalPrompt", get("final_prompt"))),  # final_prompt
+            _strs(get("prompts")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -601,7 +616,7 @@ class Meta:
     @classmethod
     def from_json(cls, data: object) -> Meta:
         """Read ``meta``; zero or empty timestamps become ``None``."""
-        raw = _dict(data)
+        raw = data if type(data) is dict else _dict(data)
         # Every read of a job repeats its meta until the job starts or ends: reuse the value.
         key = _marshal_key(raw, _META_KEY_BYTES)
         meta = _META_CACHE.get(key) if key is not None else None
@@ -653,7 +668,9 @@ class TaskError:
     @classmethod
     def from_json(cls, data: object) -> TaskError | None:
         """Read ``error``; the all-zero error of a healthy job gives ``None``."""
-        raw = _dict(data)
+        raw = data if type(data) is dict else _dict(data)
+        if not (raw.get("code") or raw.get("message") or raw.get("raw_message")):
+            return None  # the usual all-zero error: a falsy value reads as 0 or "" below
         code = _int(raw.get("code"))
         message = _str(raw.get("message"))
         raw_message = _str(raw.get("raw_message"))
@@ -748,19 +765,23 @@ class Task:
         Raises:
             ValidationError: ``data`` is not a JSON object.
         """
-        data = _object(data, "a task")
-        config = _dict(data.get("config"))
-        logs = data.get("logs")
-        job_id = _str(data.get("job_id"))
+        if type(data) is not dict:  # what json.loads gives: skip the slower ABC check
+            data = _object(data, "a task")
+        get = data.get
+        logs = get("logs")
+        job_id = get("job_id")
+        if not isinstance(job_id, str):
+            job_id = ""
+        model = get("model")
         return cls(  # positional: see Output.from_json
             job_id,
-            _member(TaskType, _TASK_TYPES, data.get("task_type")),
-            _member(TaskStatus, _STATUSES, data.get("status")),
-            Output.from_json(data.get("output"), job_id=job_id),
-            Meta.from_json(data.get("meta")),
-            TaskError.from_json(data.get("error")),
-            _str(data.get("model")) or "midjourney",
-            _opt_str(_dict(config.get("webhook_config")).get("endpoint")),  # callback
+            _member(TaskType, _TASK_TYPES, get("task_type")),
+            _member(TaskStatus, _STATUSES, get("status")),
+            Output.from_json(get("output"), job_id=job_id),
+            Meta.from_json(get("meta")),
+            TaskError.from_json(get("error")),
+            model if model and isinstance(model, str) else "midjourney",
+            _callback(get("config")),
             tuple(logs) if isinstance(logs, list) else (),
             data if body is None else RawJSON(body),
         )
@@ -791,6 +812,13 @@ class Task:
             "error": error,
         }
         return _merged(_copy_of(self.raw), modelled)
+
+
+def _callback(config: object) -> str | None:
+    """``config.webhook_config.endpoint``, the job's callback URL, if it is a set string."""
+    hook = _dict(config).get("webhook_config")
+    endpoint = _dict(hook).get("endpoint")
+    return endpoint if endpoint and isinstance(endpoint, str) else None
 
 
 _ZERO_TIME: Final = "0001-01-01T00:00:00Z"

@@ -333,6 +333,33 @@ async def test_waiting_for_the_budget_never_times_a_request_out(
     assert len(tasks) == 8  # 8 × 50 ms queued > 0.2 s, and no APITimeoutError
 
 
+async def test_cancelled_waiters_lose_no_place_in_the_request_budget() -> None:
+    """Requests cancelled in the budget's line, even as a place reaches them, lose no place."""
+    from legnext_async._budget import RequestBudget
+
+    budget = RequestBudget(1)
+    entered: list[str] = []
+
+    async def request(name: str) -> None:
+        async with budget:
+            entered.append(name)
+
+    await budget.__aenter__()  # the only place, held
+    tasks = {name: asyncio.create_task(request(name)) for name in "abcd"}
+    await asyncio.sleep(0)  # one step: each of the four joins the line, in order
+    tasks["a"].cancel()  # cancelled while waiting
+    await budget.__aexit__(None, None, None)  # the place skips a and is handed to b
+    tasks["b"].cancel()  # b holds it, but is cancelled before it runs: it must pass it on
+    _, pending = await asyncio.wait(tasks.values(), timeout=10)  # a guard: a lost place hangs
+    assert not pending
+    assert entered == ["c", "d"]
+    assert [tasks[name].cancelled() for name in "abcd"] == [True, True, False, False]
+    # The place is free again: a new request takes it without waiting (its coroutine ends
+    # at the first step).
+    with pytest.raises(StopIteration):
+        budget.__aenter__().send(None)
+
+
 async def test_requests_per_second_spaces_requests(
     slow_server: tuple[str, dict[str, Any]],
 ) -> None:

@@ -34,6 +34,7 @@ from legnext_async import (
 )
 from legnext_async._client import LegnextClient, _error_fields
 from legnext_async._models import _ACTIONS_CACHE, parse_timestamp
+from legnext_async._wire import loads
 
 SAMPLES = Path(__file__).resolve().parent / "wire_samples"
 
@@ -237,6 +238,63 @@ def test_nested_models_parse_any_json(data: Any) -> None:
     repr((Output.from_json(data), Meta.from_json(data), error))
 
 
+#: What a service may leave in a field it does not set.
+UNSET: st.SearchStrategy[object] = st.sampled_from([None, "", 0, 0.0, False, [], {}])
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param({"code": 0, "message": "", "raw_message": ""}, None, id="all zero"),
+        pytest.param(None, None, id="null"),
+        pytest.param({"code": "0", "message": []}, None, id="zero as text"),
+        pytest.param({"code": 1.5}, None, id="a fraction reads as 0"),
+        pytest.param({"raw_message": "upstream"}, TaskError(0, "", "upstream"), id="raw only"),
+        pytest.param({"message": "banned"}, TaskError(0, "banned"), id="message only"),
+        pytest.param({"code": "7"}, TaskError(7, ""), id="code as text"),
+        pytest.param({"code": True}, TaskError(1, ""), id="code true"),
+    ],
+)
+def test_a_task_error_reads_as_none_only_when_all_zero(
+    error: object, expected: TaskError | None
+) -> None:
+    """TaskError.from_json gives None exactly when code reads as 0 and both messages as ""."""
+    assert TaskError.from_json(error) == expected
+
+
+TEXT_FIELDS = ["promptEn", "prompt_en", "description", "finalPrompt", "final_prompt", "prompts"]
+
+
+@given(st.sampled_from(TASK_SAMPLES), st.dictionaries(st.sampled_from(TEXT_FIELDS), UNSET))
+def test_unset_texts_of_an_output_read_as_absent(
+    sample: dict[str, Any], texts: dict[str, Any]
+) -> None:
+    """An output's text fields left null, empty or zero read as if they were absent."""
+    output = {"image_url": "https://cdn.example/a.png", **(sample.get("output") or {})}
+    for name in TEXT_FIELDS:
+        output.pop(name, None)
+    assert Output.from_json({**output, **texts}) == Output.from_json(output)
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        pytest.param({"prompt_en": "a cat"}, {"prompt_en": "a cat"}, id="prompt_en"),
+        pytest.param({"promptEn": "", "prompt_en": "a cat"}, {}, id="promptEn wins, unset"),
+        pytest.param({"description": "a cat"}, {"description": "a cat"}, id="description"),
+        pytest.param({"final_prompt": "x"}, {"final_prompt": "x"}, id="final_prompt"),
+        pytest.param({"prompts": ["a", ""]}, {"prompts": ("a",)}, id="prompts"),
+        pytest.param({"prompts": [], "description": 0}, {}, id="all unset"),
+    ],
+)
+def test_the_texts_of_an_output_are_read_when_one_is_set(
+    texts: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """A describe or shorten job's texts are read whichever of them is set."""
+    output = Output.from_json({"image_url": "https://cdn.example/a.png", **texts})
+    assert output == Output(image_url="https://cdn.example/a.png", **expected)
+
+
 #: Action maps as the service sends them: lists of image numbers, and ``reroll``.
 ACTION_MAPS = st.dictionaries(
     st.sampled_from(["upscale", "variation", "pan", "zoom", "reroll"]),
@@ -345,3 +403,58 @@ def test_any_error_answer_becomes_an_api_status_error(
     if status == 429:
         assert isinstance(error, RateLimitError)
         assert error.retry_after is None or error.retry_after >= 0
+
+
+#: Bodies around the shape of an answer: JSON text in an encoding json reads, with
+#: whitespace or junk around it, cut short, or random bytes after a ``{``.
+JSON_BODIES = (
+    st.tuples(
+        st.dictionaries(st.text(max_size=3), JSON, max_size=3) | JSON,
+        st.sampled_from(["", "", " "]),
+        st.sampled_from(["", " ", "\r\n", "\t", "\x0c", "\u00a0", " x", "{}", "]"]),
+        st.sampled_from(["utf-8", "utf-8", "utf-16-le", "utf-16", "utf-32", "utf-8-sig"]),
+        st.booleans(),
+    ).map(
+        lambda parts: (parts[1] + json.dumps(parts[0]) + parts[2]).encode(parts[3])[
+            : -1
+            if parts[4]
+            else None  # a body cut short, now and then
+        ]
+    )
+    | st.binary(max_size=40).map(lambda tail: b"{" + tail)
+)
+
+
+def _read(body: bytes, reader: Any) -> tuple[str, str]:
+    """What ``reader(body)`` gives, as text: its value (NaN is not equal to itself), or the
+    name and text of the ``ValueError`` it raises."""
+    try:
+        return "value", repr(reader(body))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        return type(exc).__name__, str(exc)
+
+
+@given(JSON_BODIES)
+def test_loads_reads_any_body_as_json_loads_does(body: bytes) -> None:
+    """``_wire.loads`` gives json.loads's value or error for any body within the depth limit."""
+    assert _read(body, loads) == _read(body, json.loads)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"a": 1} \r\n\t', id="JSON whitespace after"),
+        pytest.param(b'{"a": 1}\x0c', id="form feed after"),
+        pytest.param('{"a": 1}\u00a0'.encode(), id="no-break space after"),
+        pytest.param(b'{"a": 1}{}', id="a second object"),
+        pytest.param(b"{", id="cut short"),
+        pytest.param('{"a": "\u00e9"}'.encode("utf-16-le"), id="UTF-16-LE"),
+        pytest.param('{"a": "\u00e9"}'.encode("utf-32-le"), id="UTF-32-LE"),
+        pytest.param(b'{"a": "\xff"}', id="not UTF-8"),
+        pytest.param(b'{"a": "\xed\xa0\x80"}', id="UTF-8 of a lone surrogate"),
+        pytest.param(b'{"a": NaN, "b": -Infinity}', id="NaN"),
+    ],
+)
+def test_loads_reads_edge_bodies_as_json_loads_does(body: bytes) -> None:
+    """``_wire.loads`` agrees with json.loads where its shortcut for objects stops."""
+    assert _read(body, loads) == _read(body, json.loads)
