@@ -12,6 +12,7 @@ import attrs
 from legnext_async._client import LegnextClient
 from legnext_async._exceptions import LegnextError, ValidationError
 from legnext_async._polling import PollPolicy
+from legnext_async._retry import RetryPolicy
 from legnext_async._store import RecordState, SQLiteJobStore
 from legnext_async._task_errors import TaskFailedError
 
@@ -67,7 +68,11 @@ def make_client(config: Config) -> LegnextClient:
             " (~/.config/legnext/config.toml)",
         )
     poll = PollPolicy(time_scale=config.get("time_scale"), timeout=config.get("timeout"))
+    attempts = config.get("attempts")
+    if attempts is not None and attempts < 1:
+        raise ValidationError("attempts", f"must be at least 1, got {attempts}")
     return LegnextClient(
+        retry=RetryPolicy(attempts=attempts) if attempts is not None else None,
         api_key=config.get("api_key"),
         base_url=config.get("base_url"),
         poll=poll,

@@ -97,6 +97,12 @@ SETTINGS: Final = (
     Setting(
         "timeout", "LEGNEXT_TIMEOUT", _positive, help="seconds a wait may take (service clock)"
     ),
+    Setting(
+        "attempts",
+        "LEGNEXT_ATTEMPTS",
+        _count,
+        help="tries of a failed status read, the first included (default 6; 1 fails fast)",
+    ),
 )
 _BY_NAME: Final = {setting.name: setting for setting in SETTINGS}
 
