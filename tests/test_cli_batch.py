@@ -11,7 +11,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,7 +23,7 @@ from .conftest import API_KEY
 from .crash_driver import states
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Mapping, Sequence
 
 MASK = {"areas": [{"width": 500, "height": 500, "points": [10, 10, 10, 100, 100, 100, 100, 10]}]}
 
@@ -44,7 +44,7 @@ def inpaints(parent: str, count: int) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def write_lines(path: Path, lines: list[object]) -> Path:
+def write_lines(path: Path, lines: Sequence[object]) -> Path:
     """A batch file: each item as one line (a string is written as it is)."""
     path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
     return path
@@ -60,7 +60,7 @@ def created_by_prompt(emu: Emulator) -> dict[str, list[str]]:
     return made
 
 
-def read_results(path: Path) -> list[dict[str, object]]:
+def read_results(path: Path) -> list[dict[str, Any]]:
     """The documents of a results file."""
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -113,7 +113,7 @@ async def test_a_batch_saves_files_and_results_and_a_rerun_pays_nothing(
     env = cli_env(tmp_path, emu)
     first = await legnext(*args, env=env)
     assert first.status == 0, first.err
-    printed = [json.loads(line) for line in first.out.splitlines()]
+    printed: list[dict[str, Any]] = [json.loads(line) for line in first.out.splitlines()]
     results = read_results(tmp_path / "nightly.results.jsonl")
     assert (
         sorted(r["line"] for r in results) == sorted(r["line"] for r in printed) == [1, 2, 3, 4, 5]
@@ -121,9 +121,9 @@ async def test_a_batch_saves_files_and_results_and_a_rerun_pays_nothing(
     for result in results:
         assert result["state"] == "completed"
         assert str(result["key"]).startswith("nightly.jsonl:")
-        assert len(result["image_urls"]) == 4  # type: ignore[arg-type]
+        assert len(result["image_urls"]) == 4
         assert result["points"] == {"frozen": 120, "consumed": 120}
-        assert [Path(f).name for f in result["files"]] == [  # type: ignore[attr-defined]
+        assert [Path(f).name for f in result["files"]] == [
             f"{result['job_id']}_{i}.png" for i in range(4)
         ]
     assert "progress: 5/5 done, 5 completed" in first.err  # plain lines when piped
