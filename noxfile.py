@@ -11,7 +11,8 @@ nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
-TEST_DEPS = [".[tests]"]
+#: The cli extra too: the tests see the live display drawn on a pseudo-terminal.
+TEST_DEPS = [".[tests,cli]"]
 
 
 @nox.session

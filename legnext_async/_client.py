@@ -1048,7 +1048,14 @@ class LegnextClient(Endpoints):
                 sent_at=now,
             )
             # Shielded: once on the store's thread the claim happens, cancelled or not.
-            held = await asyncio.shield(keeper.claim(mine))
+            claiming = keeper.claim(mine)
+            try:
+                held = await asyncio.shield(claiming)
+            except asyncio.CancelledError:
+                # Cancelled (a Ctrl-C) before the POST was sent: the key goes back once the
+                # claim is written, or the record would read as an unknown outcome.
+                keeper.abandon(mine, claiming)
+                raise
             if held.attempt != mine.attempt:
                 taken = held  # claimed meanwhile by another client of the store
                 raise _KeyTaken

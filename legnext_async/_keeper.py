@@ -133,6 +133,20 @@ class JobKeeper:
         self._wake(urgent=True)
         return claimed
 
+    def abandon(self, record: JobRecord, claimed: asyncio.Future[JobRecord]) -> None:
+        """Give back the key of ``record``, whose claim ``claimed`` its submission stopped
+        waiting for (it was cancelled before sending): at once if the claim is written and
+        held, else when the writer writes it."""
+        if not claimed.done():
+            claimed.cancel()
+            return
+        if (
+            not claimed.cancelled()
+            and claimed.exception() is None
+            and claimed.result().attempt == record.attempt
+        ):
+            self.discard(record)
+
     def write(self, record: JobRecord) -> None:
         """Queue ``record`` (a new version of a claimed one) for writing."""
         self._writes[record.key] = record
@@ -257,8 +271,13 @@ class JobKeeper:
                 if not claimed.done():
                     claimed.set_exception(error)
             return
-        for (_, claimed), record in zip(claims, held, strict=True):
-            if not claimed.done():
+        for (mine, claimed), record in zip(claims, held, strict=True):
+            if claimed.cancelled():
+                # Its submission was cancelled while this was written (see abandon): nothing
+                # was sent, so the key is given back in this same run of the writer.
+                if record.attempt == mine.attempt:
+                    self._discards.append(mine)
+            elif not claimed.done():
                 claimed.set_result(record)
 
 

@@ -1,0 +1,228 @@
+"""The ``legnext`` command: a subcommand per endpoint, status, wait, balance, download,
+jobs, batch runs, the emulator and a demo.
+
+``python -m legnext_async`` runs the same command. Only the live display on a terminal
+needs more than the client itself (``rich``, in the ``legnext-async[cli]`` extra); the
+rest, ``demo`` included, works with the plain install. Exit codes: :class:`ExitCode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from legnext_async._catalog import ROUTES
+from legnext_async._client import LegnextClient
+from legnext_async._exceptions import LegnextError
+from legnext_async._store import RecordState
+from legnext_async._task_errors import TaskFailedError
+
+from ._config import SETTINGS, load_config
+from ._exit import ExitCode, exit_code_for
+from ._options import add_route_options
+from ._output import emit
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
+
+    from ._commands import Terminal
+    from ._config import Config
+
+__all__ = ["ExitCode", "build_parser", "main"]
+
+_EPILOG = (
+    "Settings come from flags, then the environment (LEGNEXT_API_KEY, LEGNEXT_BASE_URL, ...),"
+    " then ~/.config/legnext/config.toml. Exit codes: 0 ok, 1 job failed, 2 invalid"
+    " arguments, 3 timeout, 4 authentication, 5 spending limit, 6 network, 7 unknown"
+    " outcome, 8 other error, 130 interrupted."
+)
+
+
+def _common() -> argparse.ArgumentParser:
+    """The options every command that talks to the service takes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", help="one JSON document per job on stdout, no display"
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="log requests and settings to stderr"
+    )
+    common.add_argument("--config", metavar="PATH", help="a TOML config file")
+    for setting in SETTINGS:
+        if setting.flag:
+            common.add_argument(
+                "--" + setting.name.replace("_", "-"),
+                dest=f"setting_{setting.name}",
+                metavar=setting.name.upper(),
+                help=f"{setting.help} (${setting.env})",
+            )
+    return common
+
+
+def _summary_of(route_name: str) -> str:
+    doc = getattr(LegnextClient, route_name).__doc__ or ""
+    summary = doc.strip().splitlines()[0] if doc.strip() else route_name
+    return summary.replace("``", "")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``legnext``: its subcommands come from the endpoint catalogue."""
+    parser = argparse.ArgumentParser(
+        prog="legnext",
+        description="Run Legnext (Midjourney) jobs from a terminal or a script.",
+        epilog=_EPILOG,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+    for route in ROUTES:
+        sub = commands.add_parser(
+            route.path, parents=[common], help=_summary_of(route.name), epilog=_EPILOG
+        )
+        add_route_options(sub, route)
+        sub.add_argument("--no-wait", action="store_true", help="print the job id and stop")
+        sub.add_argument("--download", metavar="DIR", help="save the outputs in DIR")
+        sub.add_argument("--key", help="an idempotency key (needs --store)")
+        sub.set_defaults(route=route)
+    status = commands.add_parser("status", parents=[common], help="read a job's status once")
+    status.add_argument("job_id", metavar="JOB_ID")
+    wait = commands.add_parser("wait", parents=[common], help="wait for a job and print it")
+    wait.add_argument("job_id", metavar="JOB_ID")
+    wait.add_argument("--download", metavar="DIR", help="save the outputs in DIR")
+    commands.add_parser("balance", parents=[common], help="the account's points and credits")
+    download = commands.add_parser(
+        "download", parents=[common], help="save a completed job's images or videos"
+    )
+    download.add_argument("job_id", metavar="JOB_ID")
+    download.add_argument("--out", required=True, metavar="DIR", help="where to save them")
+    jobs = commands.add_parser(
+        "jobs", parents=[common], help="list a job store's records, or show or forget one"
+    )
+    jobs.add_argument("which", nargs="?", metavar="KEY_OR_JOB_ID", help="show this record")
+    jobs.add_argument(
+        "--state",
+        action="append",
+        choices=[state.value for state in RecordState],
+        help="only records in this state (repeatable)",
+    )
+    jobs.add_argument("--forget", metavar="KEY", help="settle an unknown outcome: free its key")
+    batch = commands.add_parser("batch", help="run a file of requests")
+    batch_commands = batch.add_subparsers(dest="batch_command", required=True, metavar="ACTION")
+    run = batch_commands.add_parser(
+        "run", parents=[common], help="run every line of a JSON Lines file", epilog=_EPILOG
+    )
+    check = batch_commands.add_parser(
+        "check", help="check every line of a JSON Lines file; send nothing"
+    )
+    check.add_argument("file", metavar="FILE")
+    run.add_argument("file", metavar="FILE", help="one JSON request per line")
+    run.add_argument("--out", metavar="DIR", help="save every job's outputs in DIR")
+    run.add_argument(
+        "--results", metavar="FILE", help="the results file (default: FILE's name .results.jsonl)"
+    )
+    run.add_argument("--skip-invalid", action="store_true", help="run the valid lines anyway")
+    run.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between progress lines when not on a terminal (default 10)",
+    )
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the local emulator (options: legnext emulator --help)",
+        add_help=False,
+    )
+    emulator.add_argument("rest", nargs=argparse.REMAINDER)
+    commands.add_parser("demo", help="run a diffusion and an inpaint against the built-in emulator")
+    return parser
+
+
+def _verbose(config: Config, err: TextIO) -> None:
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger = logging.getLogger("legnext_async")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    if config.path is not None:
+        err.write(f"legnext: config file {config.path}\n")
+    for line in config.describe():
+        err.write(f"legnext: {line}\n")
+
+
+async def _run(args: argparse.Namespace, config: Config, terminal: Terminal) -> int:
+    from ._batch import run_batch  # noqa: PLC0415 (the batch runner only when asked)
+    from ._commands import run_command  # noqa: PLC0415
+
+    if args.command == "batch":
+        return await run_batch(args, config, terminal)
+    return await run_command(args, config, terminal)
+
+
+def _check_only(path: str, err: TextIO) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from ._batch import read_batch  # noqa: PLC0415
+
+    lines, errors = read_batch(Path(path))
+    for error in errors:
+        err.write(f"{path}: {error}\n")
+    err.write(f"{path}: {len(lines)} valid lines, {len(errors)} invalid\n")
+    return ExitCode.USAGE if errors else ExitCode.OK
+
+
+def _report(terminal: Terminal, error: LegnextError, code: ExitCode) -> None:
+    terminal.say(f"legnext: error: {error}")
+    if terminal.json and not isinstance(error, TaskFailedError):
+        document: dict[str, Any] = {
+            "error": type(error).__name__,
+            "message": str(error),
+            "exit_code": int(code),
+        }
+        job_id = getattr(error, "job_id", None)
+        if isinstance(job_id, str):
+            document["job_id"] = job_id
+        emit(terminal.out, document)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``legnext`` with ``argv`` (default: the process's arguments); the exit code."""
+    from ._commands import Terminal  # noqa: PLC0415
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        # Its options are the emulator's own, passed on whole (argparse would read
+        # "--port" as an option of legnext's).
+        from legnext_async.emulator.__main__ import main as serve  # noqa: PLC0415
+
+        return serve(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from ._demo import demo  # noqa: PLC0415
+
+        return asyncio.run(demo())
+    out, err = sys.stdout, sys.stderr
+    try:
+        if args.command == "batch" and args.batch_command == "check":
+            return _check_only(args.file, err)
+    except LegnextError as exc:
+        err.write(f"legnext: error: {exc}\n")
+        return exit_code_for(exc)
+    terminal = Terminal.of(args, out, err)
+    try:
+        flags = {s.name: getattr(args, f"setting_{s.name}", None) for s in SETTINGS if s.flag}
+        config = load_config(flags, os.environ, args.config)
+        if args.verbose:
+            _verbose(config, err)
+        return asyncio.run(_run(args, config, terminal))
+    except LegnextError as exc:
+        code = exit_code_for(exc)
+        _report(terminal, exc, code)
+        return code
+    except KeyboardInterrupt:
+        terminal.say("legnext: interrupted (a job already submitted goes on: legnext wait JOB_ID)")
+        return ExitCode.INTERRUPTED

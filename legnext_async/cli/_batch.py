@@ -1,0 +1,349 @@
+"""``legnext batch run FILE``: a JSON Lines file of requests, run under idempotency keys.
+
+Every line is checked before anything is sent. Each line's key comes from the file's name
+and the line's content (its occurrence among equal lines, not its position), so running
+the same command again, after a crash, a kill or Ctrl-C, finds every job the store
+recorded and sends only what was never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+import attrs
+
+from legnext_async._exceptions import (
+    InsufficientCreditsError,
+    LegnextError,
+    SpendingLimitError,
+    SubmissionOutcomeUnknownError,
+    ValidationError,
+)
+from legnext_async._results import TaskResult
+from legnext_async._store import canonical_request
+from legnext_async._task_errors import TaskFailedError, TaskTimeoutError
+
+from ._commands import Terminal, make_client
+from ._display import BatchStats, open_live
+from ._exit import ExitCode
+from ._options import ROUTES_BY_OP, submit, values_from_json
+from ._output import emit, task_document
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
+
+    from legnext_async._catalog import Route
+    from legnext_async._client import LegnextClient
+    from legnext_async._handle import TaskHandle
+    from legnext_async._models import Task
+
+    from ._config import Config
+
+__all__ = ["BatchLine", "LineError", "batch_key", "read_batch", "run_batch"]
+
+#: The most of a file's name a key keeps (keys are at most 256 characters).
+_NAME_IN_KEY: Final = 160
+#: Seconds between two progress lines when the output is not a terminal.
+DEFAULT_PROGRESS_EVERY: Final = 10.0
+
+
+@attrs.frozen
+class BatchLine:
+    """One valid line: its number (from 1), route, values, request object and key."""
+
+    number: int
+    route: Route
+    values: Mapping[str, object]
+    request: Mapping[str, Any]
+    key: str
+
+
+@attrs.frozen
+class LineError:
+    """Why a line cannot be sent: its number, the field at fault (if one) and the reason."""
+
+    number: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.number}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+def batch_key(file_name: str, request: Mapping[str, Any], occurrence: int) -> str:
+    """The idempotency key of a line: the file's name, a hash of the request's content, and
+    how many equal requests came before it in the file."""
+    digest = hashlib.sha256(canonical_request(request).encode()).hexdigest()[:32]
+    return f"{file_name[:_NAME_IN_KEY]}:{digest}:{occurrence}"
+
+
+def _check_line(number: int, text: str) -> tuple[Route, dict[str, object], dict[str, Any]]:
+    try:
+        request = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError("", f"not JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise ValidationError("", f"must be a JSON object, got {type(request).__name__}")
+    op = request.get("op")
+    if not isinstance(op, str) or op not in ROUTES_BY_OP:
+        ops = ", ".join(sorted({route.path for route in ROUTES_BY_OP.values()}))
+        raise ValidationError("op", f"must be one of {ops}, got {op!r}")
+    route = ROUTES_BY_OP[op]
+    values = values_from_json(route, request)
+    route.body(values)
+    return route, values, request
+
+
+def read_batch(path: Path) -> tuple[list[BatchLine], list[LineError]]:
+    """Every line of the file, checked: the valid ones and the errors (blank lines skipped).
+
+    Raises:
+        ValidationError: the file cannot be read.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError("FILE", f"cannot read {path}: {exc}") from None
+    lines: list[BatchLine] = []
+    errors: list[LineError] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            route, values, request = _check_line(number, raw)
+        except ValidationError as exc:
+            message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+            errors.append(LineError(number, exc.field or None, message.removeprefix(": ")))
+            continue
+        canonical = canonical_request(request)
+        occurrence = seen.get(canonical, 0)
+        seen[canonical] = occurrence + 1
+        key = batch_key(path.name, request, occurrence)
+        lines.append(BatchLine(number, route, values, request, key))
+    return lines, errors
+
+
+def _line_document(
+    line: BatchLine, state: str, task: Task | None, files: tuple[Path, ...], error: str | None
+) -> dict[str, Any]:
+    document: dict[str, Any] = {"line": line.number, "key": line.key, "op": line.route.path}
+    if task is not None:
+        document.update(task_document(task, files=files))
+    document["state"] = state
+    document["error"] = error
+    return document
+
+
+@attrs.define
+class _Run:
+    """One run of a batch: its lines, counts, results file and what ended how."""
+
+    lines: list[BatchLine]
+    stats: BatchStats
+    results: TextIO
+    terminal: Terminal
+    out_dir: Path | None
+    unknown: list[tuple[BatchLine, str]] = attrs.field(factory=list)
+    restored: set[int] = attrs.field(factory=set)
+    downloads: set[asyncio.Task[None]] = attrs.field(factory=set)
+
+    def record(self, document: Mapping[str, Any]) -> None:
+        """Write a line's outcome to the results file (and stdout, as JSON)."""
+        emit(self.results, document)
+        if self.terminal.json:
+            emit(self.terminal.out, document)
+
+    async def execute(self, client: LegnextClient) -> None:
+        """Submit every line (as job slots allow) and handle each as it ends."""
+        submissions = [submit(client, line.route, line.values, line.key) for line in self.lines]
+
+        def submitted(position: int, handle: TaskHandle[Any]) -> None:
+            if handle.done:
+                self.restored.add(position)  # answered from the store: no wait
+
+        try:
+            async for item in client.as_completed(submissions, on_submitted=submitted):
+                self._ended(client, item.position, item.outcome)
+            if self.downloads:
+                await asyncio.gather(*self.downloads)
+        finally:
+            for task in self.downloads:
+                task.cancel()
+
+    def _ended(self, client: LegnextClient, position: int, outcome: object) -> None:
+        line = self.lines[position]
+        stats = self.stats
+        if position not in self.restored:
+            stats.waited += 1
+        if isinstance(outcome, TaskResult):
+            task = outcome.task
+            stats.points += task.meta.usage.consume
+            if self.out_dir is not None and task.task_type.family != "text":
+                download = asyncio.ensure_future(self._save(client, line, task, self.out_dir))
+                self.downloads.add(download)
+                download.add_done_callback(self.downloads.discard)
+                return
+            stats.completed += 1
+            self.record(_line_document(line, "completed", task, (), None))
+        elif isinstance(outcome, TaskFailedError):
+            stats.failed += 1
+            stats.points += outcome.task.meta.usage.consume
+            self.record(_line_document(line, "failed", outcome.task, (), str(outcome)))
+        elif isinstance(outcome, SubmissionOutcomeUnknownError):
+            stats.unknown += 1
+            self.unknown.append((line, outcome.key or line.key))
+            self.record(_line_document(line, "unknown", None, (), str(outcome)))
+        elif isinstance(outcome, SpendingLimitError | InsufficientCreditsError):
+            stats.refused += 1
+            self.record(_line_document(line, "refused", None, (), str(outcome)))
+        else:
+            assert isinstance(outcome, LegnextError)
+            stats.failed += 1
+            state = "timeout" if isinstance(outcome, TaskTimeoutError) else "error"
+            self.record(_line_document(line, state, None, (), str(outcome)))
+
+    async def _save(self, client: LegnextClient, line: BatchLine, task: Task, out: Path) -> None:
+        try:
+            files = await client.download(task, out)
+        except LegnextError as exc:
+            self.stats.failed += 1
+            self.record(_line_document(line, "download_failed", task, (), str(exc)))
+            return
+        self.stats.completed += 1
+        self.record(_line_document(line, "completed", task, files, None))
+
+
+async def _progress_lines(stats: BatchStats, terminal: Terminal, every: float) -> None:
+    """A plain progress line every ``every`` seconds (output that is not a terminal)."""
+    while True:
+        await asyncio.sleep(every)
+        terminal.say("progress: " + stats.line())
+
+
+def _bar(stats: BatchStats, width: int = 24) -> str:
+    done = round(width * stats.finished / stats.total) if stats.total else width
+    return "[" + "#" * done + "." * (width - done) + "] " + stats.line()
+
+
+def _exit_code(stats: BatchStats, skipped: int) -> ExitCode:
+    if stats.unknown:
+        return ExitCode.UNKNOWN_OUTCOME
+    if stats.failed or skipped:
+        return ExitCode.FAILED
+    if stats.refused:
+        return ExitCode.SPENDING
+    return ExitCode.OK
+
+
+def _summary(
+    path: Path, run: _Run, skipped: int, results: Path, store: str, interrupted: bool
+) -> list[str]:
+    stats = run.stats
+    lines = [f"batch {path}: {stats.line()}"]
+    if skipped:
+        lines.append(f"{skipped} invalid lines skipped (listed in the results file)")
+    lines.append(f"results: {results}")
+    if run.unknown:
+        lines.append(
+            f"{len(run.unknown)} lines have an unknown outcome: the request was sent and its"
+            " answer lost, so a job may exist and be billed. They are left alone:"
+        )
+        lines.extend(f"  line {line.number}  key {key}" for line, key in run.unknown)
+        lines.append(
+            f"  once you know a job does not exist (or want it anyway): legnext jobs --store"
+            f" {store} --forget KEY, then run the batch again to send it"
+        )
+    if interrupted:
+        lines.append(
+            f"interrupted: {stats.finished} of {stats.total} lines ended. Jobs already"
+            f" submitted go on and are recorded in {store}: run the same command again to"
+            " continue (nothing is sent or paid twice)."
+        )
+    return lines
+
+
+async def run_batch(args: argparse.Namespace, config: Config, terminal: Terminal) -> int:
+    """``legnext batch run``: check every line, then run them; the exit code."""
+    path = Path(args.file)
+    lines, errors = read_batch(path)
+    store = config.get("store")
+    if store is None:
+        raise ValidationError("--store", "a batch needs a job store file (--store batch.db)")
+    if errors and not args.skip_invalid:
+        for error in errors:
+            terminal.say(f"{path}: {error}")
+        terminal.say(
+            f"{len(errors)} invalid lines; nothing was sent (--skip-invalid sends the rest)"
+        )
+        return ExitCode.USAGE
+    results_path = (
+        Path(args.results) if args.results else path.with_name(path.stem + ".results.jsonl")
+    )
+    out_dir = Path(args.out) if args.out is not None else None
+    stats = BatchStats(total=len(lines))
+    with results_path.open("w", encoding="utf-8") as results:
+        run = _Run(lines, stats, results, terminal, out_dir)
+        for error in errors:
+            emit(results, {"line": error.number, "state": "invalid", "error": str(error)})
+            terminal.say(f"{path}: skipped {error}")
+        interrupted = await _execute(run, config, terminal, args.progress_every)
+    for text in _summary(path, run, len(errors), results_path, str(store), interrupted):
+        if terminal.json:
+            terminal.say(text)
+        else:
+            terminal.out.write(text + "\n")
+    terminal.out.flush()
+    return ExitCode.INTERRUPTED if interrupted else _exit_code(stats, len(errors))
+
+
+async def _execute(run: _Run, config: Config, terminal: Terminal, every: float) -> bool:
+    """Run the batch until it ends or Ctrl-C stops it; whether Ctrl-C did."""
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    async with make_client(config) as client:
+        work = asyncio.ensure_future(run.execute(client))
+
+        def stop() -> None:
+            nonlocal interrupted
+            if interrupted:
+                return
+            interrupted = True
+            terminal.say(
+                "stopping: no new submissions; recording what was sent (Ctrl-C again quits at once)"
+            )
+            loop.remove_signal_handler(signal.SIGINT)
+            work.cancel()
+
+        loop.add_signal_handler(signal.SIGINT, stop)
+        live = open_live(lambda: _bar(run.stats), terminal.err) if terminal.live else None
+        ticker = None
+        if live is None:
+            ticker = asyncio.ensure_future(_progress_lines(run.stats, terminal, every))
+        else:
+            live.__enter__()
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+        finally:
+            if not interrupted:
+                loop.remove_signal_handler(signal.SIGINT)
+            if ticker is not None:
+                ticker.cancel()
+                await asyncio.wait((ticker,))
+            if live is not None:
+                live.__exit__(None, None, None)
+    if not terminal.live:
+        terminal.say("progress: " + run.stats.line())
+    return interrupted

@@ -1,0 +1,280 @@
+"""The commands of ``legnext`` other than ``batch``: a job per endpoint, status, wait,
+balance, download and jobs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
+
+from legnext_async._client import LegnextClient
+from legnext_async._exceptions import LegnextError, ValidationError
+from legnext_async._polling import PollPolicy
+from legnext_async._retry import RetryPolicy
+from legnext_async._store import RecordState, SQLiteJobStore
+from legnext_async._task_errors import TaskFailedError
+
+from ._display import JobView, open_live
+from ._options import option_label, submit, values_from_args
+from ._output import balance_document, emit, record_document, task_document, task_lines
+
+if TYPE_CHECKING:
+    import argparse
+
+    from legnext_async._catalog import Route
+    from legnext_async._handle import TaskHandle
+    from legnext_async._models import Task
+
+    from ._config import Config
+
+__all__ = ["Terminal", "make_client", "run_command"]
+
+
+@attrs.frozen
+class Terminal:
+    """Where output goes and how: JSON documents or text, with a live display or none."""
+
+    out: TextIO
+    err: TextIO
+    json: bool
+    live: bool
+
+    @classmethod
+    def of(cls, args: argparse.Namespace, out: TextIO, err: TextIO) -> Terminal:
+        """JSON when asked or when the output is not a terminal; a live display only on a
+        terminal, and never with ``--json``."""
+        as_json = bool(args.json) or not out.isatty()
+        return cls(out, err, as_json, live=not args.json and err.isatty())
+
+    def say(self, text: str) -> None:
+        """A line for the person at the terminal (on stderr: it is not the output)."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
+
+def make_client(config: Config) -> LegnextClient:
+    """A client with the settings in force.
+
+    Raises:
+        ValidationError: no API key (``field`` is ``api_key``), or a setting the client
+            refuses.
+    """
+    if config.get("api_key") is None:
+        raise ValidationError(
+            "api_key",
+            "no API key: set LEGNEXT_API_KEY, or api_key in the config file"
+            " (~/.config/legnext/config.toml)",
+        )
+    poll = PollPolicy(time_scale=config.get("time_scale"), timeout=config.get("timeout"))
+    attempts = config.get("attempts")
+    if attempts is not None and attempts < 1:
+        raise ValidationError("attempts", f"must be at least 1, got {attempts}")
+    return LegnextClient(
+        retry=RetryPolicy(attempts=attempts) if attempts is not None else None,
+        api_key=config.get("api_key"),
+        base_url=config.get("base_url"),
+        poll=poll,
+        store=config.get("store"),
+        max_points=config.get("max_points"),
+        max_active_jobs=config.get("max_active_jobs"),
+        requests_per_second=config.get("requests_per_second"),
+    )
+
+
+def checked_values(route: Route, args: argparse.Namespace) -> dict[str, object]:
+    """The route's values from the options, checked against every limit (nothing sent).
+
+    Raises:
+        ValidationError: named by the option the user typed (``--image``), not the field.
+    """
+    try:
+        values = values_from_args(route, args)
+        route.body(values)
+    except ValidationError as exc:
+        name = exc.field.split(".")[0].split("[")[0]
+        try:
+            label = option_label(route.field(name))
+        except KeyError:
+            raise exc from None
+        message = str(exc).removeprefix(f"{exc.field}: ")
+        detail = exc.field if exc.field != name else ""
+        raise ValidationError(f"{label}{f' ({detail})' if detail else ''}", message) from None
+    return values
+
+
+async def follow(
+    client: LegnextClient, handle: TaskHandle[Any], label: str, terminal: Terminal
+) -> Task:
+    """Wait for ``handle``'s job, with a live display on a terminal; its final task.
+
+    Raises:
+        TaskFailedError: the job failed (after the display shows it).
+    """
+    task_type = handle.task_type
+    window = client._durations.window(task_type) if task_type is not None else (60.0, 120.0)
+    view = JobView(label, handle.job_id, window, client.poll.time_scale)
+    live = open_live(view.line, terminal.err) if terminal.live else None
+    last = ""
+    if live is not None:
+        live.__enter__()
+    try:
+        async for snapshot in handle.updates():
+            if task_type is None:
+                task_type = snapshot.task_type
+                view.window = client._durations.window(task_type)
+            view.update(snapshot)
+            if live is None and terminal.live and snapshot.status.value != last:
+                last = snapshot.status.value
+                terminal.say(view.line())
+    finally:
+        if live is not None:
+            live.__exit__(None, None, None)
+    result = await handle
+    task: Task = result.task
+    return task
+
+
+def _print_task(terminal: Terminal, task: Task, files: tuple[Path, ...] = ()) -> None:
+    if terminal.json:
+        emit(terminal.out, task_document(task, files=files))
+    else:
+        terminal.out.write("\n".join(task_lines(task, files=files)) + "\n")
+        terminal.out.flush()
+
+
+async def _finish(
+    client: LegnextClient,
+    handle: TaskHandle[Any],
+    label: str,
+    args: argparse.Namespace,
+    terminal: Terminal,
+) -> int:
+    """Wait for a job, save its files if asked, print it; the exit code."""
+    try:
+        task = await follow(client, handle, label, terminal)
+    except TaskFailedError as exc:
+        _print_task(terminal, exc.task)
+        raise
+    files: tuple[Path, ...] = ()
+    if args.download is not None and task.task_type.family != "text":
+        files = await client.download(task, args.download)
+    _print_task(terminal, task, files)
+    return 0
+
+
+async def run_job(route: Route, args: argparse.Namespace, config: Config, t: Terminal) -> int:
+    """Submit a job of ``route`` and, unless ``--no-wait``, wait for it and print it."""
+    values = checked_values(route, args)
+    async with make_client(config) as client:
+        handle = await submit(client, route, values, args.key)
+        if args.no_wait:
+            if t.json:
+                emit(t.out, {"job_id": handle.job_id, "status": "submitted"})
+            else:
+                t.out.write(handle.job_id + "\n")
+            return 0
+        return await _finish(client, handle, route.path, args, t)
+
+
+async def run_wait(args: argparse.Namespace, config: Config, t: Terminal) -> int:
+    """Wait for a job made elsewhere and print it."""
+    async with make_client(config) as client:
+        return await _finish(client, client.task(args.job_id), "job", args, t)
+
+
+async def run_status(args: argparse.Namespace, config: Config, t: Terminal) -> int:
+    """Read a job's status once and print it."""
+    async with make_client(config) as client:
+        _print_task(t, await client.get_task(args.job_id))
+    return 0
+
+
+async def run_balance(args: argparse.Namespace, config: Config, t: Terminal) -> int:
+    """Print the account's balance."""
+    async with make_client(config) as client:
+        balance = await client.balance()
+    if t.json:
+        emit(t.out, balance_document(balance))
+    else:
+        t.out.write(
+            f"{balance.available_points} points, {balance.available_credits} credits"
+            f" (${balance.balance_usd:.2f}), account {balance.account_id}\n"
+        )
+    return 0
+
+
+async def run_download(args: argparse.Namespace, config: Config, t: Terminal) -> int:
+    """Save a completed job's files."""
+    async with make_client(config) as client:
+        paths = await client.download(args.job_id, args.out)
+    if t.json:
+        emit(t.out, {"job_id": args.job_id, "files": [str(p) for p in paths]})
+    else:
+        t.out.write("".join(f"{path}\n" for path in paths))
+    return 0
+
+
+def _store_path(config: Config) -> Path:
+    store = config.get("store")
+    if store is None:
+        raise ValidationError("--store", "name the job store file (or set LEGNEXT_STORE)")
+    path = Path(store)
+    if not path.is_file():
+        raise ValidationError("--store", f"no job store at {path}")
+    return path
+
+
+async def run_jobs(args: argparse.Namespace, config: Config, t: Terminal) -> int:
+    """List a job store's records, show one (by key or job id), or forget one."""
+    async with SQLiteJobStore(_store_path(config)) as store:
+        if args.forget is not None:
+            record = await store.forget(args.forget)
+            if record is None:
+                raise LegnextError(f"no record under key {args.forget!r}")
+            t.say(f"forgot key {args.forget!r} (was {record.state.value}); it may be sent again")
+            return 0
+        if args.which is not None:
+            record = await store.get(args.which) or await store.find(args.which)
+            if record is None:
+                raise LegnextError(f"no record with key or job id {args.which!r}")
+            records = [record]
+        else:
+            states = [RecordState(s) for s in args.state or ()]
+            records = await store.records(*states)
+    if t.json:
+        for record in records:
+            emit(t.out, record_document(record))
+    elif args.which is not None:
+        record = records[0]
+        t.out.write(
+            f"key {record.key}\n  state    {record.state.value}\n  endpoint {record.endpoint}\n"
+            f"  job id   {record.job_id or '-'}\n"
+            f"  updated  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record.updated_at))}\n"
+        )
+        if record.task is not None:
+            t.out.write("\n".join(task_lines(record.task, files=record.files)) + "\n")
+    else:
+        for record in records:
+            t.out.write(
+                f"{record.state.value:<10} {record.job_id or '-':<36} {record.endpoint:<18}"
+                f" {record.key}\n"
+            )
+        t.say(f"{len(records)} records")
+    return 0
+
+
+async def run_command(args: argparse.Namespace, config: Config, t: Terminal) -> int:
+    """Run the parsed command."""
+    route = getattr(args, "route", None)
+    if route is not None:
+        return await run_job(route, args, config, t)
+    runner = {
+        "status": run_status,
+        "wait": run_wait,
+        "balance": run_balance,
+        "download": run_download,
+        "jobs": run_jobs,
+    }[args.command]
+    return await runner(args, config, t)
