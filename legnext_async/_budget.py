@@ -16,12 +16,14 @@ import contextlib
 import heapq
 import itertools
 import logging
-import time
 from typing import TYPE_CHECKING, Final
+
+from ._clock import LOOP_CLOCK
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._clock import Clock
     from ._exceptions import RateLimitKind
 
 __all__: list[str] = []
@@ -383,17 +385,19 @@ class RequestBudget:
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._interval = 1.0 / per_second if per_second else 0.0
         self._burst = max(1, burst)
-        self._tat = 0.0  # theoretical arrival time of the next request
+        self._tat: float | None = None  # theoretical arrival time of the next request
         self.pace = Pace()
+        #: What spaces requests under ``per_second`` (a test may give a fake one).
+        self.clock: Clock = LOOP_CLOCK
 
     async def __aenter__(self) -> None:
         if self._interval:
-            now = time.monotonic()
-            tat = max(self._tat, now)
+            now = self.clock.now()
+            tat = now if self._tat is None else max(self._tat, now)
             allowed_at = tat - (self._burst - 1) * self._interval
             self._tat = tat + self._interval
             if allowed_at > now:
-                await asyncio.sleep(allowed_at - now)
+                await self.clock.sleep(allowed_at - now)
         if self._free and not self._waiters:
             self._free -= 1
             return
@@ -435,3 +439,4 @@ class RequestBudget:
         """Start afresh in a new event loop: waiters of the old one can never be woken."""
         self._free = self.max_concurrent
         self._waiters = collections.deque()
+        self._tat = None
