@@ -439,6 +439,17 @@ _CLAIM: Final = (
     f" ON CONFLICT (key) DO UPDATE SET ({_COLUMNS}) ="
     f" ({','.join('excluded.' + column.strip() for column in _COLUMNS.split(','))})"
     " WHERE jobs.state = 'forgotten'"
+    # A row only when this claim was stored: no second look at the key in the usual case.
+    " RETURNING attempt"
+)
+_PUT: Final = (
+    "UPDATE jobs SET endpoint = ?, request = ?, state = ?, created_at = ?, updated_at = ?,"
+    " job_id = ?, sent_at = ?, points_frozen = ?, points_consumed = ?, files = ?, task = ?"
+    " WHERE key = ? AND attempt = ?"
+)
+_SAVE: Final = (
+    "INSERT INTO client_state (name, value) VALUES (?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
 
 
@@ -662,34 +673,41 @@ class SQLiteJobStore(JobStore):
     # --- writes ---------------------------------------------------------------------------
 
     async def claim(self, records: Sequence[JobRecord]) -> list[JobRecord]:
-        rows = [_row(record) for record in records]
+        return await self.write(records, ())
+
+    async def put(self, records: Sequence[JobRecord]) -> None:
+        await self.write((), records)
+
+    async def write(
+        self,
+        claims: Sequence[JobRecord],
+        records: Sequence[JobRecord],
+        values: Sequence[tuple[str, str]] = (),
+    ) -> list[JobRecord]:
+        """:meth:`claim` ``claims``, :meth:`put` ``records`` and :meth:`save` ``values`` in
+        one transaction (one sync to the disk); the records that hold the claimed keys."""
+        claim_rows = [_row(record) for record in claims]
+        put_rows = [(*_row(record)[2:], record.key, record.attempt) for record in records]
 
         def work(connection: sqlite3.Connection) -> list[JobRecord]:
             held = []
             with _transaction(connection):
-                for record, row in zip(records, rows, strict=True):
-                    connection.execute(_CLAIM, row)
+                for record, row in zip(claims, claim_rows, strict=True):
+                    if connection.execute(_CLAIM, row).fetchall():
+                        held.append(record)
+                        continue
+                    # Held by another attempt (not forgotten): that record is the answer.
                     stored = connection.execute(
                         f"SELECT {_COLUMNS} FROM jobs WHERE key = ?", (record.key,)
                     ).fetchone()
-                    held.append(record if stored[1] == record.attempt else _record(stored))
+                    held.append(_record(stored))
+                if put_rows:
+                    connection.executemany(_PUT, put_rows)
+                if values:
+                    connection.executemany(_SAVE, values)
             return held
 
         return await self._call(work)
-
-    async def put(self, records: Sequence[JobRecord]) -> None:
-        rows = [(*_row(record)[2:], record.key, record.attempt) for record in records]
-
-        def work(connection: sqlite3.Connection) -> None:
-            with _transaction(connection):
-                connection.executemany(
-                    "UPDATE jobs SET endpoint = ?, request = ?, state = ?, created_at = ?,"
-                    " updated_at = ?, job_id = ?, sent_at = ?, points_frozen = ?,"
-                    " points_consumed = ?, files = ?, task = ? WHERE key = ? AND attempt = ?",
-                    rows,
-                )
-
-        await self._call(work)
 
     async def discard(self, key: str, attempt: str) -> None:
         def work(connection: sqlite3.Connection) -> None:
@@ -718,15 +736,7 @@ class SQLiteJobStore(JobStore):
         return await self._call(work)
 
     async def save(self, name: str, value: str) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            with _transaction(connection):
-                connection.execute(
-                    "INSERT INTO client_state (name, value) VALUES (?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (name, value),
-                )
-
-        await self._call(work)
+        await self.write((), (), [(name, value)])
 
 
 class _transaction:
