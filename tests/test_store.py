@@ -443,3 +443,35 @@ async def test_a_claim_of_a_held_key_answers_the_holder_in_a_shared_write(
         await store.claim([record("taken", "theirs")])
         held = await store.write([record("free", "mine"), record("taken", "mine")], [])
         assert [(r.key, r.attempt) for r in held] == [("free", "mine"), ("taken", "theirs")]
+
+
+async def test_many_claims_and_updates_in_one_write_all_land(tmp_path: Path) -> None:
+    """A write of more rows than one statement takes (in runs of 64, 32, 4) stores each."""
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        claims = [record(f"k{i:03}") for i in range(100)]
+        assert await store.write(claims, []) == claims
+        await store.write([], [answered(claimed, DONE_TASK) for claimed in claims[:99]])
+        states = [r.state for r in await store.records()]
+        assert states == [RecordState.COMPLETED] * 99 + [RecordState.SUBMITTING]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "kept_state"),
+    [
+        pytest.param(DONE_TASK, PENDING_TASK, RecordState.PENDING, id="pending-last"),
+        pytest.param(PENDING_TASK, DONE_TASK, RecordState.COMPLETED, id="completed-last"),
+    ],
+)
+async def test_the_last_of_two_versions_in_one_put_wins(
+    store: JobStore,
+    first: Mapping[str, object],
+    last: Mapping[str, object],
+    kept_state: RecordState,
+) -> None:
+    """Two versions of one record handed over together: the later one is kept."""
+    claimed = record("k")
+    await store.claim([claimed])
+    await store.put([answered(claimed, first), answered(claimed, last)])
+    kept = await store.get("k")
+    assert kept is not None
+    assert kept.state is kept_state
