@@ -433,12 +433,51 @@ _COLUMNS: Final = (
     " points_frozen, points_consumed, files, task"
 )
 _STATES: Final = {state.value: state for state in RecordState}
-#: A claim: a new record, or one over a forgotten record of its key (a key is free then).
-_CLAIM: Final = (
-    f"INSERT INTO jobs ({_COLUMNS}) VALUES ({','.join('?' * 13)})"
-    f" ON CONFLICT (key) DO UPDATE SET ({_COLUMNS}) ="
-    f" ({','.join('excluded.' + column.strip() for column in _COLUMNS.split(','))})"
-    " WHERE jobs.state = 'forgotten'"
+#: Rows per statement of a multi-row write (13 parameters a row, far below SQLite's limit).
+_CHUNK: Final = 64
+
+
+@functools.lru_cache(maxsize=16)
+def _claims_sql(n: int) -> str:
+    """Claim ``n`` records in one statement: each a new record, or one over a forgotten
+    record of its key (a key is free then); a key held otherwise is left alone."""
+    columns = [column.strip() for column in _COLUMNS.split(",")]
+    row = f"({','.join('?' * len(columns))})"
+    return (
+        f"INSERT INTO jobs ({_COLUMNS}) VALUES {','.join([row] * n)}"
+        f" ON CONFLICT (key) DO UPDATE SET ({_COLUMNS}) ="
+        f" ({','.join('excluded.' + column for column in columns)})"
+        " WHERE jobs.state = 'forgotten'"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _puts_sql(n: int) -> str:
+    """Update ``n`` records (the parameters of each: :func:`_row` but the key and the
+    attempt, then those two) in one statement, each only while its attempt holds the key."""
+    columns = [column.strip() for column in _COLUMNS.split(",")][2:]
+    row = f"({','.join('?' * (len(columns) + 2))})"
+    assignments = ", ".join(f"{column} = v.column{i}" for i, column in enumerate(columns, 1))
+    return (
+        f"UPDATE jobs SET {assignments} FROM (VALUES {','.join([row] * n)}) AS v"
+        f" WHERE jobs.key = v.column{len(columns) + 1}"
+        f" AND jobs.attempt = v.column{len(columns) + 2}"
+    )
+
+
+def _chunks(rows: Sequence[tuple[object, ...]]) -> Iterator[tuple[int, list[object]]]:
+    """``rows`` in runs of a power of two (at most :data:`_CHUNK`), flattened: few
+    statements per write, and few distinct ones for SQLite's statement cache."""
+    start = 0
+    while start < len(rows):
+        size = min(_CHUNK, 1 << ((len(rows) - start).bit_length() - 1))
+        yield size, [value for row in rows[start : start + size] for value in row]
+        start += size
+
+
+_SAVE: Final = (
+    "INSERT INTO client_state (name, value) VALUES (?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
 
 
@@ -662,34 +701,49 @@ class SQLiteJobStore(JobStore):
     # --- writes ---------------------------------------------------------------------------
 
     async def claim(self, records: Sequence[JobRecord]) -> list[JobRecord]:
-        rows = [_row(record) for record in records]
+        return await self.write(records, ())
+
+    async def put(self, records: Sequence[JobRecord]) -> None:
+        await self.write((), records)
+
+    async def write(
+        self,
+        claims: Sequence[JobRecord],
+        records: Sequence[JobRecord],
+        values: Sequence[tuple[str, str]] = (),
+    ) -> list[JobRecord]:
+        """:meth:`claim` ``claims``, :meth:`put` ``records`` and :meth:`save` ``values`` in
+        one transaction (one sync to the disk); the records that hold the claimed keys."""
+        claim_rows = [_row(record) for record in claims]
+        # The last version of each submission (one statement cannot update a row twice).
+        latest = {(record.key, record.attempt): record for record in records}
+        put_rows = [(*_row(record)[2:], key, attempt) for (key, attempt), record in latest.items()]
 
         def work(connection: sqlite3.Connection) -> list[JobRecord]:
-            held = []
+            # Few statements, each for many rows: the store's thread takes the interpreter
+            # lock back after each one, waiting for the event loop's thread to let it go.
             with _transaction(connection):
-                for record, row in zip(records, rows, strict=True):
-                    connection.execute(_CLAIM, row)
-                    stored = connection.execute(
-                        f"SELECT {_COLUMNS} FROM jobs WHERE key = ?", (record.key,)
-                    ).fetchone()
-                    held.append(record if stored[1] == record.attempt else _record(stored))
+                stored = connection.total_changes
+                for size, flat in _chunks(claim_rows):
+                    connection.execute(_claims_sql(size), flat)
+                if connection.total_changes - stored == len(claims):
+                    held = list(claims)  # every claim stored (the usual case)
+                else:
+                    held = [self._holder(connection, record) for record in claims]
+                for size, flat in _chunks(put_rows):
+                    connection.execute(_puts_sql(size), flat)
+                if values:
+                    connection.executemany(_SAVE, values)
             return held
 
         return await self._call(work)
 
-    async def put(self, records: Sequence[JobRecord]) -> None:
-        rows = [(*_row(record)[2:], record.key, record.attempt) for record in records]
-
-        def work(connection: sqlite3.Connection) -> None:
-            with _transaction(connection):
-                connection.executemany(
-                    "UPDATE jobs SET endpoint = ?, request = ?, state = ?, created_at = ?,"
-                    " updated_at = ?, job_id = ?, sent_at = ?, points_frozen = ?,"
-                    " points_consumed = ?, files = ?, task = ? WHERE key = ? AND attempt = ?",
-                    rows,
-                )
-
-        await self._call(work)
+    @staticmethod
+    def _holder(connection: sqlite3.Connection, claimed: JobRecord) -> JobRecord:
+        """The record that holds ``claimed``'s key: itself if its attempt was stored."""
+        row = connection.execute(f"SELECT {_COLUMNS} FROM jobs WHERE key = ?", (claimed.key,))
+        stored = row.fetchone()
+        return claimed if stored[1] == claimed.attempt else _record(stored)
 
     async def discard(self, key: str, attempt: str) -> None:
         def work(connection: sqlite3.Connection) -> None:
@@ -718,15 +772,7 @@ class SQLiteJobStore(JobStore):
         return await self._call(work)
 
     async def save(self, name: str, value: str) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            with _transaction(connection):
-                connection.execute(
-                    "INSERT INTO client_state (name, value) VALUES (?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (name, value),
-                )
-
-        await self._call(work)
+        await self.write((), (), [(name, value)])
 
 
 class _transaction:

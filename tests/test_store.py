@@ -7,6 +7,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 
 from legnext_async import (
@@ -25,7 +26,7 @@ from legnext_async._polling import DurationModel
 from legnext_async._store import CanonicalRequest, canonical_request, state_of
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
     from pathlib import Path
 
 PENDING_TASK = {
@@ -379,3 +380,98 @@ async def test_many_stores_opening_a_new_file_at_once_all_open(tmp_path: Path) -
         assert len(await stores[0].records()) == 8
     finally:
         await asyncio.gather(*(s.close() for s in stores))
+
+
+# --- SQLite: one transaction per turn of the keeper -------------------------------------
+
+
+class CountingSQLiteStore(SQLiteJobStore):
+    """An SQLite store that counts the transactions the keeper hands it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.turns: list[tuple[int, int]] = []
+
+    async def write(
+        self,
+        claims: Sequence[JobRecord],
+        records: Sequence[JobRecord],
+        values: Sequence[tuple[str, str]] = (),
+    ) -> list[JobRecord]:
+        self.turns.append((len(claims), len(records)))
+        return await super().write(claims, records, values)
+
+
+async def test_claims_and_updates_queued_together_share_one_sqlite_transaction(
+    tmp_path: Path,
+) -> None:
+    """A claim and the job-id write of another job queued at once are one write."""
+    store = CountingSQLiteStore(tmp_path / "jobs.db")
+    keeper = JobKeeper(store, DurationModel())
+    try:
+        first = record("k1")
+        await store.claim([first])
+        store.turns.clear()
+        written = keeper.durable(answered(first, PENDING_TASK))
+        claimed = keeper.claim(record("k2"))
+        await asyncio.gather(written, claimed)
+        assert store.turns == [(1, 1)]
+        states = {r.key: r.state for r in await store.records()}
+        assert states == {"k1": RecordState.PENDING, "k2": RecordState.SUBMITTING}
+    finally:
+        await keeper.close()
+
+
+async def test_a_write_that_fails_keeps_none_of_its_claims(tmp_path: Path) -> None:
+    """Claims and updates written together are atomic: a failing update leaves no claim."""
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        first = record("k1")
+        await store.claim([first])
+        # Not a value SQLite can store: the transaction fails after the claim was made.
+        unbindable = attrs.evolve(answered(first, PENDING_TASK), task_body=[1, 2])  # type: ignore[arg-type]
+        with pytest.raises(StoreError):
+            await store.write([record("k2")], [unbindable])
+        assert [r.key for r in await store.records()] == ["k1"]
+
+
+async def test_a_claim_of_a_held_key_answers_the_holder_in_a_shared_write(
+    tmp_path: Path,
+) -> None:
+    """Among claims written together, one of a key held by another attempt gets that
+    attempt's record, and the others are stored."""
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        await store.claim([record("taken", "theirs")])
+        held = await store.write([record("free", "mine"), record("taken", "mine")], [])
+        assert [(r.key, r.attempt) for r in held] == [("free", "mine"), ("taken", "theirs")]
+
+
+async def test_many_claims_and_updates_in_one_write_all_land(tmp_path: Path) -> None:
+    """A write of more rows than one statement takes (in runs of 64, 32, 4) stores each."""
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        claims = [record(f"k{i:03}") for i in range(100)]
+        assert await store.write(claims, []) == claims
+        await store.write([], [answered(claimed, DONE_TASK) for claimed in claims[:99]])
+        states = [r.state for r in await store.records()]
+        assert states == [RecordState.COMPLETED] * 99 + [RecordState.SUBMITTING]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "kept_state"),
+    [
+        pytest.param(DONE_TASK, PENDING_TASK, RecordState.PENDING, id="pending-last"),
+        pytest.param(PENDING_TASK, DONE_TASK, RecordState.COMPLETED, id="completed-last"),
+    ],
+)
+async def test_the_last_of_two_versions_in_one_put_wins(
+    store: JobStore,
+    first: Mapping[str, object],
+    last: Mapping[str, object],
+    kept_state: RecordState,
+) -> None:
+    """Two versions of one record handed over together: the later one is kept."""
+    claimed = record("k")
+    await store.claim([claimed])
+    await store.put([answered(claimed, first), answered(claimed, last)])
+    kept = await store.get("k")
+    assert kept is not None
+    assert kept.state is kept_state
