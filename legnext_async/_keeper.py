@@ -2,10 +2,10 @@
 
 The engine tells the client of every new snapshot of a job synchronously; the keeper turns
 that into a write queued for the store. One writer task per event loop takes every claim
-and update queued since its last turn and hands them to the store together (a claim batch,
-then an update batch; for an :class:`SQLiteJobStore`, both and the learned run times in one
-transaction), so a thousand jobs changing at once cost a few transactions, not a thousand
-fsyncs. Updates of one job coalesce: only its latest record is written.
+and update queued since its last turn and hands them to the store together
+(``JobStore.write``: for an :class:`SQLiteJobStore`, claims, updates and the learned run
+times in one transaction), so a thousand jobs changing at once cost a few transactions,
+not a thousand fsyncs. Updates of one job coalesce: only its latest record is written.
 
 A caller that must know its write is durable (a claim, before its POST; the job id, before
 the submission returns) awaits it, and the writer takes its turn at once. Status updates are
@@ -22,7 +22,6 @@ import weakref
 from typing import TYPE_CHECKING, Final
 
 from ._exceptions import LegnextError, StoreError
-from ._store import SQLiteJobStore
 
 if TYPE_CHECKING:
     from ._engine import Job
@@ -228,15 +227,7 @@ class JobKeeper:
             waiters, self._waiters = self._waiters, []
             learned, self._learned = self._learned, False
             try:
-                if isinstance(self.store, SQLiteJobStore):
-                    await self._write_together(self.store, claims, writes, learned)
-                else:
-                    if claims:
-                        await self._claim_all(claims)
-                    if writes:
-                        await self.store.put(list(writes.values()))
-                    if learned:
-                        await self.store.save(DURATIONS, json.dumps(self._durations.to_json()))
+                await self._write_together(claims, writes, learned)
                 for record in discards:
                     await self.store.discard(record.key, record.attempt)
             except asyncio.CancelledError:
@@ -262,7 +253,6 @@ class JobKeeper:
 
     async def _write_together(
         self,
-        store: SQLiteJobStore,
         claims: list[tuple[JobRecord, asyncio.Future[JobRecord]]],
         writes: dict[str, JobRecord],
         learned: bool,
@@ -271,8 +261,9 @@ class JobKeeper:
         one trip to the store's thread); a failure fails the claims and is raised."""
         values = [(DURATIONS, json.dumps(self._durations.to_json()))] if learned else []
         try:
-            mine = [record for record, _ in claims]
-            held = await store.write(mine, list(writes.values()), values)
+            held = await self.store.write(
+                [record for record, _ in claims], list(writes.values()), values
+            )
         except asyncio.CancelledError:
             for _, claimed in claims:
                 claimed.cancel()
@@ -283,29 +274,10 @@ class JobKeeper:
                 if not claimed.done():
                     claimed.set_exception(error)
             raise
-        for (_, claimed), record in zip(claims, held, strict=True):
-            if not claimed.done():
-                claimed.set_result(record)
-
-    async def _claim_all(self, claims: list[tuple[JobRecord, asyncio.Future[JobRecord]]]) -> None:
-        """Hand the queued claims to the store together; each future gets its key's holder
-        (or the error: nothing is sent for a claim that failed)."""
-        try:
-            held = await self.store.claim([record for record, _ in claims])
-        except asyncio.CancelledError:
-            for _, claimed in claims:
-                claimed.cancel()
-            raise
-        except Exception as exc:
-            error = _store_error(exc)
-            for _, claimed in claims:
-                if not claimed.done():
-                    claimed.set_exception(error)
-            return
         for (mine, claimed), record in zip(claims, held, strict=True):
             if claimed.cancelled():
                 # Its submission was cancelled while this was written (see abandon): nothing
-                # was sent, so the key is given back in this same run of the writer.
+                # was sent, so the key is given back in the writer's next turn.
                 if record.attempt == mine.attempt:
                     self._discards.append(mine)
             elif not claimed.done():

@@ -299,6 +299,26 @@ class JobStore(abc.ABC):
         the key is no longer this submission's.
         """
 
+    async def write(
+        self,
+        claims: Sequence[JobRecord],
+        records: Sequence[JobRecord],
+        values: Sequence[tuple[str, str]] = (),
+    ) -> list[JobRecord]:
+        """:meth:`claim` ``claims``, then :meth:`put` ``records`` and :meth:`save` each
+        ``(name, value)``; the records that hold the claimed keys.
+
+        The client hands each turn's news to this one method. This default makes the calls
+        one after another; a store that can do them in one transaction (one sync to the
+        disk, one round trip) should, as :class:`SQLiteJobStore` does.
+        """
+        held = await self.claim(claims) if claims else []
+        if records:
+            await self.put(records)
+        for name, value in values:
+            await self.save(name, value)
+        return held
+
     @abc.abstractmethod
     async def discard(self, key: str, attempt: str) -> None:
         """Remove a claimed record whose POST was provably never sent (the key is free)."""
