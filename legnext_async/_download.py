@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import os
 import secrets
 import sys
@@ -66,8 +68,10 @@ WRITE_BATCH: Final = 1024 * 1024
 #: a third more CPU per MB), where copying into a warm buffer costs one memcpy.
 SPARE_BUFFERS: Final = 4
 #: With ``fsync``: bytes written between two requests that the kernel start writing them to
-#: disk (``posix_fadvise(POSIX_FADV_DONTNEED)`` on Linux), so the disk works while the
-#: network does and the final ``fsync`` finds little left to do.
+#: disk (``sync_file_range`` on Linux), so the disk works while the network does and the
+#: final ``fsync`` finds little left to do. (``posix_fadvise(POSIX_FADV_DONTNEED)`` does
+#: start writeback too, but also drops pages and drains every CPU's page lists: measured
+#: up to a third slower than no advice at 256 MB, where ``sync_file_range`` was fastest.)
 WRITEBACK_STEP: Final = 8 * 1024 * 1024
 #: Files of one job saved at once (each also takes a place in the client's request budget).
 FILES_IN_FLIGHT: Final = 4
@@ -569,6 +573,20 @@ def _existing(folder: Path, files: Sequence[OutputFile]) -> list[Path | None]:
     return found
 
 
+@functools.cache
+def _writeback_starter() -> Callable[[int, int, int, int], object] | None:
+    """Linux's ``sync_file_range`` from the C library (Python's ``os`` lacks it), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
 def _path_of(outcome: Path | BaseException) -> Path:
     if isinstance(outcome, BaseException):  # pragma: no cover - raised before this
         raise outcome
@@ -619,14 +637,14 @@ class _PartFile:
     def _start_writeback(self) -> None:
         """Ask the kernel to start writing what was written since the last call to disk.
 
-        On Linux, ``POSIX_FADV_DONTNEED`` on dirty pages starts their writeback and keeps
-        them (only clean pages are dropped); elsewhere this does nothing and the ``fsync``
-        at the end does it all.
+        On Linux, ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` starts the writeback of that
+        range and returns; elsewhere this does nothing and the ``fsync`` at the end does it
+        all.
         """
-        advise = getattr(os, "posix_fadvise", None)
-        if advise is not None and sys.platform.startswith("linux"):
-            with contextlib.suppress(OSError):  # advice only: the fsync still makes it sure
-                advise(self.fd, self.started, self.written - self.started, os.POSIX_FADV_DONTNEED)
+        start_writeback = _writeback_starter()
+        if start_writeback is not None:
+            # Advice only (its result is not checked): the fsync still makes it sure.
+            start_writeback(self.fd, self.started, self.written - self.started, 2)
         self.started = self.written
 
     def commit(self, data: memoryview, final: Path) -> None:

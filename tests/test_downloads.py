@@ -22,6 +22,7 @@ from legnext_async import (
     VideoResult,
 )
 from legnext_async._download import expires_at, shown_url
+from legnext_async._wholeness import is_whole
 from legnext_async.emulator import Emulator, Fault
 
 from .conftest import API_KEY, FAST_RETRY, SCALE
@@ -272,6 +273,20 @@ async def test_a_big_file_streams_with_bounded_memory(tmp_path: Path) -> None:
             tracemalloc.stop()
     assert path.stat().st_size == size
     assert peak < 4 * 1024 * 1024
+
+
+async def test_a_big_file_with_fsync_is_saved_whole(tmp_path: Path) -> None:
+    """With ``fsync=True``, a file long enough to start writeback as it streams is whole."""
+    size = 20 * 1024 * 1024 + 12_345  # past two writeback steps (8 MiB), not a whole buffer
+    async with (
+        Emulator(api_key=API_KEY, time_scale=SCALE, file_size=size) as emulator,
+        LegnextClient(api_key=API_KEY, base_url=emulator.base_url) as client,
+    ):
+        task = await client.get_task(emulator.seed_job("upscale", api_key=API_KEY))
+        (path,) = await client.download(task, tmp_path, fsync=True)
+    assert path.stat().st_size == size
+    assert is_whole(path)
+    assert leftovers(tmp_path) == [path.name]
 
 
 # --- failures, retries and what is left on disk ------------------------------------------
