@@ -58,7 +58,7 @@ class FollowUpClient(Protocol):
         """Check ``values`` against ``route``, build its body and submit the job."""
 
     async def download(
-        self, target: TaskResult, directory: str | os.PathLike[str], /
+        self, target: TaskResult, directory: str | os.PathLike[str], /, *, fsync: bool | None
     ) -> tuple[Path, ...]:
         """Save the result's output files in ``directory``; their paths, in output order."""
 
@@ -155,13 +155,17 @@ class TaskResult:
         values[parent.name] = self.job_id
         return await client._create(route, poll, key, **values)
 
-    async def _download(self, directory: str | os.PathLike[str]) -> tuple[Path, ...]:
+    async def _download(
+        self, directory: str | os.PathLike[str], fsync: bool | None
+    ) -> tuple[Path, ...]:
         """Save the files through the open client, or through a session of its own."""
         client = self._client
         if client is not None and not client.closed:
-            return await client.download(self, directory)
+            return await client.download(self, directory, fsync=fsync)
+        if fsync is not None and not isinstance(fsync, bool):
+            raise ValidationError("fsync", f"must be True, False or None, got {fsync!r}")
         # Default retries and limits: a result read from JSON knows no client's settings.
-        return await download_without_client(self.task, directory)
+        return await download_without_client(self.task, directory, fsync=bool(fsync))
 
     def _open_client(self, route: Route) -> FollowUpClient:
         """The client to follow up through, or ClientClosedError saying how to get one."""
@@ -234,21 +238,24 @@ class ImageResult(TaskResult):
         (or sent something that is not an absolute http(s) URL)."""
         return self.task.output.image_url
 
-    async def download(self, directory: str | os.PathLike[str]) -> tuple[Path, ...]:
+    async def download(
+        self, directory: str | os.PathLike[str], *, fsync: bool | None = None
+    ) -> tuple[Path, ...]:
         """Save the images in ``directory`` (made if missing); their paths, in order.
 
         The images are ``image_urls`` (the grid image is not one of them). Each is named
         ``<job_id>_<index><ext>``; a file saved before is not fetched again. Goes through
         the result's client (its retries, limits and request budget) when it is open, else
-        through a short-lived session with the default settings. See
-        :meth:`LegnextClient.download` for the checks.
+        through a short-lived session with the default settings. ``fsync=True`` flushes
+        each file to disk before its rename (``None``: the client's ``fsync_downloads``;
+        without a client, off). See :meth:`LegnextClient.download` for the checks.
 
         Raises:
             DownloadExpiredError: a signed URL is past its ``Expires`` (nothing is sent).
             DownloadError: a file could not be saved (the job, file number and reason are
                 named).
         """
-        return await self._download(directory)
+        return await self._download(directory, fsync)
 
     async def upscale(
         self,
@@ -523,20 +530,24 @@ class VideoResult(TaskResult):
         """
         return self.task.output.video_urls
 
-    async def download(self, directory: str | os.PathLike[str]) -> tuple[Path, ...]:
+    async def download(
+        self, directory: str | os.PathLike[str], *, fsync: bool | None = None
+    ) -> tuple[Path, ...]:
         """Save the videos in ``directory`` (made if missing); their paths, in order.
 
         The videos are ``video_urls``. Each is named ``<job_id>_<index><ext>``; a
         file saved before is not fetched again. Goes through the result's client (its
         retries, limits and request budget) when it is open, else through a short-lived
-        session with the default settings. See :meth:`LegnextClient.download` for the checks.
+        session with the default settings. ``fsync=True`` flushes each file to disk before
+        its rename (``None``: the client's ``fsync_downloads``; without a client, off). See
+        :meth:`LegnextClient.download` for the checks.
 
         Raises:
             DownloadExpiredError: a signed URL is past its ``Expires`` (nothing is sent).
             DownloadError: a file could not be saved (the job, file number and reason are
                 named).
         """
-        return await self._download(directory)
+        return await self._download(directory, fsync)
 
     async def extend_video(
         self,

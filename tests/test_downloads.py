@@ -22,6 +22,7 @@ from legnext_async import (
     VideoResult,
 )
 from legnext_async._download import expires_at, shown_url
+from legnext_async._wholeness import is_whole
 from legnext_async.emulator import Emulator, Fault
 
 from .conftest import API_KEY, FAST_RETRY, SCALE
@@ -176,6 +177,86 @@ async def test_only_missing_files_are_fetched(
     assert file_requests(emulator)[before:] == [f"/files/{result.job_id}_2.png"]
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda body: b"", id="empty"),
+        pytest.param(lambda body: body[: len(body) // 2], id="cut-short"),
+        pytest.param(lambda body: bytes(len(body)), id="zeros"),
+    ],
+)
+async def test_a_file_a_power_cut_left_broken_is_fetched_again(
+    damage: Callable[[bytes], bytes],
+    client: LegnextClient,
+    emulator: Emulator,
+    tmp_path: Path,
+) -> None:
+    """A file under its final name that is not whole is fetched again and replaced."""
+    result = await finished(client, emulator)
+    paths = await result.download(tmp_path)
+    good = paths[1].read_bytes()
+    paths[1].write_bytes(damage(good))
+    before = len(file_requests(emulator))
+    assert await result.download(tmp_path) == paths
+    assert file_requests(emulator)[before:] == [f"/files/{result.job_id}_1.png"]
+    assert paths[1].read_bytes() == good
+    assert leftovers(tmp_path) == sorted(p.name for p in paths)
+
+
+@pytest.mark.parametrize(
+    ("client_option", "call_option", "synced"),
+    [
+        pytest.param(False, None, 0, id="default-off"),
+        pytest.param(False, True, 4, id="call-on"),
+        pytest.param(True, None, 4, id="client-on"),
+        pytest.param(True, False, 0, id="call-off-over-client-on"),
+    ],
+)
+async def test_fsync_flushes_each_file_when_asked(
+    client_option: bool,
+    call_option: bool | None,
+    synced: int,
+    client: LegnextClient,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each file is flushed to disk before its rename when the call or the client says so."""
+    task = (await finished(client, emulator)).task
+    flushed: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        flushed.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    async with LegnextClient(
+        api_key=API_KEY, base_url=emulator.base_url, fsync_downloads=client_option
+    ) as saving:
+        paths = await saving.download(task, tmp_path, fsync=call_option)
+    assert len(flushed) == synced
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+async def test_fsync_without_a_client_is_honoured(
+    client: LegnextClient, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result with no client flushes its files when ``fsync=True`` is passed."""
+    restored = TaskResult.from_json((await finished(client, emulator)).to_json())
+    assert isinstance(restored, ImageResult)
+    flushed: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        flushed.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    await restored.download(tmp_path, fsync=True)
+    assert len(flushed) == 4
+
+
 async def test_a_big_file_streams_with_bounded_memory(tmp_path: Path) -> None:
     """A 128 MiB file is saved whole while Python's heap grows by less than 4 MiB."""
     size = 128 * 1024 * 1024
@@ -192,6 +273,20 @@ async def test_a_big_file_streams_with_bounded_memory(tmp_path: Path) -> None:
             tracemalloc.stop()
     assert path.stat().st_size == size
     assert peak < 4 * 1024 * 1024
+
+
+async def test_a_big_file_with_fsync_is_saved_whole(tmp_path: Path) -> None:
+    """With ``fsync=True``, a file long enough to start writeback as it streams is whole."""
+    size = 20 * 1024 * 1024 + 12_345  # past two writeback steps (8 MiB), not a whole buffer
+    async with (
+        Emulator(api_key=API_KEY, time_scale=SCALE, file_size=size) as emulator,
+        LegnextClient(api_key=API_KEY, base_url=emulator.base_url) as client,
+    ):
+        task = await client.get_task(emulator.seed_job("upscale", api_key=API_KEY))
+        (path,) = await client.download(task, tmp_path, fsync=True)
+    assert path.stat().st_size == size
+    assert is_whole(path)
+    assert leftovers(tmp_path) == [path.name]
 
 
 # --- failures, retries and what is left on disk ------------------------------------------
@@ -294,9 +389,9 @@ async def test_cancelling_leaves_no_file(tmp_path: Path) -> None:
 
     async def hang(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "image/png"})
-        response.content_length = 1 << 20
+        response.content_length = 8 << 20
         await response.prepare(request)
-        await response.write(bytes(300_000))
+        await response.write(bytes(3 << 20))  # more than a write batch (1 MiB)
         started.set()
         await release.wait()
         return response
@@ -615,3 +710,19 @@ def test_client_options_are_checked() -> None:
     """``max_download_bytes`` below 1 is refused, naming the option."""
     with pytest.raises(ValidationError, match="max_download_bytes"):
         LegnextClient(api_key=API_KEY, max_download_bytes=0)
+
+
+def test_the_fsync_option_must_be_a_bool() -> None:
+    """``fsync_downloads`` other than True or False is refused, naming the option."""
+    with pytest.raises(ValidationError, match="fsync_downloads"):
+        LegnextClient(api_key=API_KEY, fsync_downloads="yes")  # type: ignore[arg-type]
+
+
+async def test_a_bad_fsync_argument_sends_nothing(
+    client: LegnextClient, emulator: Emulator, tmp_path: Path
+) -> None:
+    """``download(..., fsync=1)`` is refused, naming ``fsync``, before the job is read."""
+    job_id = emulator.seed_job("upscale", api_key=API_KEY)
+    with pytest.raises(ValidationError, match="fsync"):
+        await client.download(job_id, tmp_path, fsync=1)  # type: ignore[arg-type]
+    assert emulator.requests == []
