@@ -21,6 +21,7 @@ from aiohttp import hdrs
 
 from ._batch import BatchItem, BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget
+from ._callbacks import CallbackDesk
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, Downloader
 from ._endpoints import Endpoints
 from ._engine import JobEngine
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
     from ._catalog import Route
     from ._engine import Job
     from ._spending import PointTotals
+    from .webhooks import WebhookReceiver
 
 __all__ = ["LegnextClient"]
 
@@ -303,6 +305,14 @@ class LegnextClient(Endpoints):
             slot. ``None`` (the default): no limit, nothing counted. See :attr:`points`.
         max_download_bytes: the largest output file :meth:`download` saves (1 GiB by
             default); a longer one raises :class:`DownloadError`, with nothing left on disk.
+        webhook: a :class:`~legnext_async.webhooks.WebhookReceiver`. Each job-creating call
+            without a ``callback=`` of its own then carries a callback URL of the receiver,
+            with a token of that one job; its handle resolves as soon as the callback comes
+            (confirmed by one status read if the receiver has no secret), and polling goes
+            on only as a sparse safety net. With a store, the token is recorded, so a
+            callback for a job no handle here awaits updates its record, and one for a
+            submission whose answer was lost settles it. A ``callback=`` given to a call
+            stays the caller's: that job is polled as without a receiver.
     """
 
     def __init__(
@@ -322,6 +332,7 @@ class LegnextClient(Endpoints):
         store: JobStore | str | PathLike[str] | None = None,
         max_points: int | None = None,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        webhook: WebhookReceiver | None = None,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -376,6 +387,10 @@ class LegnextClient(Endpoints):
         self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
         opened = open_store(store)
         self._keeper = JobKeeper(opened, self._durations) if opened is not None else None
+        self._desk: CallbackDesk | None = None
+        if webhook is not None:
+            self._desk = CallbackDesk(webhook, read=self._read_callback_job, keeper=self._keeper)
+            webhook.attach(self._desk)
         self._downloader = Downloader(
             session=self._ensure_session,
             budget=self._budget,
@@ -421,6 +436,9 @@ class LegnextClient(Endpoints):
             return
         self._closed = True
         self._engine.closed = True
+        desk = self._desk
+        if desk is not None:
+            desk.receiver.detach(desk)
         guard = self._loop_guard
         if guard is not None and self._loop is _running_loop():
             await guard.aclose()  # runs _leave_loop()
@@ -484,6 +502,8 @@ class LegnextClient(Endpoints):
     async def _leave_loop(self) -> None:
         """End what belongs to the client's loop: every poll run, and its own session."""
         why = "the client was closed" if self._closed else "its event loop shut down"
+        if self._desk is not None:
+            await self._desk.stop()
         await self._engine.stop(
             lambda job_id: ClientClosedError(f"{why} while waiting for job {job_id}")
         )
@@ -721,6 +741,12 @@ class LegnextClient(Endpoints):
                 status=200,
             )
         return attrs.evolve(task, job_id=job_id)
+
+    async def _read_callback_job(self, job_id: str) -> Task:
+        """The status read confirming an unsigned callback (retried as reads are)."""
+        check_job_id(job_id)
+        task, _ = await self._read_task(job_id)
+        return task
 
     def _read_task(
         self, job_id: str, known: Task | None = None
@@ -1015,6 +1041,12 @@ class LegnextClient(Endpoints):
         sending = _Sending()
         claimed: JobRecord | None = None
         taken: JobRecord | None = None
+        desk = self._desk
+        token: str | None = None
+        sent_payload = payload
+        if desk is not None and payload.get("callback") is None:
+            token, url = desk.issue()
+            sent_payload = {**payload, "callback": url}
 
         async def claim() -> None:
             """Claim the key, durably: called once, as the POST is about to be sent."""
@@ -1026,11 +1058,12 @@ class LegnextClient(Endpoints):
                 key=key,
                 attempt=uuid.uuid4().hex,
                 endpoint=endpoint,
-                request=payload,
+                request=sent_payload,
                 state=RecordState.SUBMITTING,
                 created_at=now,
                 updated_at=now,
                 sent_at=now,
+                callback_token=token,
             )
             # Shielded: once on the store's thread the claim happens, cancelled or not.
             held = await asyncio.shield(keeper.claim(mine))
@@ -1043,7 +1076,9 @@ class LegnextClient(Endpoints):
             sending.before = claim
 
         async def send(ticket: SlotTicket) -> Task:
-            data, body, sent_at = await self._post_submission(endpoint, payload, ticket, sending)
+            data, body, sent_at = await self._post_submission(
+                endpoint, sent_payload, ticket, sending
+            )
             task = Task.from_json(data, body=body)
             if not is_job_id(task.job_id):
                 # The job may exist, but its id is unknown: never guessed, never sent again.
@@ -1061,8 +1096,10 @@ class LegnextClient(Endpoints):
             return task
 
         try:
-            job = await self._engine.submit(send, poll)
+            job = await self._engine.submit(send, poll, expects_callback=token is not None)
         except _KeyTaken:
+            if desk is not None and token is not None:
+                desk.unsent(token, unknown=False)
             if ledger is not None:
                 assert charge is not None
                 ledger.failed(charge, unknown=False)
@@ -1074,6 +1111,8 @@ class LegnextClient(Endpoints):
             unknown = isinstance(exc, SubmissionOutcomeUnknownError) or (
                 sending.sent and not isinstance(exc, LegnextError)
             )
+            if desk is not None and token is not None:
+                desk.unsent(token, unknown=unknown)
             if ledger is not None:
                 assert charge is not None
                 ledger.failed(charge, unknown=unknown)
@@ -1082,6 +1121,8 @@ class LegnextClient(Endpoints):
                 self._submission_failed(keeper, claimed, exc, unknown=unknown)
             raise
         logger.debug("%s created job %s", endpoint, job.job_id)
+        if desk is not None and token is not None:
+            desk.sent(token, job)
         if claimed is not None:
             assert keeper is not None
             assert job.task is not None
@@ -1158,11 +1199,19 @@ class LegnextClient(Endpoints):
         assert keeper is not None
         job = keeper.live.get(record.key)
         if job is None or job.job_id != record.job_id:
+            desk = self._desk
+            token = record.callback_token
             job = self._engine.restore(
-                record.job_id, task=record.task, sent_at=record.sent_at, policy=poll
+                record.job_id,
+                task=record.task,
+                sent_at=record.sent_at,
+                policy=poll,
+                expects_callback=desk is not None and token is not None,
             )
             job.record = record
             keeper.live[record.key] = job
+            if desk is not None and token is not None:
+                desk.adopt(token, job)
         return job
 
     async def _post_submission(
