@@ -1,4 +1,4 @@
-"""Run the seven benchmarks, each in a fresh process, and table the results.
+"""Run the eight benchmarks, each in a fresh process, and table the results.
 
 Writes ``benchmarks/results/<name>.json`` per benchmark and ``benchmarks/results/latest.md``
 (the machine and every table; ``--quick`` writes to the temporary directory instead). With
@@ -31,6 +31,7 @@ import bench_fault_soak
 import bench_many_handles
 import bench_poll_efficiency
 import bench_status_cpu
+import bench_webhooks
 from _common import PACKAGE_ENV, RESULTS_DIR, log, machine, package_label, table
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +48,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
     ("as_completed", "bench_as_completed.py", [], ["--jobs", "500"]),
     ("fault_soak", "bench_fault_soak.py", [], ["--jobs", "60", "--timeout", "60"]),
     ("download", "bench_download.py", [], ["--sizes", "1", "8", "--rounds", "2"]),
+    ("webhooks", "bench_webhooks.py", [], ["--jobs", "8"]),
 ]
 
 
@@ -129,6 +131,16 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             f"{r['rounds']} rounds with the contenders' order rotated, at least 64 MB per "
             "contender per round; memory is the `tracemalloc` peak of one download.\n\n"
             + bench_download.render(r)
+        )
+    if "webhooks" in results:
+        r = results["webhooks"]
+        parts.append(
+            f"### 8. Callbacks\n\n{r['jobs_per_type']} inpaints (90–120 s) and "
+            f"{r['jobs_per_type']} diffusions (30–90 s) per row, 1 s pending, time scale "
+            f"{r['time_scale']:g}; each callback posted {r['callback_delay']:g} s after its "
+            "job's end, signed, and lost with the row's probability; lags in unscaled "
+            "seconds, `lag − delay` over the jobs whose callback was delivered.\n\n"
+            + bench_webhooks.render(r)
         )
     return "\n\n".join(parts) + "\n"
 
