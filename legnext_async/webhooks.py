@@ -68,8 +68,8 @@ logger = logging.getLogger("legnext_async")
 
 #: The status of an accepted delivery (a duplicate or a replay included).
 ACCEPTED: Final = 200
-#: The status of every refused delivery, whatever the reason: that of a path that does not
-#: exist, so that an issued token cannot be told from any other.
+#: The status of every refused delivery, whatever the reason (that of a path that does not
+#: exist, so that an issued token cannot be told from any other).
 REFUSED: Final = 404
 #: Seconds a signed delivery's timestamp may differ from the receiver's clock.
 DEFAULT_TOLERANCE: Final = 300.0
@@ -195,7 +195,8 @@ class WebhookReceiver:
         max_body_bytes: the longest body read (at least 1024); a longer one is refused
             without being read further.
         replay_memory: how many accepted signatures are remembered to ignore replays.
-        clock: the receiver's clock (Unix seconds; tests give another).
+        clock: the receiver's clock, in Unix seconds; ``None``: ``time.time`` (tests give
+            another, an emulator's ``now`` for one).
     """
 
     def __init__(
@@ -207,7 +208,7 @@ class WebhookReceiver:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         replay_memory: int = DEFAULT_REPLAY_MEMORY,
         allow_insecure_http: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.public_url = _check_public_url(public_url, allow_insecure_http=allow_insecure_http)
         if secret is not None and not secret:
@@ -218,7 +219,7 @@ class WebhookReceiver:
         self.tolerance = float(tolerance)
         self.max_body_bytes = check_min_int(max_body_bytes, "max_body_bytes", MIN_BODY_BYTES)
         self._replay_memory = check_min_int(replay_memory, "replay_memory", 1)
-        self._clock = clock
+        self._clock = clock or time.time
         #: Signatures of accepted deliveries, oldest first, with their timestamps.
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._listener: CallbackListener | None = None
