@@ -44,9 +44,10 @@ logger = logging.getLogger("legnext_async")
 
 #: Job ids whose finish reached the hooks, remembered so that a duplicate does not again.
 TOLD_MEMORY: Final = 10_000
-#: Tokens of submissions without a store whose outcome is unknown: a callback of one still
-#: reaches the hooks (the job's id is news to the user).
-ORPHAN_MEMORY: Final = 1_000
+#: Tokens a client without a store issued lately, with their job ids (``None``: the
+#: submission's outcome is unknown): a callback for one whose handle was dropped, or whose
+#: answer was lost, still reaches the hooks. A store remembers every token instead.
+ISSUED_MEMORY: Final = 10_000
 
 
 class _Early:
@@ -70,9 +71,9 @@ class CallbackDesk:
 
     __slots__ = (
         "_confirming",
+        "_issued",
         "_jobs",
         "_keeper",
-        "_orphans",
         "_read",
         "_sending",
         "_told",
@@ -92,7 +93,7 @@ class CallbackDesk:
         self._keeper = keeper
         self._sending: dict[str, _Early] = {}
         self._jobs: weakref.WeakValueDictionary[str, Job] = weakref.WeakValueDictionary()
-        self._orphans: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._issued: collections.OrderedDict[str, str | None] = collections.OrderedDict()
         self._confirming: set[str] = set()
         self._told: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._work: set[asyncio.Task[None]] = set()
@@ -109,6 +110,7 @@ class CallbackDesk:
         """The submission of ``token`` made ``job``: deliveries that came early are taken."""
         early = self._sending.pop(token, None)
         self._jobs[token] = job
+        self._remember(token, job.job_id)
         if early is not None and early.task is not None:
             self._start(self._on_job(token, job, early.task, signed=early.signed))
 
@@ -117,12 +119,18 @@ class CallbackDesk:
         early = self._sending.pop(token, None)
         if not unknown:
             return
-        if self._keeper is None:
-            self._orphans[token] = None
-            while len(self._orphans) > ORPHAN_MEMORY:
-                self._orphans.popitem(last=False)
+        self._remember(token, None)
         if early is not None and early.task is not None:
             self._start(self._lookup_later(token, early.task, signed=early.signed))
+
+    def _remember(self, token: str, job_id: str | None) -> None:
+        """Keep a token of a client without a store (see :data:`ISSUED_MEMORY`)."""
+        if self._keeper is not None:
+            return
+        issued = self._issued
+        issued[token] = job_id
+        while len(issued) > ISSUED_MEMORY:
+            issued.popitem(last=False)
 
     def adopt(self, token: str, job: Job) -> None:
         """``job`` (restored from its record) is the one of ``token``."""
@@ -140,8 +148,8 @@ class CallbackDesk:
         if job is not None:
             self._start(self._on_job(token, job, task, signed=signed))
             return True
-        if token in self._orphans:
-            self._start(self._on_orphan(token, task, signed=signed))
+        if token in self._issued:
+            self._start(self._on_orphan(token, self._issued[token], task, signed=signed))
             return True
         record = await self._record_of(token)
         if record is None:
@@ -178,7 +186,7 @@ class CallbackDesk:
         """An early delivery of a submission whose answer was then lost: by its record."""
         keeper = self._keeper
         if keeper is None:
-            await self._on_orphan(token, task, signed=signed)
+            await self._on_orphan(token, None, task, signed=signed)
             return
         await keeper.flush()
         record = await self._record_of(token)
@@ -237,11 +245,16 @@ class CallbackDesk:
         if confirmed.is_finished:
             self._tell(FinishedJob(confirmed, record.key))
 
-    async def _on_orphan(self, token: str, task: Task, *, signed: bool) -> None:
-        """A delivery for a lost submission of a client without a store: hooks only."""
-        confirmed = task if signed else await self._confirm(token, task.job_id)
+    async def _on_orphan(self, token: str, job_id: str | None, task: Task, *, signed: bool) -> None:
+        """A delivery for a job of a client without a store whose handle is gone (``job_id``
+        ``None``: its submission's answer was lost): it reaches the hooks only."""
+        if job_id is not None and task.job_id != job_id:
+            return
+        if job_id is not None and job_id in self._told:
+            return  # a duplicate
+        adopting = job_id is None and not task.callback
+        confirmed = task if signed and not adopting else await self._confirm(token, task.job_id)
         if confirmed is not None and confirmed.is_finished:
-            self._orphans.pop(token, None)
             self._tell(FinishedJob(confirmed))
 
     async def _confirm(self, token: str, job_id: str) -> Task | None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import pytest
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from legnext_async import JobStore, Task, TaskHandle
     from legnext_async._results import ImageResult
 
+T = TypeVar("T")
 SECRET = "whsec-test-0123456789"
 JOB_ID = "5dd94ec3-7282-4f04-9445-59e850ef1822"
 
@@ -116,6 +118,13 @@ async def finish_and_deliver(emulator: Emulator) -> None:
 
 async def diffusion(client: LegnextClient, **options: Any) -> TaskHandle[ImageResult]:
     return await client.diffusion("a lighthouse at dusk", **options)
+
+
+async def heard(hook_called: asyncio.Future[T]) -> T:
+    """What a hook was called with. The bound is no synchronisation (the hook is called by
+    a delivery the test awaited): it turns a hook never called into a failure, not a hang."""
+    async with asyncio.timeout(30):
+        return await hook_called
 
 
 def token_of(handle: TaskHandle[Any]) -> str:
@@ -379,7 +388,7 @@ async def test_a_callback_for_a_job_awaited_nowhere_lands_in_the_store(tmp_path:
         ) as other:
             handle = await other.diffusion("a lighthouse", key="job-1")
         await finish_and_deliver(emulator)
-        job = await finished
+        job = await heard(finished)
         assert job.key == "job-1"
         assert job.job_id == handle.job_id
     async with SQLiteJobStore(db) as store:
@@ -400,7 +409,7 @@ async def test_a_lost_answer_is_settled_by_its_callback() -> None:
         finished: asyncio.Future[FinishedJob] = asyncio.get_running_loop().create_future()
         receiver.on_finished(finished.set_result)
         await finish_and_deliver(emulator)
-        job = await finished
+        job = await heard(finished)
         again = await client.diffusion("a lighthouse", key="lost-1")
         result = await again
     (made,) = [j.job_id for j in emulator.jobs]
@@ -499,7 +508,7 @@ async def test_a_failing_hook_is_logged_and_the_others_run(
         receiver.on_finished(fine)
         handle = await diffusion(client)
         await finish_and_deliver(emulator)
-        assert await ran == handle.job_id
+        assert await heard(ran) == handle.job_id
         await receiver.drain()
     assert "the user's bug" in caplog.text
     assert handle.job_id in caplog.text
@@ -563,3 +572,42 @@ def test_replay_memory_is_bounded() -> None:
     for n in range(10):
         receiver._remember(f"sig-{n}")
     assert list(receiver._seen) == ["sig-7", "sig-8", "sig-9"]
+
+
+async def test_without_a_store_a_dropped_handles_job_reaches_the_hooks() -> None:
+    """A client without a store submits and drops the handle; the callback still reaches
+    the hooks (a web app that answers at once and is told later)."""
+    async with setup() as (emulator, receiver, client, _clock):
+        finished: asyncio.Future[FinishedJob] = asyncio.get_running_loop().create_future()
+        receiver.on_finished(finished.set_result)
+        job_id = (await diffusion(client)).job_id
+        gc.collect()  # the handle and its job are gone
+        assert not client._desk._jobs  # type: ignore[union-attr]
+        await finish_and_deliver(emulator)
+        job = await heard(finished)
+    assert job.job_id == job_id
+    assert job.key is None
+    assert job.task.status.value == "completed"
+
+
+async def test_a_receiver_runs_on_a_port_of_its_own() -> None:
+    """``receiver.app()`` served alone (no prefix) answers its deliveries."""
+    async with Emulator(api_key=API_KEY, time_scale=SCALE, seed=5) as emulator:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        receiver = WebhookReceiver(f"http://127.0.0.1:{sock.getsockname()[1]}")
+        runner = web.AppRunner(receiver.app(), access_log=None)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock).start()
+            async with LegnextClient(
+                api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(), webhook=receiver
+            ) as client:
+                client._engine.use_clock(FakeClock())
+                handle = await diffusion(client)
+                waiter = asyncio.ensure_future(handle.wait())
+                await finish_and_deliver(emulator)
+                assert len((await waiter).image_urls) == 4
+        finally:
+            await runner.cleanup()
+    assert [r.outcome for r in emulator.callback_log] == ["delivered"]
