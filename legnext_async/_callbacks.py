@@ -25,7 +25,7 @@ import weakref
 from typing import TYPE_CHECKING, Final
 
 from ._engine import CallbackReceived, progress_of
-from ._exceptions import LegnextError, StoreError
+from ._exceptions import LegnextError
 from ._store import RecordState, state_of
 from .webhooks import FinishedJob, names_token
 
@@ -165,8 +165,8 @@ class CallbackDesk:
         try:
             await keeper.ready()
             record = await keeper.store.find_token(token)
-        except (StoreError, OSError) as exc:
-            logger.error("webhook: job store lookup failed; delivery refused: %s", exc)
+        except Exception as exc:  # a store of the user's may raise anything: said, refused
+            logger.error("webhook: job store lookup failed; delivery refused", exc_info=exc)
             return None
         if record is None or record.state is RecordState.FORGOTTEN:
             return None

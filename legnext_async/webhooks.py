@@ -223,6 +223,7 @@ class WebhookReceiver:
         #: Signatures of accepted deliveries, oldest first, with their timestamps.
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._listener: CallbackListener | None = None
+        self._warned = False
         self._hooks: list[Callable[[FinishedJob], object]] = []
         self._running: set[asyncio.Task[None]] = set()
 
@@ -277,7 +278,9 @@ class WebhookReceiver:
             return ACCEPTED  # a replay, or the service's duplicate: acknowledged, ignored
         listener = self._listener
         if listener is None:
-            logger.warning("webhook: a delivery came while no client uses this receiver")
+            if not self._warned:
+                self._warned = True  # once: anyone may POST here, and logs must not flood
+                logger.warning("webhook: a delivery came while no client uses this receiver")
             return REFUSED
         if not await listener.delivered(token, task, signed=signature is not None):
             return REFUSED

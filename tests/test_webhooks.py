@@ -611,3 +611,21 @@ async def test_a_receiver_runs_on_a_port_of_its_own() -> None:
         finally:
             await runner.cleanup()
     assert [r.outcome for r in emulator.callback_log] == ["delivered"]
+
+
+class BrokenLookupStore(MemoryJobStore):
+    """A store whose token lookup fails, as a user's store might."""
+
+    async def find_token(self, token: str) -> None:
+        raise RuntimeError("the disk is gone")
+
+
+async def test_a_failing_store_lookup_refuses_the_delivery_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store that fails to look a token up: the delivery is refused and the error logged."""
+    async with setup(signed=False, store=BrokenLookupStore()) as (_, receiver, _client, _):
+        body = forged(JOB_ID, "")
+        status, _ = await post(f"{receiver.public_url}/{'A' * 32}", body)
+    assert status == REFUSED
+    assert "the disk is gone" in caplog.text
