@@ -629,3 +629,57 @@ async def test_a_failing_store_lookup_refuses_the_delivery_and_says_so(
         status, _ = await post(f"{receiver.public_url}/{'A' * 32}", body)
     assert status == REFUSED
     assert "the disk is gone" in caplog.text
+
+
+async def test_a_callback_that_beats_the_posts_answer_is_kept_for_it() -> None:
+    """The callback comes while the POST's answer is still on its way: it is kept, and
+    resolves the handle as soon as the answer names the job (no status read)."""
+    received, release = asyncio.Event(), asyncio.Event()
+    callback: list[str] = []
+    gets: list[str] = []
+
+    def task(status: str) -> dict[str, Any]:
+        return {
+            "job_id": JOB_ID,
+            "task_type": "diffusion",
+            "status": status,
+            "config": {"webhook_config": {"endpoint": callback[0]}},
+        }
+
+    async def create(request: web.Request) -> web.Response:
+        callback.append((await request.json())["callback"])
+        received.set()
+        await release.wait()  # the answer is slow: the callback overtakes it
+        return web.json_response(task("pending"))
+
+    async def read(request: web.Request) -> web.Response:
+        gets.append(request.match_info["job_id"])
+        return web.json_response(task("pending"))
+
+    app = web.Application()
+    app.router.add_post("/api/v1/diffusion", create)
+    app.router.add_get("/api/v1/job/{job_id}", read)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
+        async with (
+            hosted(secret=SECRET) as receiver,
+            LegnextClient(
+                api_key=API_KEY, base_url=base_url, retry=FAST_RETRY, webhook=receiver
+            ) as client,
+        ):
+            client._engine.use_clock(FakeClock())
+            submitting = asyncio.ensure_future(diffusion(client))
+            await received.wait()
+            body = json.dumps(task("completed")).encode()
+            status, _ = await post(callback[0], body, signed_headers(body, time.time()))
+            release.set()
+            handle = await submitting
+            finished = await heard(asyncio.ensure_future(handle.wait()))
+    finally:
+        await runner.cleanup()
+    assert status == ACCEPTED
+    assert finished.task.status.value == "completed"
+    assert gets == []
