@@ -212,6 +212,8 @@ async def _child_command(emulator: Emulator, command: str, kwargs: dict[str, Any
             ]
             for record in emulator.requests[kwargs["mark"] :]
         ]
+    if command == "callback_log":
+        return [[record.job_id, record.outcome] for record in emulator.callback_log]
     if command == "cpu":
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime

@@ -32,6 +32,7 @@ import bench_many_handles
 import bench_poll_efficiency
 import bench_status_cpu
 import bench_store
+import bench_webhooks
 from _common import PACKAGE_ENV, RESULTS_DIR, log, machine, package_label, table
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +55,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
         [],
         ["--jobs", "200", "--rounds", "2", "--records", "20000", "--resume-rounds", "2"],
     ),
+    ("webhooks", "bench_webhooks.py", [], ["--jobs", "8"]),
 ]
 
 
@@ -140,6 +142,16 @@ def report(results: dict[str, dict[str, Any]]) -> str:
     if "store" in results:
         r = results["store"]
         parts.append("### 8. The job store\n\n" + bench_store.describe(r) + bench_store.render(r))
+    if "webhooks" in results:
+        r = results["webhooks"]
+        parts.append(
+            f"### 9. Callbacks\n\n{r['jobs_per_type']} inpaints (90–120 s) and "
+            f"{r['jobs_per_type']} diffusions (30–90 s) per row, 1 s pending, time scale "
+            f"{r['time_scale']:g}; each callback posted {r['callback_delay']:g} s after its "
+            "job's end, signed, and lost with the row's probability; lags in unscaled "
+            "seconds, `lag − delay` over the jobs whose callback was delivered.\n\n"
+            + bench_webhooks.render(r)
+        )
     return "\n\n".join(parts) + "\n"
 
 

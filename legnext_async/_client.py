@@ -22,6 +22,7 @@ from aiohttp import hdrs
 
 from ._batch import BatchItem, BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget
+from ._callbacks import CallbackDesk
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, Downloader
 from ._endpoints import Endpoints
 from ._engine import JobEngine
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
     from ._catalog import Route
     from ._engine import Job
     from ._spending import PointTotals
+    from .webhooks import WebhookReceiver
 
 __all__ = ["LegnextClient"]
 
@@ -318,6 +320,14 @@ class LegnextClient(Endpoints):
             process never leaves a half file under its name either way, and a file a power
             cut left short is noticed and fetched again; on, downloads run at the disk's
             speed rather than the page cache's, and a file, once named, survives a power cut.
+        webhook: a :class:`~legnext_async.webhooks.WebhookReceiver`. Each job-creating call
+            without a ``callback=`` of its own then carries a callback URL of the receiver,
+            with a token of that one job; its handle resolves as soon as the callback comes
+            (confirmed by one status read if the receiver has no secret), and polling goes
+            on only as a sparse safety net. With a store, the token is recorded, so a
+            callback for a job no handle here awaits updates its record, and one for a
+            submission whose answer was lost settles it. A ``callback=`` given to a call
+            stays the caller's: that job is polled as without a receiver.
     """
 
     def __init__(
@@ -338,6 +348,7 @@ class LegnextClient(Endpoints):
         max_points: int | None = None,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         fsync_downloads: bool = False,
+        webhook: WebhookReceiver | None = None,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -396,6 +407,10 @@ class LegnextClient(Endpoints):
         self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
         opened = open_store(store)
         self._keeper = JobKeeper(opened, self._durations) if opened is not None else None
+        self._desk: CallbackDesk | None = None
+        if webhook is not None:
+            self._desk = CallbackDesk(webhook, read=self._read_callback_job, keeper=self._keeper)
+            webhook.attach(self._desk)
         self._downloader = Downloader(
             session=self._ensure_session,
             budget=self._budget,
@@ -442,6 +457,9 @@ class LegnextClient(Endpoints):
             return
         self._closed = True
         self._engine.closed = True
+        desk = self._desk
+        if desk is not None:
+            desk.receiver.detach(desk)
         guard = self._loop_guard
         if guard is not None and self._loop is _running_loop():
             await guard.aclose()  # runs _leave_loop()
@@ -505,6 +523,8 @@ class LegnextClient(Endpoints):
     async def _leave_loop(self) -> None:
         """End what belongs to the client's loop: every poll run, and its own session."""
         why = "the client was closed" if self._closed else "its event loop shut down"
+        if self._desk is not None:
+            await self._desk.stop()
         await self._engine.stop(
             lambda job_id: ClientClosedError(f"{why} while waiting for job {job_id}")
         )
@@ -742,6 +762,12 @@ class LegnextClient(Endpoints):
                 status=200,
             )
         return attrs.evolve(task, job_id=job_id)
+
+    async def _read_callback_job(self, job_id: str) -> Task:
+        """The status read confirming an unsigned callback (retried as reads are)."""
+        check_job_id(job_id)
+        task, _ = await self._read_task(job_id)
+        return task
 
     def _read_task(
         self, job_id: str, known: Task | None = None
@@ -1050,6 +1076,12 @@ class LegnextClient(Endpoints):
         sending = _Sending()
         claimed: JobRecord | None = None
         taken: JobRecord | None = None
+        desk = self._desk
+        token: str | None = None
+        sent_payload = payload
+        if desk is not None and payload.get("callback") is None:
+            token, url = desk.issue()
+            sent_payload = {**payload, "callback": url}
 
         async def claim() -> None:
             """Claim the key, durably: called once, as the POST is about to be sent."""
@@ -1062,11 +1094,12 @@ class LegnextClient(Endpoints):
                 attempt=uuid.uuid4().hex,
                 endpoint=endpoint,
                 # Encoded once here: every write of the record reuses the text.
-                request=CanonicalRequest.of(payload),
+                request=CanonicalRequest.of(sent_payload),
                 state=RecordState.SUBMITTING,
                 created_at=now,
                 updated_at=now,
                 sent_at=now,
+                callback_token=token,
             )
             # Shielded: once on the store's thread the claim happens, cancelled or not.
             claiming = keeper.claim(mine)
@@ -1086,7 +1119,9 @@ class LegnextClient(Endpoints):
             sending.before = claim
 
         async def send(ticket: SlotTicket) -> Task:
-            data, body, sent_at = await self._post_submission(endpoint, payload, ticket, sending)
+            data, body, sent_at = await self._post_submission(
+                endpoint, sent_payload, ticket, sending
+            )
             task = Task.from_json(data, body=body)
             if not is_job_id(task.job_id):
                 # The job may exist, but its id is unknown: never guessed, never sent again.
@@ -1104,8 +1139,10 @@ class LegnextClient(Endpoints):
             return task
 
         try:
-            job = await self._engine.submit(send, poll)
+            job = await self._engine.submit(send, poll, expects_callback=token is not None)
         except _KeyTaken:
+            if desk is not None and token is not None:
+                desk.unsent(token, unknown=False)
             if ledger is not None:
                 assert charge is not None
                 ledger.failed(charge, unknown=False)
@@ -1117,6 +1154,8 @@ class LegnextClient(Endpoints):
             unknown = isinstance(exc, SubmissionOutcomeUnknownError) or (
                 sending.sent and not isinstance(exc, LegnextError)
             )
+            if desk is not None and token is not None:
+                desk.unsent(token, unknown=unknown)
             if ledger is not None:
                 assert charge is not None
                 ledger.failed(charge, unknown=unknown)
@@ -1125,6 +1164,8 @@ class LegnextClient(Endpoints):
                 self._submission_failed(keeper, claimed, exc, unknown=unknown)
             raise
         logger.debug("%s created job %s", endpoint, job.job_id)
+        if desk is not None and token is not None:
+            desk.sent(token, job)
         if claimed is not None:
             assert keeper is not None
             assert job.task is not None
@@ -1210,18 +1251,31 @@ class LegnextClient(Endpoints):
         assert keeper is not None
         job = keeper.live.get(record.key)
         if job is None or job.job_id != record.job_id:
+            desk = self._desk
+            token = record.callback_token
+            expects_callback = desk is not None and token is not None
             if record.state.is_finished:
                 job = self._engine.restore(
-                    record.job_id, task=record.task, sent_at=record.sent_at, policy=poll
+                    record.job_id,
+                    task=record.task,
+                    sent_at=record.sent_at,
+                    policy=poll,
+                    expects_callback=expects_callback,
                 )
             else:
                 # Decoded when the job is first used or asked about: resume() of many
                 # jobs decodes none.
                 job = self._engine.restore(
-                    record.job_id, stored=lambda: record.task, sent_at=record.sent_at, policy=poll
+                    record.job_id,
+                    stored=lambda: record.task,
+                    sent_at=record.sent_at,
+                    policy=poll,
+                    expects_callback=expects_callback,
                 )
             job.record = record
             keeper.live[record.key] = job
+            if desk is not None and token is not None:
+                desk.adopt(token, job)
         return job
 
     async def _post_submission(

@@ -315,6 +315,13 @@ def _same_answer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return not isinstance(a, RawJSON) and a == b
 
 
+def progress_of(task: Task) -> int:
+    """How far a snapshot says its job got: 0 queued, 1 running, 2 finished."""
+    if task.is_finished:
+        return 2
+    return 0 if phase_of(task) is Phase.PENDING else 1
+
+
 def change_key(task: Task) -> tuple[object, ...]:
     """What makes a snapshot news to someone following the job."""
     return (task.status, task.meta.started_at, task.meta.ended_at, len(task.logs))
@@ -330,6 +337,7 @@ class Job:
         "__weakref__",
         "changed",
         "engine",
+        "expects_callback",
         "holder",
         "job_id",
         "keeps_slot",
@@ -381,6 +389,9 @@ class Job:
         self.record: JobRecord | None = None
         #: Makes the snapshot of a restored job, not decoded yet (see ``snapshot``).
         self.stored: Callable[[], Task | None] | None = None
+        #: Whether the service will post the job to the client's webhook receiver: then
+        #: polling is only a sparse safety net (see ``_polling.safety_net``).
+        self.expects_callback = False
 
     def __repr__(self) -> str:
         return f"<Job {self.job_id!r} {self.phase.value}>"
@@ -442,6 +453,11 @@ class Job:
                     self.job_id = task.job_id
                 elif task.job_id != self.job_id or not self.job_id:
                     logger.debug("job %s: ignored a callback about another job", self.job_id)
+                    return None
+                known = self.task
+                if known is not None and progress_of(task) < progress_of(known):
+                    # Deliveries may come out of order: a "pending" after a "processing"
+                    # is old news, not a step back.
                     return None
                 self._take(task)
                 if self.phase is Phase.COMPLETED or self.phase is Phase.FAILED:
@@ -746,6 +762,7 @@ class Watch:
             state = job.schedule = PollState(
                 task_type=task_type,
                 submitted_at=submitted / scale if submitted is not None else None,
+                expects_callback=job.expects_callback,
             )
             job.schedule_scale = scale
         #: The job's schedule (it outlives the watch).
@@ -888,13 +905,19 @@ class JobEngine:
         return Job(self, job_id, Phase.PENDING, policy=policy)
 
     async def submit(
-        self, send: Callable[[SlotTicket], Awaitable[Task]], policy: PollPolicy | None = None
+        self,
+        send: Callable[[SlotTicket], Awaitable[Task]],
+        policy: PollPolicy | None = None,
+        *,
+        expects_callback: bool = False,
     ) -> Job:
         """Wait for a job slot, then ``send`` the submission with it; the job created.
 
-        Raises what ``send`` raised (the slot is then given back).
+        ``expects_callback``: the submission carries a callback URL of the client's webhook
+        receiver. Raises what ``send`` raised (the slot is then given back).
         """
         job = Job(self, "", Phase.WAITING_FOR_SLOT, policy=policy)
+        job.expects_callback = expects_callback
         ticket = await self.services.slots.acquire()
         job.on(SlotGranted(ticket))
         try:
@@ -913,17 +936,21 @@ class JobEngine:
         sent_at: float | None = None,
         policy: PollPolicy | None = None,
         stored: Callable[[], Task | None] | None = None,
+        expects_callback: bool = False,
     ) -> Job:
         """A job known from a record: its id (``None`` if its submission's outcome is
         unknown), its last snapshot (or ``stored``, which makes it when first needed: it
         must not be finished), and when it was sent (Unix seconds), if known.
 
         It holds a slot only while watched, like any job this process did not submit.
+        ``expects_callback``: its submission carried a callback URL of the client's webhook
+        receiver.
         """
         submitted_at = None
         if sent_at is not None:
             submitted_at = self.clock.now() - max(0.0, time.time() - sent_at)
         job = Job(self, "", Phase.OUTCOME_UNKNOWN, policy=policy)
+        job.expects_callback = expects_callback
         job.on(RestoredFromRecord(job_id, task, submitted_at, stored))
         return job
 

@@ -78,6 +78,10 @@ LEARN_WINDOW: Final = 200
 LEARN_MARGIN: Final = 1.0
 #: How fast an overdue job's reads back off: the gap grows by this share of the time overdue.
 OVERDUE_GROWTH: Final = 0.25
+#: With a callback expected, the safety net's first read comes this share of the task
+#: type's longest typical run after the window's end: by then the callback of a job that
+#: ran its usual course has come (or was lost).
+CALLBACK_GRACE: Final = 0.25
 #: The environment variable a policy built without ``time_scale`` takes it from, so that a
 #: program runs unchanged against an emulator started with ``--time-scale``.
 TIME_SCALE_ENV: Final = "LEGNEXT_TIME_SCALE"
@@ -291,6 +295,8 @@ class PollState:
     first_running_at: float | None = None
     hint: float | None = None
     errors: int = 0
+    #: The service will post the job to a webhook receiver: polls are a safety net.
+    expects_callback: bool = False
 
 
 def next_delay(
@@ -334,7 +340,27 @@ def next_delay(
         # Honoured up to max_interval only: the service's word could be anything (a
         # Retry-After of 999999, an estimated_time of 1e308), and the wait must go on.
         delay = max(delay, min(state.hint - now, policy.max_interval))
+    if state.expects_callback:
+        return safety_net(policy, high, state, now, delay)
     return delay
+
+
+def safety_net(
+    policy: PollPolicy, high: float, state: PollState, now: float, delay: float
+) -> float:
+    """The gap before the next read of a job whose callback is expected, from the gap
+    polling alone would take (``delay``, service seconds).
+
+    The first read after the submission waits until the job should have ended and its
+    callback come: ``(1 + CALLBACK_GRACE) × high`` after it (``high``: the end of the task
+    type's run-time window, learned or typical). Every later gap is at least
+    ``max_interval``. No gap is shorter than polling alone would take, so a job whose
+    callbacks are all lost costs no more reads than polling: it is seen late, not dearly.
+    """
+    if state.last_read_at is None and state.submitted_at is not None:
+        due = state.submitted_at + (1 + CALLBACK_GRACE) * high
+        return max(delay, due - now)
+    return max(delay, policy.max_interval)
 
 
 def _started_on_client_clock(task: Task, state: PollState, server_offset: float | None) -> float:

@@ -194,7 +194,8 @@ class JobRecord:
     that was (or is about to be) sent to ``endpoint``. Times are Unix seconds; ``sent_at``
     is when the POST was last sent. ``points_frozen`` and ``points_consumed`` are the
     task's ``meta.usage``; ``files`` the paths of downloaded outputs. ``task`` is the last
-    snapshot seen (decoded when first read).
+    snapshot seen (decoded when first read). ``callback_token`` is the token of the callback
+    URL a webhook receiver gave the submission (then ``request`` carries that URL).
     """
 
     key: str
@@ -210,6 +211,7 @@ class JobRecord:
     points_consumed: int | None = None
     files: tuple[str, ...] = ()
     task_body: bytes | None = attrs.field(default=None, repr=False)
+    callback_token: str | None = attrs.field(default=None, repr=False)
 
     @functools.cached_property
     def task(self) -> Task | None:
@@ -217,9 +219,16 @@ class JobRecord:
         return _task_from(self.task_body)
 
     def same_request(self, endpoint: str, request: Mapping[str, Any]) -> bool:
-        """Whether ``request`` to ``endpoint`` is the one recorded."""
+        """Whether ``request`` to ``endpoint`` (as the caller made it) is the one recorded.
+
+        The callback URL a webhook receiver added is not the caller's, and is left out:
+        the same call again gets another token, and is the same request.
+        """
+        recorded = self.request
+        if self.callback_token is not None:
+            recorded = {name: value for name, value in recorded.items() if name != "callback"}
         return endpoint == self.endpoint and canonical_request(request) == canonical_request(
-            self.request
+            recorded
         )
 
     def with_task(self, task: Task, state: RecordState, *, now: float | None = None) -> JobRecord:
@@ -332,6 +341,17 @@ class JobStore(abc.ABC):
     async def records(self, *states: RecordState, limit: int | None = None) -> list[JobRecord]:
         """The records in any of ``states`` (every record if none is given), oldest first."""
 
+    async def find_token(self, token: str) -> JobRecord | None:
+        """The record whose submission carried the callback token ``token``, if any.
+
+        Asked once per webhook delivery. This default reads every record; a store should
+        answer from an index (both stores here do).
+        """
+        for record in await self.records():
+            if record.callback_token == token:
+                return record
+        return None
+
     @abc.abstractmethod
     async def totals(self) -> StoredPoints:
         """Points committed and spent by every job of the store (forgotten ones included:
@@ -359,6 +379,8 @@ class MemoryJobStore(JobStore):
     def __init__(self) -> None:
         self._records: dict[str, JobRecord] = {}
         self._meta: dict[str, str] = {}
+        #: Keys by callback token.
+        self._tokens: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryJobStore {len(self._records)} records>"
@@ -373,12 +395,19 @@ class MemoryJobStore(JobStore):
                 found = record
         return found
 
+    async def find_token(self, token: str) -> JobRecord | None:
+        key = self._tokens.get(token)
+        record = self._records.get(key) if key is not None else None
+        return record if record is not None and record.callback_token == token else None
+
     async def claim(self, records: Sequence[JobRecord]) -> list[JobRecord]:
         held = []
         for record in records:
             current = self._records.get(record.key)
             if current is None or current.state is RecordState.FORGOTTEN:
                 current = self._records[record.key] = record
+                if record.callback_token is not None:
+                    self._tokens[record.callback_token] = record.key
             held.append(current)
         return held
 
@@ -427,7 +456,7 @@ class MemoryJobStore(JobStore):
 
 # --- SQLite ----------------------------------------------------------------------------------
 
-_SCHEMA_VERSION: Final = 1
+_SCHEMA_VERSION: Final = 2
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY,
@@ -442,18 +471,26 @@ CREATE TABLE IF NOT EXISTS jobs (
     points_frozen INTEGER,
     points_consumed INTEGER,
     files TEXT NOT NULL DEFAULT '[]',
-    task BLOB
+    task BLOB,
+    callback_token TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_job_id ON jobs (job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_callback_token ON jobs (callback_token);
 CREATE TABLE IF NOT EXISTS client_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+#: From each older schema version to the next (the version's index is the one it upgrades).
+_MIGRATIONS: Final = {
+    # 1 -> 2: the callback token of a record (webhooks).
+    1: "ALTER TABLE jobs ADD COLUMN callback_token TEXT;"
+    "CREATE INDEX IF NOT EXISTS jobs_by_callback_token ON jobs (callback_token);",
+}
 _COLUMNS: Final = (
     "key, attempt, endpoint, request, state, created_at, updated_at, job_id, sent_at,"
-    " points_frozen, points_consumed, files, task"
+    " points_frozen, points_consumed, files, task, callback_token"
 )
 _STATES: Final = {state.value: state for state in RecordState}
-#: Rows per statement of a multi-row write (13 parameters a row, far below SQLite's limit).
+#: Rows per statement of a multi-row write (14 parameters a row, far below SQLite's limit).
 _CHUNK: Final = 64
 
 
@@ -516,12 +553,13 @@ def _row(record: JobRecord) -> tuple[object, ...]:
         record.points_consumed,
         json.dumps(list(record.files), ensure_ascii=False),
         record.task_body,
+        record.callback_token,
     )
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
     (key, attempt, endpoint, request, state, created, updated, job_id, sent, frozen) = row[:10]
-    consumed, files, task = row[10:]
+    consumed, files, task, token = row[10:]
     return JobRecord(
         key=key,
         attempt=attempt,
@@ -536,6 +574,7 @@ def _record(row: Sequence[Any]) -> JobRecord:
         points_consumed=consumed,
         files=tuple(json.loads(files)) if files != "[]" else (),
         task_body=task,
+        callback_token=token,
     )
 
 
@@ -629,16 +668,26 @@ class SQLiteJobStore(JobStore):
                 f" {version}; this one reads {_SCHEMA_VERSION})"
             )
         if version < _SCHEMA_VERSION:
-            # Idempotent, and in one write transaction: two processes opening a new file at
-            # once both succeed.
-            try:
-                connection.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version={_SCHEMA_VERSION};COMMIT;"
-                )
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+            self._upgrade(connection)
+
+    def _upgrade(self, connection: sqlite3.Connection) -> None:
+        """Bring the file to this schema, in one write transaction: a new file made, an
+        older one migrated. The version is read again under the lock, so two processes
+        opening the file at once both succeed, and a migration runs once."""
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                script = _SCHEMA  # a new file (a version is set in the same transaction)
+            else:
+                script = "".join(_MIGRATIONS[old] for old in range(version, _SCHEMA_VERSION))
+            for statement in filter(str.strip, script.split(";")):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
 
     async def open(self) -> None:
         await self._call(lambda connection: None)
@@ -676,6 +725,15 @@ class SQLiteJobStore(JobStore):
             row = connection.execute(
                 f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ? ORDER BY created_at DESC LIMIT 1",
                 (job_id,),
+            ).fetchone()
+            return None if row is None else _record(row)
+
+        return await self._call(work)
+
+    async def find_token(self, token: str) -> JobRecord | None:
+        def work(connection: sqlite3.Connection) -> JobRecord | None:
+            row = connection.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE callback_token = ? LIMIT 1", (token,)
             ).fetchone()
             return None if row is None else _record(row)
 

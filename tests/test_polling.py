@@ -7,13 +7,17 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import pytest
 import tenacity
+from hypothesis import given
+from hypothesis import strategies as st
 
 from legnext_async import LegnextClient, PollPolicy, Task
 from legnext_async._engine import StatusObserved, WatchRequested
 from legnext_async._models import TaskType
 from legnext_async._polling import (
+    CALLBACK_GRACE,
     DEFAULT_DURATIONS,
     FIRST_READ_SHARE,
     DurationModel,
@@ -345,3 +349,40 @@ async def test_status_answer_hints_reach_the_schedule() -> None:
         client._engine.use_clock(clock)
         await clock.run(client.task("job-1"))
     assert reads == [10_000.0, 10_025.0]  # the hint's 25 s, not the schedule's 15 s
+
+
+# --- the safety net of a job whose callback is expected -------------------------------------
+
+
+def test_with_a_callback_expected_the_first_read_waits_past_the_window() -> None:
+    """The first read comes once the job should have ended and its callback come."""
+    state = PollState(task_type=TaskType.INPAINT, submitted_at=0.0, expects_callback=True)
+    assert delay(state, task("pending"), 0.0) == pytest.approx((1 + CALLBACK_GRACE) * HIGH)
+
+
+def test_with_a_callback_expected_later_reads_are_sparse() -> None:
+    """After the first read, a job still unfinished is read at most every max_interval."""
+    state = PollState(
+        task_type=TaskType.INPAINT, submitted_at=0.0, last_read_at=150.0, expects_callback=True
+    )
+    running = task("processing", started=1.0)
+    assert delay(state, running, 150.0) >= POLICY.max_interval
+    plain = PollState(task_type=TaskType.INPAINT, submitted_at=0.0, last_read_at=150.0)
+    assert delay(plain, running, 150.0) < POLICY.max_interval
+
+
+@given(
+    now=st.floats(0, 2_000),
+    started=st.none() | st.floats(0, 1_000),
+    last_read=st.none() | st.floats(0, 2_000),
+    status=st.sampled_from(["pending", "staged", "processing", "retry"]),
+)
+def test_the_safety_net_never_reads_sooner_than_polling_alone(
+    now: float, started: float | None, last_read: float | None, status: str
+) -> None:
+    """Whatever the job's state, a gap with a callback expected is at least the gap polling
+    alone would take: lost callbacks never cost more reads."""
+    snapshot = task(status, started=started if status == "processing" else None)
+    alone = PollState(task_type=TaskType.INPAINT, submitted_at=0.0, last_read_at=last_read)
+    netted = attrs.evolve(alone, expects_callback=True)
+    assert delay(netted, snapshot, now) >= delay(alone, snapshot, now)

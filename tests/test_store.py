@@ -475,3 +475,73 @@ async def test_the_last_of_two_versions_in_one_put_wins(
     kept = await store.get("k")
     assert kept is not None
     assert kept.state is kept_state
+
+
+async def test_a_record_is_found_by_its_callback_token(store: JobStore) -> None:
+    """``find_token`` finds the record whose submission carried a token, and no other."""
+    await store.claim([attrs.evolve(record("k1"), callback_token="T" * 32)])
+    await store.claim([record("k2")])
+    found = await store.find_token("T" * 32)
+    assert found is not None
+    assert (found.key, found.callback_token) == ("k1", "T" * 32)
+    assert await store.find_token("U" * 32) is None
+
+
+async def test_the_default_find_token_reads_the_records() -> None:
+    """A store that does not index tokens still finds them through ``records``."""
+
+    class Plain(MemoryJobStore):
+        find_token = JobStore.find_token
+
+    store = Plain()
+    await store.claim([attrs.evolve(record("k1"), callback_token="T" * 32)])
+    found = await store.find_token("T" * 32)
+    assert found is not None
+    assert found.key == "k1"
+
+
+def test_the_receivers_callback_url_is_not_part_of_the_request() -> None:
+    """A record made with a receiver's callback URL matches the call made without it, and
+    not a call that brings a callback URL of its own."""
+    made = attrs.evolve(
+        record("k1"),
+        request={"text": "x", "callback": "https://hooks.example.com/T"},
+        callback_token="T",
+    )
+    assert made.same_request("inpaint", {"text": "x"})
+    assert not made.same_request("inpaint", {"text": "x", "callback": "https://mine.example"})
+    assert not attrs.evolve(made, callback_token=None).same_request("inpaint", {"text": "x"})
+
+
+#: The schema of version 1 (before callback tokens), as files written then have it.
+SCHEMA_1 = """
+CREATE TABLE jobs (
+    key TEXT PRIMARY KEY, attempt TEXT NOT NULL, endpoint TEXT NOT NULL,
+    request TEXT NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, job_id TEXT, sent_at REAL, points_frozen INTEGER,
+    points_consumed INTEGER, files TEXT NOT NULL DEFAULT '[]', task BLOB
+);
+CREATE INDEX jobs_by_state ON jobs (state, created_at);
+CREATE INDEX jobs_by_job_id ON jobs (job_id);
+CREATE TABLE client_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO jobs VALUES ('old', 'a0', 'inpaint', '{}', 'completed', 1.0, 2.0, 'job-0',
+    1.0, 120, 120, '[]', NULL);
+PRAGMA user_version = 1;
+"""
+
+
+async def test_a_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
+    """A file of the first schema opens: its records kept, callback tokens stored from then."""
+    path = tmp_path / "jobs.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(SCHEMA_1)
+    async with SQLiteJobStore(path) as store:
+        old = await store.get("old")
+        assert old is not None
+        assert (old.job_id, old.state, old.callback_token) == ("job-0", RecordState.COMPLETED, None)
+        await store.claim([attrs.evolve(record("new"), callback_token="T" * 32)])
+        found = await store.find_token("T" * 32)
+        assert found is not None
+        assert found.key == "new"
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import ipaddress
+import json
 from typing import TYPE_CHECKING, Final, Literal
 
 import aiohttp
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from ._options import CallbackOptions
     from ._state import State
 
-DeliveryOutcome = Literal["delivered", "failed", "refused"]
+DeliveryOutcome = Literal["delivered", "failed", "refused", "lost"]
 
 #: Deliveries sent at once; a burst of due callbacks waits its turn.
 _BATCH: Final = 64
@@ -39,7 +42,7 @@ class CallbackRecord:
 
     ``status`` is the receiver's HTTP status when one was received; ``error`` says why a
     delivery failed or was refused. ``body`` is the JSON value that was (or would have
-    been) posted.
+    been) posted; ``outcome`` ``"lost"``: dropped on purpose (``callback_loss``).
     """
 
     job_id: str
@@ -141,18 +144,20 @@ class CallbackWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
 
-    async def _deliver(self, due: list[tuple[Job, int]]) -> None:
+    async def _deliver(self, due: list[tuple[Job, int, float]]) -> None:
         for start in range(0, len(due), _BATCH):
             batch = due[start : start + _BATCH]
-            await asyncio.gather(*(self._deliver_one(job, n) for job, n in batch))
+            await asyncio.gather(*(self._deliver_one(job, n, at) for job, n, at in batch))
 
-    async def _deliver_one(self, job: Job, delivery: int) -> None:
+    async def _deliver_one(self, job: Job, delivery: int, at: float) -> None:
+        """Post ``job`` as it was at virtual time ``at`` (its end, or its start)."""
         url = job.callback
         assert url is not None
         now = self._clock.now()
-        task = job.to_wire(job.status_at(now))
+        options = self._options
+        task = job.to_wire(job.status_at(at))
         body: object = task
-        if self._options.body == "wrapped":
+        if options.body == "wrapped":
             body = {"timestamp": int(now), "data": task}
 
         def record(
@@ -162,15 +167,25 @@ class CallbackWorker:
                 CallbackRecord(job.job_id, url, outcome, delivery, status, error, body)
             )
 
-        if not callback_allowed(url, self._options.allowed_hosts):
+        if not callback_allowed(url, options.allowed_hosts):
             record("refused", error="host is not loopback and not in callback_allowed_hosts")
+            return
+        if options.loss > 0 and self._state.delivery_rng.random() < options.loss:
+            record("lost")
             return
         session = self.session
         if session is None:
             return
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"}
+        if options.secret is not None:
+            stamp = str(int(now))
+            digest = hmac.new(options.secret.encode(), f"{stamp}.".encode() + data, hashlib.sha256)
+            headers["X-Legnext-Timestamp"] = stamp
+            headers["X-Legnext-Signature"] = digest.hexdigest()
         try:
             async with session.post(
-                url, json=body, allow_redirects=False, timeout=self._timeout
+                url, data=data, headers=headers, allow_redirects=False, timeout=self._timeout
             ) as response:
                 await response.read()
         except Exception as exc:  # any delivery error is the receiver's story, not ours

@@ -84,7 +84,13 @@ class Emulator:
       ``{"timestamp", "data"}``, ``"bare"`` the task; ``callback_delay`` virtual seconds
       after the job ends; ``callback_duplicates`` identical deliveries;
       ``callback_timeout`` real seconds per delivery; only loopback hosts are contacted
-      unless listed in ``callback_allowed_hosts`` (others are recorded as refused).
+      unless listed in ``callback_allowed_hosts`` (others are recorded as refused);
+      ``callback_secret`` signs each delivery as the vendor SDK verifies it
+      (``X-Legnext-Timestamp``: the virtual Unix seconds; ``X-Legnext-Signature``: hex
+      HMAC-SHA256 of ``"<timestamp>." + body``); ``callback_loss``: the probability that a
+      delivery is lost; ``callback_jitter``: a further random delay of up to that many
+      virtual seconds per delivery, so deliveries may come out of order;
+      ``callback_intermediate``: also post the job when it starts ``processing``.
     - ``request_log_limit``: how many ``requests`` records to keep (oldest dropped).
     - ``request_log_body_bytes``: how much of each request body a record keeps (see
       :class:`RequestRecord`); bodies themselves are refused with 413 past 32 MiB, as
@@ -124,6 +130,10 @@ class Emulator:
         callback_duplicates: int = 1,
         callback_timeout: float = 10.0,
         callback_allowed_hosts: Collection[str] = (),
+        callback_secret: str | None = None,
+        callback_loss: float = 0.0,
+        callback_jitter: float = 0.0,
+        callback_intermediate: bool = False,
         request_log_limit: int | None = DEFAULT_REQUEST_LOG_LIMIT,
         request_log_body_bytes: int = LOGGED_BODY_BYTES,
     ) -> None:
@@ -161,12 +171,22 @@ class Emulator:
                 duplicates=callback_duplicates,
                 timeout=callback_timeout,
                 allowed_hosts=callback_allowed_hosts,
+                secret=callback_secret,
+                loss=callback_loss,
+                jitter=callback_jitter,
+                intermediate=callback_intermediate,
             ),
             log=LogOptions(limit=request_log_limit, body_bytes=request_log_body_bytes),
         )
         self._options = options
         self._clock = clock = VirtualClock(time_scale)
-        self._state = State(options.jobs, options.callbacks, random.Random(seed))
+        self._state = State(
+            options.jobs,
+            options.callbacks,
+            random.Random(seed),
+            # Its own stream: jitter and losses must not change job ids or run times.
+            delivery_rng=random.Random(None if seed is None else f"callbacks/{seed}"),
+        )
         # Its own stream: arming a fault must not change job ids or run times.
         self._faults = FaultPlan(random.Random(None if seed is None else f"faults/{seed}"))
         self._log = RequestLog(options.log, clock)

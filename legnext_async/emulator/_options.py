@@ -57,6 +57,11 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
         raise ValueError(f"{_keyword(attribute)} must be positive, got {value!r}")
 
 
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{_keyword(attribute)} must be at least 0, got {value!r}")
+
+
 def _non_empty_key(_: object, __: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None and not value:
         raise ValueError("api_key must be non-empty (or None to accept any key)")
@@ -160,6 +165,22 @@ class CallbackOptions:
     duplicates: int = attrs.field(
         default=1, validator=_at_least(1), metadata={"keyword": "callback_duplicates"}
     )
+    #: Sign each delivery as the vendor SDK verifies it (``X-Legnext-Timestamp``, and
+    #: ``X-Legnext-Signature``: hex HMAC-SHA256 of ``"<timestamp>." + body``); ``None``:
+    #: unsigned, as every vendor sample suggests.
+    secret: str | None = attrs.field(default=None, metadata={"keyword": "callback_secret"})
+    #: The probability that a delivery is lost (never sent; logged as ``"lost"``).
+    loss: float = attrs.field(
+        default=0.0, validator=_probability, metadata={"keyword": "callback_loss"}
+    )
+    #: Each delivery waits a further random 0..jitter virtual seconds, so that deliveries
+    #: (duplicates, intermediate statuses) may come out of order.
+    jitter: float = attrs.field(
+        default=0.0, validator=_non_negative, metadata={"keyword": "callback_jitter"}
+    )
+    #: Also post the job when it starts ``processing`` (the reference does not know whether
+    #: the service does).
+    intermediate: bool = False
     #: Real seconds per delivery.
     timeout: float = 10.0
     #: Hosts besides loopback that may be contacted, as compared (lower case, no final dot).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING
@@ -26,8 +27,6 @@ from ._jobs import DEFAULT_FAILURE, Job, JobError
 from ._validation import Submission, batch_size, is_draft, is_turbo
 
 if TYPE_CHECKING:
-    import random
-
     from ._options import CallbackOptions, JobRules
 
 #: Balance alerts fire below this many USD (the live sample shows 10).
@@ -112,8 +111,11 @@ class State:
     #: Accounts by API key.
     accounts: dict[str, Account] = attrs.field(factory=dict)
     jobs: dict[str, Job] = attrs.field(factory=dict)
-    #: (due, sequence, job, delivery number) of callbacks not yet sent.
-    outbox: list[tuple[float, int, Job, int]] = attrs.field(factory=list)
+    #: Draws callback jitter and losses (its own stream: job ids and run times stay put).
+    delivery_rng: random.Random = attrs.field(factory=random.Random)
+    #: (due, sequence, job, delivery number, the time whose status it posts) of callbacks
+    #: not yet sent.
+    outbox: list[tuple[float, int, Job, int, float]] = attrs.field(factory=list)
     _plans: list[_PlanCounter] = attrs.field(factory=list)
     #: Accounts by ``account_id - 1``.
     _owners: list[Account] = attrs.field(factory=list)
@@ -173,9 +175,18 @@ class State:
         heapq.heappush(account.active, (job.ended_at, next(self._seq), job))
         callbacks = self.callbacks
         if job.callback is not None and callbacks.enabled:
-            due = job.ended_at + callbacks.delay
-            for n in range(1, callbacks.duplicates + 1):
-                heapq.heappush(self.outbox, (due, next(self._seq), job, n))
+            events = [job.ended_at]
+            if callbacks.intermediate:
+                assert job.started_at is not None
+                events.append(job.started_at)
+            n = 0
+            for at in events:
+                for _ in range(callbacks.duplicates):
+                    n += 1
+                    due = at + callbacks.delay
+                    if callbacks.jitter > 0:
+                        due += self.delivery_rng.uniform(0.0, callbacks.jitter)
+                    heapq.heappush(self.outbox, (due, next(self._seq), job, n, at))
 
     def busy(self, account: Account) -> bool:
         """Whether every concurrency slot is taken (call after ``settle``)."""
@@ -329,13 +340,13 @@ class State:
         )
         return min(times, default=None)
 
-    def due_callbacks(self, now: float) -> list[tuple[Job, int]]:
+    def due_callbacks(self, now: float) -> list[tuple[Job, int, float]]:
         """Pop every callback due by ``now`` (settling queues first)."""
         for account in self.accounts.values():
             if account.queued_callbacks:
                 self.settle(account, now)
         due = []
         while self.outbox and self.outbox[0][0] <= now:
-            _, _, job, n = heapq.heappop(self.outbox)
-            due.append((job, n))
+            _, _, job, n, at = heapq.heappop(self.outbox)
+            due.append((job, n, at))
         return due

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import EllipsisType
 from typing import Any
@@ -117,6 +118,9 @@ class Receiver:
     url: str
     bodies: list[Any] = attrs.field(factory=list)
     status: int = 200
+    #: The headers and raw body of each delivery, in order.
+    headers: list[dict[str, str]] = attrs.field(factory=list)
+    raw: list[bytes] = attrs.field(factory=list)
 
 
 @pytest.fixture
@@ -127,7 +131,10 @@ async def receiver() -> AsyncIterator[Receiver]:
     box: list[Receiver] = []
 
     async def hook(request: web.Request) -> web.Response:
-        box[0].bodies.append(await request.json())
+        raw = await request.read()
+        box[0].raw.append(raw)
+        box[0].headers.append(dict(request.headers))
+        box[0].bodies.append(json.loads(raw))
         return web.json_response({"success": True}, status=box[0].status)
 
     app.router.add_post("/hook", hook)

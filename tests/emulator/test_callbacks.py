@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 
 import pytest
 from aiohttp import web
@@ -221,3 +223,82 @@ async def test_flush_waits_for_a_delivery_the_worker_started(api: Api) -> None:
         assert (record.outcome, record.status) == ("delivered", 200)
     finally:
         await runner.cleanup()
+
+
+async def test_signed_deliveries(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """callback_secret signs each delivery: hex HMAC-SHA256 of "<timestamp>." + body, the
+    timestamp being the virtual time in whole seconds."""
+    api.emulator = emu = await make_emulator(callback_secret="s3cret", time_scale=1.0)
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 1, emu)
+    (headers,), (raw,) = receiver.headers, receiver.raw
+    stamp = headers["X-Legnext-Timestamp"]
+    expected = hmac.new(b"s3cret", f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
+    assert headers["X-Legnext-Signature"] == expected
+    assert abs(int(stamp) - emu.now()) <= 1
+
+
+async def test_unsigned_by_default(api: Api, receiver: Receiver) -> None:
+    """Without a secret, deliveries carry no signature headers (as the vendor's seem not to)."""
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 1, api.emulator)
+    assert "X-Legnext-Signature" not in receiver.headers[0]
+
+
+async def test_lost_deliveries(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """callback_loss=1 drops every delivery, logged as lost; nothing reaches the receiver."""
+    api.emulator = emu = await make_emulator(callback_loss=1.0, callback_duplicates=2)
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 0, emu)
+    assert [r.outcome for r in emu.callback_log] == ["lost", "lost"]
+
+
+async def test_intermediate_status(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """callback_intermediate posts the job when it starts processing, then when it ends."""
+    api.emulator = emu = await make_emulator(callback_intermediate=True)
+    await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    await wait_for(receiver, 2, emu)
+    assert sorted(body["data"]["status"] for body in receiver.bodies) == [
+        "completed",
+        "processing",
+    ]
+
+
+async def test_jitter_reorders_deliveries(
+    make_emulator: EmulatorFactory, api: Api, receiver: Receiver
+) -> None:
+    """callback_jitter delays each delivery at random: the processing one may come last."""
+    api.emulator = emu = await make_emulator(
+        callback_intermediate=True,
+        callback_jitter=10_000,
+        seed=3,
+        durations={"diffusion": (5.0, 5.0)},
+    )
+    for _ in range(6):
+        await api.create("diffusion", {"text": "x", "callback": receiver.url})
+    emu.advance(30_000)
+    await emu.flush_callbacks()
+    assert len(receiver.bodies) == 12
+    last: dict[str, str] = {}
+    for body in receiver.bodies:
+        last[body["data"]["job_id"]] = body["data"]["status"]
+    assert "processing" in last.values()  # some job's start was delivered after its end
+
+
+@pytest.mark.parametrize(
+    ("options", "keyword"),
+    [
+        pytest.param({"callback_loss": 1.5}, "callback_loss", id="loss"),
+        pytest.param({"callback_jitter": -1.0}, "callback_jitter", id="jitter"),
+    ],
+)
+def test_bad_callback_options_name_the_keyword(options: dict[str, float], keyword: str) -> None:
+    """A nonsensical delivery option raises ValueError naming its keyword."""
+    with pytest.raises(ValueError, match=keyword):
+        Emulator(**options)  # type: ignore[arg-type]
