@@ -92,7 +92,7 @@ if TYPE_CHECKING:
     from ._budget import SlotTicket
     from ._catalog import Route
     from ._engine import Job
-    from ._spending import PointTotals
+    from ._spending import Charge, PointTotals
     from .webhooks import WebhookReceiver
 
 __all__ = ["LegnextClient"]
@@ -1073,92 +1073,38 @@ class LegnextClient(Endpoints):
         endpoint = route.path
         ledger = self._ledger
         charge = await ledger.admit(route, payload) if ledger is not None else None
-        sending = _Sending()
-        claimed: JobRecord | None = None
-        taken: JobRecord | None = None
+        submission = _Submission(self, endpoint, payload, keeper, key, charge)
         desk = self._desk
-        token: str | None = None
-        sent_payload = payload
+        token = None
         if desk is not None and payload.get("callback") is None:
             token, url = desk.issue()
-            sent_payload = {**payload, "callback": url}
-
-        async def claim() -> None:
-            """Claim the key, durably: called once, as the POST is about to be sent."""
-            nonlocal claimed, taken
-            assert keeper is not None
-            assert key is not None
-            now = time.time()
-            mine = JobRecord(
-                key=key,
-                attempt=uuid.uuid4().hex,
-                endpoint=endpoint,
-                # Encoded once here: every write of the record reuses the text.
-                request=CanonicalRequest.of(sent_payload),
-                state=RecordState.SUBMITTING,
-                created_at=now,
-                updated_at=now,
-                sent_at=now,
-                callback_token=token,
-            )
-            # Shielded: once on the store's thread the claim happens, cancelled or not.
-            claiming = keeper.claim(mine)
-            try:
-                held = await asyncio.shield(claiming)
-            except asyncio.CancelledError:
-                # Cancelled (a Ctrl-C) before the POST was sent: the key goes back once the
-                # claim is written, or the record would read as an unknown outcome.
-                keeper.abandon(mine, claiming)
-                raise
-            if held.attempt != mine.attempt:
-                taken = held  # claimed meanwhile by another client of the store
-                raise _KeyTaken
-            claimed = held
-
-        if keeper is not None:
-            sending.before = claim
-
-        async def send(ticket: SlotTicket) -> Task:
-            data, body, sent_at = await self._post_submission(
-                endpoint, sent_payload, ticket, sending
-            )
-            task = Task.from_json(data, body=body)
-            if not is_job_id(task.job_id):
-                # The job may exist, but its id is unknown: never guessed, never sent again.
-                what = "no job_id" if not task.job_id else "a job_id that is not a job id"
-                unreadable = MalformedResponseError(
-                    f"POST /v1/{endpoint}: the answer carries {what}",
-                    method="POST",
-                    path=f"/v1/{endpoint}",
-                    status=200,
-                )
-                raise self._unknown(endpoint, payload, sent_at, unreadable) from unreadable
-            if ledger is not None:
-                assert charge is not None
-                ledger.answered(charge, task)
-            return task
-
+            submission.token = token
+            submission.sent_payload = {**payload, "callback": url}
         try:
-            job = await self._engine.submit(send, poll, expects_callback=token is not None)
+            job = await self._engine.submit(
+                submission.send, poll, expects_callback=token is not None
+            )
         except _KeyTaken:
             if desk is not None and token is not None:
                 desk.unsent(token, unknown=False)
             if ledger is not None:
                 assert charge is not None
                 ledger.failed(charge, unknown=False)
+            taken = submission.taken
             assert taken is not None
             return self._recorded(taken, endpoint, payload, make_result, poll)
         except BaseException as exc:
             # An error of ours other than an unknown outcome says no job was made; a
             # cancellation (or anything else) while the POST may be on its way does not.
             unknown = isinstance(exc, SubmissionOutcomeUnknownError) or (
-                sending.sent and not isinstance(exc, LegnextError)
+                submission.sent and not isinstance(exc, LegnextError)
             )
             if desk is not None and token is not None:
                 desk.unsent(token, unknown=unknown)
             if ledger is not None:
                 assert charge is not None
                 ledger.failed(charge, unknown=unknown)
+            claimed = submission.claimed
             if claimed is not None:
                 assert keeper is not None
                 self._submission_failed(keeper, claimed, exc, unknown=unknown)
@@ -1166,6 +1112,7 @@ class LegnextClient(Endpoints):
         logger.debug("%s created job %s", endpoint, job.job_id)
         if desk is not None and token is not None:
             desk.sent(token, job)
+        claimed = submission.claimed
         if claimed is not None:
             assert keeper is not None
             assert job.task is not None
@@ -1279,11 +1226,7 @@ class LegnextClient(Endpoints):
         return job
 
     async def _post_submission(
-        self,
-        endpoint: str,
-        payload: dict[str, Any],
-        ticket: SlotTicket,
-        sending: _Sending | None = None,
+        self, submission: _Submission, ticket: SlotTicket
     ) -> tuple[dict[str, Any], bytes, float]:
         """POST a job until the service answers it: the JSON object, the body, when it was sent.
 
@@ -1293,60 +1236,18 @@ class LegnextClient(Endpoints):
         connection that failed before sending. Anything else after sending is an unknown
         outcome. Time spent waiting for a slot does not count against the retry policy:
         each turn with a slot is retried afresh.
-
-        ``sending.sent`` says, at any instant, whether a POST may have reached the service
-        and made a job (one refused with a 429, or never connected, did not);
-        ``sending.before`` is awaited once, just before the first POST is sent.
         """
-        slots = self._slots
-        if sending is None:
-            sending = _Sending()
-        path = f"/v1/{endpoint}"
-        if self._submit_gate is None:
-            self._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
-        gate = self._submit_gate
-
-        async def send() -> tuple[dict[str, Any], bytes, float] | None:
-            """One try; ``None`` when the slot was taken back (the ticket is in line again)."""
-            async with gate:
-                # The slot may have been taken back while waiting here (see JobSlots).
-                if not slots.mark_sent(ticket):
-                    return None
-                before = sending.before
-                if before is not None:
-                    # As late as can be (a job store's claim): a kill before it leaves no
-                    # record, and one after it leaves a request that was about to go.
-                    sending.before = None
-                    await before()
-                sent_at = time.time()
-                sending.sent = True
-                try:
-                    data, _, body = await self._request("POST", path, payload)
-                except RateLimitError as exc:
-                    sending.sent = False
-                    # Learns a limit of active jobs (and requeues) unless the 429 is about
-                    # the request rate; then this submission keeps its slot and backs off.
-                    if slots.refused(ticket, exc.kind):
-                        return None
-                    slots.unsend(ticket)
-                    raise
-                except APIConnectionError as exc:
-                    if exc.sent:
-                        raise self._unknown(endpoint, payload, sent_at, exc) from exc
-                    sending.sent = False
-                    slots.unsend(ticket)
-                    raise
-                except (APITimeoutError, MalformedResponseError, ServerError) as exc:
-                    raise self._unknown(endpoint, payload, sent_at, exc) from exc
-            return data, body, sent_at
-
+        submission.ticket = ticket
         while True:
             answer = await retry_call(
-                self.retry, send, retry_if=may_resend_submission, clock=self._engine.clock
+                self.retry,
+                submission.try_once,
+                retry_if=may_resend_submission,
+                clock=self._engine.clock,
             )
             if answer is not None:
                 return answer
-            await slots.wait_granted(ticket)
+            await self._slots.wait_granted(ticket)
 
     def _snapshot_changed(self, job: Job, previous: Task | None) -> None:
         """The engine's news of a job's new snapshot (see ``JobServices.snapshot_changed``):
@@ -1393,15 +1294,149 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-class _Sending:
-    """Whether a submission's POST may have reached the service, and what to do once just
-    before it is first sent (see ``_post_submission``)."""
+class _Submission:
+    """One job-creating request on its way: what it sends, and what became of it.
 
-    __slots__ = ("before", "sent")
+    One object rather than closures: a batch of thousands waits with one of these each,
+    where closures over the same state cost a score of cells and functions apiece, every
+    one of them for the garbage collector to walk.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "charge",
+        "claimed",
+        "client",
+        "endpoint",
+        "keeper",
+        "key",
+        "payload",
+        "sent",
+        "sent_payload",
+        "taken",
+        "ticket",
+        "token",
+    )
+
+    def __init__(
+        self,
+        client: LegnextClient,
+        endpoint: str,
+        payload: dict[str, Any],
+        keeper: JobKeeper | None,
+        key: str | None,
+        charge: Charge | None,
+    ) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        #: The arguments' body (what a key is checked against) and the body sent (with the
+        #: webhook's callback URL, if the client has a receiver).
+        self.payload = payload
+        self.sent_payload = payload
+        self.keeper = keeper
+        self.key = key
+        self.charge = charge
+        self.token: str | None = None
+        #: Whether the POST may have reached the service and made a job, at any instant (one
+        #: refused with a 429, or never connected, did not).
         self.sent = False
-        self.before: Callable[[], Awaitable[None]] | None = None
+        #: The store's record of this submission, once claimed; the record that held the key
+        #: if another client of the store claimed it first.
+        self.claimed: JobRecord | None = None
+        self.taken: JobRecord | None = None
+        self.ticket: SlotTicket | None = None
+
+    async def send(self, ticket: SlotTicket) -> Task:
+        """What the engine calls with a slot: POST the job; the task the answer made."""
+        client, endpoint = self.client, self.endpoint
+        data, body, sent_at = await client._post_submission(self, ticket)
+        task = Task.from_json(data, body=body)
+        if not is_job_id(task.job_id):
+            # The job may exist, but its id is unknown: never guessed, never sent again.
+            what = "no job_id" if not task.job_id else "a job_id that is not a job id"
+            unreadable = MalformedResponseError(
+                f"POST /v1/{endpoint}: the answer carries {what}",
+                method="POST",
+                path=f"/v1/{endpoint}",
+                status=200,
+            )
+            raise client._unknown(endpoint, self.payload, sent_at, unreadable) from unreadable
+        ledger = client._ledger
+        if ledger is not None:
+            assert self.charge is not None
+            ledger.answered(self.charge, task)
+        return task
+
+    async def try_once(self) -> tuple[dict[str, Any], bytes, float] | None:
+        """One try of the POST; ``None`` when the slot was taken back (the ticket is in line
+        again). The key is claimed just before the first try is sent."""
+        client, ticket = self.client, self.ticket
+        assert ticket is not None
+        slots = client._slots
+        gate = client._submit_gate
+        if gate is None:
+            gate = client._submit_gate = asyncio.Semaphore(SUBMISSIONS_IN_FLIGHT)
+        endpoint, payload = self.endpoint, self.sent_payload
+        async with gate:
+            # The slot may have been taken back while waiting here (see JobSlots).
+            if not slots.mark_sent(ticket):
+                return None
+            if self.keeper is not None and self.claimed is None:
+                # As late as can be: a kill before the claim leaves no record, and one after
+                # it leaves a request that was about to go.
+                await self.claim()
+            sent_at = time.time()
+            self.sent = True
+            try:
+                data, _, body = await client._request("POST", f"/v1/{endpoint}", payload)
+            except RateLimitError as exc:
+                self.sent = False
+                # Learns a limit of active jobs (and requeues) unless the 429 is about the
+                # request rate; then this submission keeps its slot and backs off.
+                if slots.refused(ticket, exc.kind):
+                    return None
+                slots.unsend(ticket)
+                raise
+            except APIConnectionError as exc:
+                if exc.sent:
+                    raise client._unknown(endpoint, payload, sent_at, exc) from exc
+                self.sent = False
+                slots.unsend(ticket)
+                raise
+            except (APITimeoutError, MalformedResponseError, ServerError) as exc:
+                raise client._unknown(endpoint, payload, sent_at, exc) from exc
+        return data, body, sent_at
+
+    async def claim(self) -> None:
+        """Claim the key in the store, durably (or raise ``_KeyTaken``)."""
+        keeper, key = self.keeper, self.key
+        assert keeper is not None
+        assert key is not None
+        now = time.time()
+        mine = JobRecord(
+            key=key,
+            attempt=uuid.uuid4().hex,
+            endpoint=self.endpoint,
+            # Encoded once here: every write of the record reuses the text.
+            request=CanonicalRequest.of(self.sent_payload),
+            state=RecordState.SUBMITTING,
+            created_at=now,
+            updated_at=now,
+            sent_at=now,
+            callback_token=self.token,
+        )
+        # Shielded: once on the store's thread the claim happens, cancelled or not.
+        claiming = keeper.claim(mine)
+        try:
+            held = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Cancelled (a Ctrl-C) before the POST was sent: the key goes back once the claim
+            # is written, or the record would read as an unknown outcome.
+            keeper.abandon(mine, claiming)
+            raise
+        if held.attempt != mine.attempt:
+            self.taken = held  # claimed meanwhile by another client of the store
+            raise _KeyTaken
+        self.claimed = held
 
 
 class _KeyTaken(Exception):
