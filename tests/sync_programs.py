@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -94,6 +95,9 @@ PROGRAMS: dict[str, Callable[[PollPolicy], object]] = {
 
 
 def main() -> None:
+    # A shell that starts a command in the background makes it ignore SIGINT, and Python
+    # then never raises KeyboardInterrupt: the Ctrl-C program needs the usual handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     name, scale = sys.argv[1], float(sys.argv[2])
     print(json.dumps(PROGRAMS[name](PollPolicy(time_scale=scale))), flush=True)
 
