@@ -550,19 +550,28 @@ class LegnextClient(Endpoints):
     # --- the request choke point ---------------------------------------------------------
 
     async def _request(
-        self, method: str, path: str, payload: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        payload: Mapping[str, Any] | None = None,
+        sending: _Submission | None = None,
     ) -> tuple[dict[str, Any], CIMultiDictProxy[str], bytes]:
         """Send one request (no retry); return the JSON object, the headers and the body.
 
         Every aiohttp failure becomes one of our errors here, and every error status is
-        read (body first) into the :class:`APIStatusError` subclass for it.
+        read (body first) into the :class:`APIStatusError` subclass for it. ``sending`` (a
+        submission) is marked sent once the request has its place in the budget and goes.
         """
-        status, headers, body = await self._exchange(method, path, payload)
+        status, headers, body = await self._exchange(method, path, payload, sending)
         data = self._decode(method, path, status, headers, body, names_job=_names_job(payload))
         return data, headers, body
 
     async def _exchange(
-        self, method: str, path: str, payload: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        payload: Mapping[str, Any] | None = None,
+        sending: _Submission | None = None,
     ) -> tuple[int, CIMultiDictProxy[str], bytes]:
         """Send one request; the answer's status, headers and body, whatever the status.
 
@@ -578,6 +587,10 @@ class LegnextClient(Endpoints):
             data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
             headers = {**headers, "Content-Type": "application/json"}
         async with self._budget:
+            if sending is not None:
+                # From here the request may reach the service; waiting for the budget (or
+                # the rate cap) before this sent nothing, and a cancel there made no job.
+                sending.sent = True
             try:
                 async with session.request(
                     method,
@@ -1048,6 +1061,10 @@ class LegnextClient(Endpoints):
         done = keeper.submitting[key] = asyncio.get_running_loop().create_future()
         try:
             await self._store_ready(keeper)
+            if keeper.discarding(key):
+                # The key's last submission was refused and its record is on its way out:
+                # read the store once that is written, not the record it replaces.
+                await keeper.flush()
             record = None if made_up else await keeper.store.get(key)
             if record is not None and record.state is not RecordState.FORGOTTEN:
                 return self._recorded(record, route.path, payload, make_result, poll)
@@ -1385,9 +1402,8 @@ class _Submission:
                 # it leaves a request that was about to go.
                 await self.claim()
             sent_at = time.time()
-            self.sent = True
             try:
-                data, _, body = await client._request("POST", f"/v1/{endpoint}", payload)
+                data, _, body = await client._request("POST", f"/v1/{endpoint}", payload, self)
             except RateLimitError as exc:
                 self.sent = False
                 # Learns a limit of active jobs (and requeues) unless the 429 is about the

@@ -45,6 +45,7 @@ class JobKeeper:
 
     __slots__ = (
         "_claims",
+        "_discarding",
         "_discards",
         "_durations",
         "_hurry",
@@ -75,6 +76,8 @@ class JobKeeper:
         self._claims: list[tuple[JobRecord, asyncio.Future[JobRecord]]] = []
         self._writes: dict[str, JobRecord] = {}
         self._discards: list[JobRecord] = []
+        #: Keys whose discard is not written yet (a failed one stays: flush() tries again).
+        self._discarding: set[str] = set()
         self._waiters: list[asyncio.Future[None]] = []
         self._learned = False
         self._writer: asyncio.Task[None] | None = None
@@ -163,6 +166,7 @@ class JobKeeper:
     def discard(self, record: JobRecord) -> None:
         """Give back the key of a claimed submission that provably made no job."""
         self._discards.append(record)
+        self._discarding.add(record.key)
         self._wake(urgent=True)
 
     def learned(self) -> None:
@@ -171,12 +175,24 @@ class JobKeeper:
         self._wake()
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is written."""
+        """Wait until everything queued so far is written.
+
+        Also when the writer is gone: ``asyncio.run()`` cancels every task, the writer
+        included, before the client's loop guard closes the client, and what was still
+        queued then is written here.
+        """
         writer = self._writer
         if writer is not None and not writer.done():
             self._hurry = True
             self._wake(urgent=True)
             await asyncio.shield(writer)
+        elif self._claims or self._writes or self._discards or self._learned:
+            self._hurry = True
+            await self._write_turns()
+
+    def discarding(self, key: str) -> bool:
+        """Whether a discard of ``key`` is queued or being written, and not done yet."""
+        return key in self._discarding
 
     async def close(self) -> None:
         """Write what is queued, then close the store (it opens again when used)."""
@@ -230,6 +246,7 @@ class JobKeeper:
                 await self._write_together(claims, writes, learned)
                 for record in discards:
                     await self.store.discard(record.key, record.attempt)
+                    self._discarding.discard(record.key)
             except asyncio.CancelledError:
                 # The loop is going away: nobody will wait for these any more.
                 for waiter in waiters:

@@ -304,8 +304,8 @@ class JobStore(abc.ABC):
     async def put(self, records: Sequence[JobRecord]) -> None:
         """Write new versions of records this client claimed, together.
 
-        A record whose key was claimed again since (by another ``attempt``) is not written:
-        the key is no longer this submission's.
+        A record whose key was claimed again since (by another ``attempt``), or forgotten,
+        is not written: the key is no longer this submission's.
         """
 
     async def write(
@@ -414,7 +414,11 @@ class MemoryJobStore(JobStore):
     async def put(self, records: Sequence[JobRecord]) -> None:
         for record in records:
             current = self._records.get(record.key)
-            if current is not None and current.attempt == record.attempt:
+            if (
+                current is not None
+                and current.attempt == record.attempt
+                and current.state is not RecordState.FORGOTTEN
+            ):
                 self._records[record.key] = record
 
     async def discard(self, key: str, attempt: str) -> None:
@@ -519,6 +523,8 @@ def _puts_sql(n: int) -> str:
         f"UPDATE jobs SET {assignments} FROM (VALUES {','.join([row] * n)}) AS v"
         f" WHERE jobs.key = v.column{len(columns) + 1}"
         f" AND jobs.attempt = v.column{len(columns) + 2}"
+        # A forgotten record stays forgotten: a late status of its job changes nothing.
+        " AND jobs.state <> 'forgotten'"
     )
 
 

@@ -327,13 +327,77 @@ async def test_a_refused_submission_frees_its_key(emulator: Emulator, db: str) -
     async with stored_client(emulator, db) as client:
         with pytest.raises(LegnextError):
             await inpaint(client, parent, "k1")
-        await client._stored().flush()
+        handle = await inpaint(client, parent, "k1")  # at once: no unknown outcome
         store = client.store
         assert store is not None
-        assert await store.get("k1") is None
-        handle = await inpaint(client, parent, "k1")
+        stored = await store.get("k1")
     assert handle.job_id
+    assert stored is not None
+    assert stored.job_id == handle.job_id
     assert len(posts(emulator)) == 2
+
+
+async def test_a_submission_cancelled_while_waiting_for_the_budget_gives_its_key_back() -> None:
+    """Cancelled while its POST waited for a place among the client's requests, a keyed
+    submission sent nothing: its key is free, not an unknown outcome."""
+    reading = asyncio.Event()
+    release = asyncio.Event()
+    created: list[str] = []
+
+    async def job(request: web.Request) -> web.Response:
+        reading.set()
+        await release.wait()
+        return web.json_response({"job_id": "job-1", "task_type": "diffusion", "status": "pending"})
+
+    async def create(request: web.Request) -> web.Response:
+        created.append("job-2")
+        return web.json_response({"job_id": "job-2", "task_type": "diffusion", "status": "pending"})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/job/{job_id}", job)
+    app.router.add_post("/api/v1/diffusion", create)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    store = MemoryJobStore()
+    try:
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
+        async with LegnextClient(
+            api_key=API_KEY, base_url=base_url, store=store, max_concurrent_requests=1
+        ) as client:
+            read = asyncio.ensure_future(client.get_task("job-1"))  # holds the one place
+            await reading.wait()
+            submitting = asyncio.ensure_future(client.diffusion("a cat", key="k"))
+            while not client._budget._waiters:  # noqa: ASYNC110 - no event marks the wait
+                await asyncio.sleep(0)
+            submitting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await submitting
+            release.set()
+            await read
+    finally:
+        await runner.cleanup()
+    assert created == []
+    assert await store.get("k") is None
+
+
+async def test_writes_queued_when_the_loop_ends_are_written(emulator: Emulator, db: str) -> None:
+    """A client never closed, in an ``asyncio.run`` that ends: what its jobs reported last
+    (here, the job's end) is in the store all the same."""
+    parent = emulator.seed_job("diffusion")
+
+    async def program() -> str:
+        client = LegnextClient(
+            api_key=API_KEY, base_url=emulator.base_url, poll=fast_poll(), store=db
+        )
+        result = await (await inpaint(client, parent, "k1"))
+        return result.job_id  # the client is left open: asyncio.run's end closes it
+
+    job_id = await asyncio.to_thread(asyncio.run, program())
+    async with SQLiteJobStore(db) as store:
+        stored = await store.get("k1")
+    assert stored is not None
+    assert (stored.job_id, stored.state) == (job_id, RecordState.COMPLETED)
 
 
 async def test_a_submission_cancelled_before_sending_frees_its_key(

@@ -151,6 +151,20 @@ async def test_put_writes_only_its_own_attempt(store: JobStore) -> None:
     assert (current.attempt, current.job_id) == ("a2", None)
 
 
+async def test_a_late_update_never_undoes_forget(store: JobStore) -> None:
+    """A status written after the key was forgotten (its job still polled somewhere)
+    leaves the record forgotten and the key free."""
+    claimed = record("k")
+    await store.claim([claimed])
+    await store.forget("k")
+    await store.put([answered(claimed, DONE_TASK)])
+    current = await store.get("k")
+    assert current is not None
+    assert current.state is RecordState.FORGOTTEN
+    (held,) = await store.claim([record("k", "a2")])
+    assert held.attempt == "a2"
+
+
 async def test_an_update_keeps_the_task_and_points(store: JobStore) -> None:
     """The job id, state, last task and ``meta.usage`` points are what the store hands back."""
     claimed = record("k")
