@@ -87,6 +87,8 @@ async def test_inpaint_submits_waits_and_prints_one_json_document(
     assert document["task_type"] == "inpaint"
     assert len(document["image_urls"]) == 4
     assert document["points"]["consumed"] == 120
+    # The id was said on stderr as soon as the job existed, before the wait.
+    assert f"submitted job {document['job_id']}" in done.err
     assert posts(emu) == [
         {
             "jobId": parent,

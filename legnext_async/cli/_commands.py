@@ -169,6 +169,10 @@ async def run_job(route: Route, args: argparse.Namespace, config: Config, t: Ter
     values = checked_values(route, args)
     async with make_client(config) as client:
         handle = await submit(client, route, values, args.key)
+        if not args.no_wait and not t.err.isatty():
+            # At once, on stderr (a log, a pipe, cron's mail): a wait cut short (Ctrl-C, a
+            # kill) must not take the id of a paid job with it. A terminal's display shows it.
+            t.say(f"legnext: submitted job {handle.job_id} (if cut short: legnext wait ID)")
         if args.no_wait:
             if t.json:
                 emit(t.out, {"job_id": handle.job_id, "status": "submitted"})
