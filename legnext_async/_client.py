@@ -70,7 +70,7 @@ from ._store import (
     open_store,
     state_of,
 )
-from ._validation import check_job_id, check_min_int, is_job_id, is_loopback_host
+from ._validation import check_job_id, check_min_int, check_service_url, is_job_id
 from ._version import __version__
 from ._wire import KeyScrubber, loads
 
@@ -145,22 +145,13 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
-    try:
-        parts = urlsplit(base_url)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        # The value is not echoed: a misplaced key would land in the message.
-        raise ValidationError("base_url", "must be an absolute http(s) URL")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValidationError("base_url", "must not carry credentials, a query or a fragment")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
-        raise ValidationError(
-            "base_url",
-            f"plain http:// to {parts.hostname} would send the API key unencrypted; use"
-            " https://, or pass allow_insecure_http=True (loopback hosts are always allowed)",
-        )
-    return base_url.rstrip("/")
+    # The value is not echoed: a misplaced key would land in the message.
+    return check_service_url(
+        base_url,
+        "base_url",
+        allow_insecure_http=allow_insecure_http,
+        exposes="send the API key unencrypted",
+    )
 
 
 def _check_api_key(api_key: str | None) -> str:

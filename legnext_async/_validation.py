@@ -43,6 +43,28 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def check_service_url(url: str, field: str, *, allow_insecure_http: bool, exposes: str) -> str:
+    """``url`` as the absolute http(s) URL of a service (no trailing ``/``), or a
+    ValidationError naming ``field``: no credentials, query or fragment, and plain
+    ``http://`` only to loopback unless ``allow_insecure_http`` (``exposes``: what it would
+    show on the way, for the message). The value itself is never echoed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(field, "must be an absolute http(s) URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValidationError(field, "must not carry credentials, a query or a fragment")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
+        raise ValidationError(
+            field,
+            f"plain http:// to {parts.hostname} would {exposes}; use https://, or pass"
+            " allow_insecure_http=True (loopback hosts are always allowed)",
+        )
+    return url.rstrip("/")
+
+
 def is_job_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a string that looks like a job id (see :func:`check_job_id`)."""
     return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None

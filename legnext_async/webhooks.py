@@ -38,14 +38,13 @@ import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Final, Protocol
-from urllib.parse import urlsplit
 
 import attrs
 from aiohttp import web
 
 from ._exceptions import LegnextError, ValidationError
 from ._models import Task
-from ._validation import check_min_int, is_job_id, is_loopback_host
+from ._validation import check_min_int, check_service_url, is_job_id
 from ._wire import loads
 
 if TYPE_CHECKING:
@@ -122,21 +121,12 @@ class CallbackListener(Protocol):
 
 
 def _check_public_url(url: str, *, allow_insecure_http: bool) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("public_url", "must be an absolute http(s) URL")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValidationError("public_url", "must not carry credentials, a query or a fragment")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
-        raise ValidationError(
-            "public_url",
-            f"plain http:// to {parts.hostname} would show every token and result on the"
-            " way; use https://, or pass allow_insecure_http=True",
-        )
-    return url.rstrip("/")
+    return check_service_url(
+        url,
+        "public_url",
+        allow_insecure_http=allow_insecure_http,
+        exposes="show every token and result on the way",
+    )
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
