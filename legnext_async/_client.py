@@ -850,6 +850,20 @@ class LegnextClient(Endpoints):
                 if record.job_id is not None
             ]
 
+    async def records(self, *states: RecordState, limit: int | None = None) -> list[JobRecord]:
+        """The store's records in any of ``states`` (all if none), oldest first, once this
+        client's news is written: its jobs' latest statuses are grouped into transactions
+        (up to 50 ms apart), so ``client.store.records()`` may lag behind them a moment.
+
+        Raises:
+            LegnextError: the client has no job store.
+        """
+        self._check_open()
+        keeper = self._stored()
+        await keeper.ready()
+        await keeper.flush()
+        return await keeper.store.records(*states, limit=limit)
+
     async def forget(self, key: str) -> JobRecord | None:
         """Settle the submission recorded under ``key``: the key may be used again, and a
         call with it sends a new request (paid again). The record is kept, marked
@@ -1116,6 +1130,11 @@ class LegnextClient(Endpoints):
             if claimed is not None:
                 assert keeper is not None
                 self._submission_failed(keeper, claimed, exc, unknown=unknown)
+                # Written before the caller hears of it: a store read in its handler shows
+                # the outcome (unknown, or the key free again). A failed write was logged by
+                # the keeper; the submission's own error matters more.
+                with contextlib.suppress(LegnextError):
+                    await asyncio.shield(keeper.flush())
             raise
         logger.debug("%s created job %s", endpoint, job.job_id)
         if desk is not None and token is not None:

@@ -484,13 +484,7 @@ class Client(_Forwards):
         Raises:
             LegnextError: the client has no job store.
         """
-        return self._run(self._records(states, limit))
-
-    async def _records(self, states: tuple[RecordState, ...], limit: int | None) -> list[JobRecord]:
-        keeper = self._async._stored()
-        await self._async._store_ready(keeper)
-        await keeper.flush()  # what the client wrote behind, too
-        return await keeper.store.records(*states, limit=limit)
+        return self._run(self._async.records(*states, limit=limit))
 
     def download(
         self,

@@ -257,6 +257,7 @@ async def test_ctrl_c_stops_submitting_and_a_rerun_continues(emu: Emulator, tmp_
     first = await asyncio.wait_for(process.stdout.readline(), 30)
     assert json.loads(first)["state"] == "completed"
     process.send_signal(signal.SIGINT)
+    rest = (await asyncio.wait_for(process.stdout.read(), 30)).decode()
     await asyncio.wait_for(process.wait(), 30)
     err = (await process.stderr.read()).decode()
     assert process.returncode == ExitCode.INTERRUPTED
@@ -264,6 +265,10 @@ async def test_ctrl_c_stops_submitting_and_a_rerun_continues(emu: Emulator, tmp_
     interrupted = states(db)
     assert len(interrupted) < lines  # submitting stopped
     assert not [k for k, (state, _) in interrupted.items() if state == "submitting"]
+    # Every line the store holds as unknown is listed as unknown by the run itself.
+    unknown_keys = {k for k, (state, _) in interrupted.items() if state == "unknown"}
+    listed = {json.loads(line)["key"] for line in rest.splitlines() if '"unknown"' in line}
+    assert unknown_keys <= listed
     done = await legnext(*args, env=env)
     assert done.status in (ExitCode.OK, ExitCode.UNKNOWN_OUTCOME), done.err
     made = created_by_prompt(emu)

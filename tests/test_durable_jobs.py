@@ -630,3 +630,28 @@ async def test_an_update_that_fails_still_returns_the_paid_job(
     logged = caplog.text
     assert "connection to the store lost" in logged
     assert f"job {handle.job_id} of key 'k1' is not recorded" in logged
+
+
+async def test_the_clients_records_show_what_its_jobs_reported_last(
+    emulator: Emulator, db: str
+) -> None:
+    """Right after a handle resolves, ``client.records()`` shows the job finished (the
+    store's own reads may lag by one grouped write)."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        result = await (await inpaint(client, parent, "k1"))
+        (record,) = await client.records()
+        assert (record.job_id, record.state) == (result.job_id, RecordState.COMPLETED)
+
+
+async def test_an_unknown_outcome_is_in_the_store_when_it_is_raised(emulator: Emulator) -> None:
+    """By the time SubmissionOutcomeUnknownError reaches the caller, the store says so."""
+    parent = emulator.seed_job("diffusion")
+    emulator.add_fault(Fault.answer_lost("POST /api/v1/inpaint"))
+    store = MemoryJobStore()
+    async with stored_client(emulator, store) as client:
+        with pytest.raises(SubmissionOutcomeUnknownError):
+            await inpaint(client, parent, "k1")
+        stored = await store.get("k1")
+    assert stored is not None
+    assert stored.state is RecordState.UNKNOWN

@@ -482,7 +482,7 @@ def test_the_client_has_every_public_method_of_the_async_one() -> None:
     blocking = {name for name in dir(Client) if not name.startswith("_")}
     assert asynchronous - blocking == {"aclose"}
     # base_url: an attribute of each LegnextClient, a property of the blocking one.
-    assert blocking - asynchronous == {"base_url", "close", "records"}
+    assert blocking - asynchronous == {"base_url", "close"}
 
 
 def test_a_blocking_call_from_the_loop_thread_is_refused(blocking: Client) -> None:

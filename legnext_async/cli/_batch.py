@@ -25,7 +25,7 @@ from legnext_async._exceptions import (
     ValidationError,
 )
 from legnext_async._results import TaskResult
-from legnext_async._store import canonical_request
+from legnext_async._store import SQLiteJobStore, canonical_request
 from legnext_async._task_errors import TaskFailedError, TaskTimeoutError
 
 from ._commands import Terminal, make_client
@@ -155,6 +155,8 @@ class _Run:
     out_dir: Path | None
     unknown: list[tuple[BatchLine, str]] = attrs.field(factory=list)
     restored: set[int] = attrs.field(factory=set)
+    #: The lines whose outcome was recorded (by position).
+    ended: set[int] = attrs.field(factory=set)
     downloads: set[asyncio.Task[None]] = attrs.field(factory=set)
 
     def record(self, document: Mapping[str, Any]) -> None:
@@ -181,6 +183,7 @@ class _Run:
                 task.cancel()
 
     def _ended(self, client: LegnextClient, position: int, outcome: object) -> None:
+        self.ended.add(position)
         line = self.lines[position]
         stats = self.stats
         if position not in self.restored:
@@ -211,6 +214,23 @@ class _Run:
             stats.failed += 1
             state = "timeout" if isinstance(outcome, TaskTimeoutError) else "error"
             self.record(_line_document(line, state, None, (), str(outcome)))
+
+    async def unknown_from_store(self, config: Config) -> None:
+        """After a Ctrl-C: the lines that did not end but whose request went (its answer
+        abandoned, or on its way) are unknown outcomes, as the store (written by now) says."""
+        store = config.get("store")
+        if store is None:
+            return
+        async with SQLiteJobStore(store) as records:
+            for position, line in enumerate(self.lines):
+                if position in self.ended:
+                    continue
+                record = await records.get(line.key)
+                if record is not None and record.state.outcome_unknown:
+                    self.ended.add(position)
+                    self.stats.unknown += 1
+                    self.unknown.append((line, line.key))
+                    self.record(_line_document(line, "unknown", None, (), "interrupted while sent"))
 
     async def _save(self, client: LegnextClient, line: BatchLine, task: Task, out: Path) -> None:
         try:
@@ -344,6 +364,8 @@ async def _execute(run: _Run, config: Config, terminal: Terminal, every: float) 
                 await asyncio.wait((ticker,))
             if live is not None:
                 live.__exit__(None, None, None)
+    if interrupted:
+        await run.unknown_from_store(config)
     if not terminal.live:
         terminal.say("progress: " + run.stats.line())
     return interrupted

@@ -246,6 +246,9 @@ async def run_jobs(args: argparse.Namespace, config: Config, t: Terminal) -> int
             records = [record]
         else:
             states = [RecordState(s) for s in args.state or ()]
+            if RecordState.UNKNOWN in states:
+                # A claim whose process died before it learned the answer is unknown too.
+                states.append(RecordState.SUBMITTING)
             records = await store.records(*states)
     if t.json:
         for record in records:

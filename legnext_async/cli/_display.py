@@ -28,7 +28,7 @@ __all__ = [
 #: What ``legnext`` says when the live display's library is missing.
 RICH_MISSING: Final = (
     "legnext: the live display needs the 'rich' package: pip install 'legnext-async[cli]'"
-    " (showing plain lines meanwhile)"
+    " (or '.[cli]' in a checkout; showing plain lines meanwhile)"
 )
 
 
