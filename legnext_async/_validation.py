@@ -8,7 +8,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Sequence
-from typing import Any, Final, TypeGuard, TypeVar
+from typing import Final, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from ._exceptions import ValidationError
@@ -287,18 +287,3 @@ def check_url_list(value: object, field: str, low: int, high: int) -> list[str]:
     if not low <= len(value) <= high:
         raise ValidationError(field, f"must hold {low} to {high} image URLs, got {len(value)}")
     return [check_url(item, f"{field}[{index}]") for index, item in enumerate(value)]
-
-
-def check_optional_text(value: object, field: str) -> str | None:
-    """``None`` or a prompt of 1..8192 characters."""
-    return None if value is None else check_text(value, field)
-
-
-def check_optional_url(value: object, field: str) -> str | None:
-    """``None`` or an absolute http(s) URL."""
-    return None if value is None else check_url(value, field)
-
-
-def compact(**fields: Any) -> dict[str, Any]:
-    """The wire body: fields that were not given (``None``) are left out, not sent as null."""
-    return {key: value for key, value in fields.items() if value is not None}
