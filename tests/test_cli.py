@@ -242,6 +242,18 @@ async def test_the_emulator_command_serves_until_interrupted(tmp_path: Path) -> 
 # --- exit codes --------------------------------------------------------------------------
 
 
+async def test_a_key_without_a_store_says_which_option_is_missing(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """``--key`` with no store exits 2 naming ``--store``, in the command's words; nothing is
+    sent."""
+    done = await legnext("reroll", parent, "--key", "k1", env=cli_env(tmp_path, emu))
+    assert done.status == ExitCode.USAGE
+    assert "--key: needs a job store: --store FILE" in done.err
+    assert "LegnextClient" not in done.err
+    assert posts(emu) == []
+
+
 async def test_invalid_arguments_exit_2_and_send_nothing(
     emu: Emulator, parent: str, tmp_path: Path
 ) -> None:

@@ -167,6 +167,9 @@ async def _finish(
 async def run_job(route: Route, args: argparse.Namespace, config: Config, t: Terminal) -> int:
     """Submit a job of ``route`` and, unless ``--no-wait``, wait for it and print it."""
     values = checked_values(route, args)
+    if args.key is not None and config.get("store") is None:
+        # Said in the command's words, not the library's (LegnextClient(store=...)).
+        raise ValidationError("--key", "needs a job store: --store FILE (or LEGNEXT_STORE)")
     async with make_client(config) as client:
         handle = await submit(client, route, values, args.key)
         if not args.no_wait and not t.err.isatty():
