@@ -94,13 +94,9 @@ async def legnext(emu: Emulator) -> AsyncIterator[LegnextClient]:
 
 
 @contextlib.asynccontextmanager
-async def job_server(
-    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> AsyncIterator[str]:
-    """A small server on 127.0.0.1 answering ``GET /api/v1/job/{job_id}`` with ``answer``;
-    yields the client's ``base_url`` for it."""
-    app = web.Application()
-    app.router.add_get("/api/v1/job/{job_id}", answer)
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """``app`` served on 127.0.0.1 (a free port) while the block runs; yields the client's
+    ``base_url`` for it (``http://127.0.0.1:PORT/api``)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -108,3 +104,15 @@ async def job_server(
         yield f"http://127.0.0.1:{runner.addresses[0][1]}/api"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def job_server(
+    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A small server on 127.0.0.1 answering ``GET /api/v1/job/{job_id}`` with ``answer``;
+    yields the client's ``base_url`` for it."""
+    app = web.Application()
+    app.router.add_get("/api/v1/job/{job_id}", answer)
+    async with serving(app) as base_url:
+        yield base_url

@@ -29,7 +29,7 @@ from legnext_async._catalog import ROUTES
 from legnext_async.emulator import Fault
 
 from .catalog_values import Parents, base_values
-from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll
+from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll, serving
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -94,15 +94,11 @@ async def test_the_record_is_durable_before_the_post_arrives(db: str) -> None:
 
     app = web.Application()
     app.router.add_post("/api/v1/inpaint", create)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
-        async with LegnextClient(api_key=API_KEY, base_url=base_url, store=db) as client:
-            handle = await client.inpaint("parent-1", 0, mask=MASK, key="night-1")
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(app) as base_url,
+        LegnextClient(api_key=API_KEY, base_url=base_url, store=db) as client,
+    ):
+        handle = await client.inpaint("parent-1", 0, mask=MASK, key="night-1")
     assert seen == [("night-1", "submitting")]
     async with SQLiteJobStore(db) as store:
         stored = await store.get("night-1")
@@ -356,27 +352,23 @@ async def test_a_submission_cancelled_while_waiting_for_the_budget_gives_its_key
     app = web.Application()
     app.router.add_get("/api/v1/job/{job_id}", job)
     app.router.add_post("/api/v1/diffusion", create)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
     store = MemoryJobStore()
-    try:
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
-        async with LegnextClient(
+    async with (
+        serving(app) as base_url,
+        LegnextClient(
             api_key=API_KEY, base_url=base_url, store=store, max_concurrent_requests=1
-        ) as client:
-            read = asyncio.ensure_future(client.get_task("job-1"))  # holds the one place
-            await reading.wait()
-            submitting = asyncio.ensure_future(client.diffusion("a cat", key="k"))
-            while not client._budget._waiters:  # noqa: ASYNC110 - no event marks the wait
-                await asyncio.sleep(0)
-            submitting.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await submitting
-            release.set()
-            await read
-    finally:
-        await runner.cleanup()
+        ) as client,
+    ):
+        read = asyncio.ensure_future(client.get_task("job-1"))  # holds the one place
+        await reading.wait()
+        submitting = asyncio.ensure_future(client.diffusion("a cat", key="k"))
+        while not client._budget._waiters:  # noqa: ASYNC110 - no event marks the wait
+            await asyncio.sleep(0)
+        submitting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await submitting
+        release.set()
+        await read
     assert created == []
     assert await store.get("k") is None
 

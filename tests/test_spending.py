@@ -31,7 +31,7 @@ from legnext_async._catalog import DIFFUSION
 from legnext_async._spending import Ledger
 from legnext_async.emulator import Emulator, Fault
 
-from .conftest import API_KEY, FAST_RETRY, fast_poll
+from .conftest import API_KEY, FAST_RETRY, fast_poll, serving
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -254,14 +254,11 @@ async def silent_service(received: asyncio.Event) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_post("/api/v1/diffusion", answer_late)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/api"
-    finally:
-        over.set()
-        await runner.cleanup()
+    async with serving(app) as base_url:
+        try:
+            yield base_url
+        finally:
+            over.set()  # before the server's cleanup, which waits for the handler
 
 
 async def test_a_job_cancelled_while_its_post_is_on_its_way_keeps_its_points() -> None:
@@ -294,13 +291,8 @@ async def service_freezing(frozen: object) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_post("/api/v1/diffusion", create)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/api"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base_url:
+        yield base_url
 
 
 @pytest.mark.parametrize(

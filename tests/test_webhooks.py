@@ -36,7 +36,7 @@ from legnext_async.webhooks import (
     sign,
 )
 
-from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll
+from .conftest import API_KEY, FAST_RETRY, SCALE, fast_poll, serving
 from .fakes import FakeClock
 
 if TYPE_CHECKING:
@@ -659,27 +659,21 @@ async def test_a_callback_that_beats_the_posts_answer_is_kept_for_it() -> None:
     app = web.Application()
     app.router.add_post("/api/v1/diffusion", create)
     app.router.add_get("/api/v1/job/{job_id}", read)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
-        async with (
-            hosted(secret=SECRET) as receiver,
-            LegnextClient(
-                api_key=API_KEY, base_url=base_url, retry=FAST_RETRY, webhook=receiver
-            ) as client,
-        ):
-            client._engine.use_clock(FakeClock())
-            submitting = asyncio.ensure_future(diffusion(client))
-            await received.wait()
-            body = json.dumps(task("completed")).encode()
-            status, _ = await post(callback[0], body, signed_headers(body, time.time()))
-            release.set()
-            handle = await submitting
-            finished = await heard(asyncio.ensure_future(handle.wait()))
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(app) as base_url,
+        hosted(secret=SECRET) as receiver,
+        LegnextClient(
+            api_key=API_KEY, base_url=base_url, retry=FAST_RETRY, webhook=receiver
+        ) as client,
+    ):
+        client._engine.use_clock(FakeClock())
+        submitting = asyncio.ensure_future(diffusion(client))
+        await received.wait()
+        body = json.dumps(task("completed")).encode()
+        status, _ = await post(callback[0], body, signed_headers(body, time.time()))
+        release.set()
+        handle = await submitting
+        finished = await heard(asyncio.ensure_future(handle.wait()))
     assert status == ACCEPTED
     assert finished.task.status.value == "completed"
     assert gets == []
