@@ -16,7 +16,8 @@ import contextlib
 import heapq
 import itertools
 import logging
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from ._clock import LOOP_CLOCK
 
@@ -37,6 +38,18 @@ PACE_RECOVERY: Final = 0.02
 #: The most times refused raises double the wait before the next raise of a learned
 #: limit: at most 2**5 = 32 turnovers between probes of a level the service refuses.
 MAX_DOUBLINGS: Final = 5
+#: The attributes of :class:`JobSlots` that make up what it learned (with ``_refusals``).
+_LEARNED: Final = (
+    "limit",
+    "proven",
+    "discoveries",
+    "recoveries",
+    "probes",
+    "failed_probes",
+    "_quiet",
+    "_setbacks",
+    "_just_raised",
+)
 
 
 class SlotTicket:
@@ -155,6 +168,10 @@ class JobSlots:
         self._granted.discard(ticket)
         return True
 
+    async def send_turn(self, ticket: SlotTicket) -> bool:
+        """:meth:`mark_sent`, where slots shared with other processes must ask first."""
+        return self.mark_sent(ticket)
+
     def unsend(self, ticket: SlotTicket) -> None:
         """The submission was not accepted but keeps its slot, to be sent again after a wait."""
         if ticket.state == "sent":
@@ -162,15 +179,16 @@ class JobSlots:
             self._sent -= 1
             self._granted.add(ticket)
 
-    def mark_running(self, ticket: SlotTicket) -> None:
-        """Record that the service created the job."""
+    def mark_running(self, ticket: SlotTicket, job_id: str = "") -> None:
+        """Record that the service created the job (``job_id``)."""
         if ticket.state == "sent":
             ticket.state = "running"
             self._sent -= 1
             self._running += 1
 
-    def occupy(self) -> SlotTicket:
-        """Count a job that already runs (created elsewhere) without waiting for a slot."""
+    def occupy(self, job_id: str = "") -> SlotTicket:
+        """Count a job that already runs (``job_id``, created elsewhere) without waiting for
+        a slot."""
         ticket = SlotTicket(next(self._orders))
         ticket.state = "running"
         self._held += 1
@@ -193,6 +211,10 @@ class JobSlots:
         if state in ("granted", "sent", "running"):
             self._held -= 1
         self._pump()
+
+    async def refuse(self, ticket: SlotTicket, kind: RateLimitKind = "unknown") -> bool:
+        """:meth:`refused`, where slots shared with other processes must ask first."""
+        return self.refused(ticket, kind)
 
     def refused(self, ticket: SlotTicket, kind: RateLimitKind = "unknown") -> bool:
         """A submission got 429: learn the limit and queue the ticket again at its place.
@@ -236,6 +258,46 @@ class JobSlots:
         self._granted.clear()
         self._pump()
         return True
+
+    def learning(self) -> dict[str, Any]:
+        """What this limit has learned, as JSON values (for slots shared between processes:
+        the learning of every process's 429s and finishes is one)."""
+        state: dict[str, Any] = {name: getattr(self, name) for name in _LEARNED}
+        state["refusals"] = {str(level): n for level, n in self._refusals.items()}
+        return state
+
+    def adopt_learning(self, state: Mapping[str, Any]) -> None:
+        """Take over what :meth:`learning` gave (of this process or another); values of the
+        wrong type are ignored, as from any stored state."""
+        for name in _LEARNED:
+            value = state.get(name)
+            if name == "_just_raised":
+                if isinstance(value, bool):
+                    self._just_raised = value
+            elif name == "limit":
+                if value is None or (isinstance(value, int) and value >= 1):
+                    self.limit = value
+            elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(self, name, value)
+        refusals = state.get("refusals")
+        if isinstance(refusals, Mapping):
+            self._refusals = {
+                int(level): min(int(n), MAX_DOUBLINGS)
+                for level, n in refusals.items()
+                if str(level).isdigit() and isinstance(n, int) and n >= 0
+            }
+
+    def learn(self, bound: int, kind: RateLimitKind, running: int, others: int) -> bool:
+        """A submission was refused while ``running`` jobs ran and ``others`` submissions
+        were in flight (``bound``, their sum): lower the limit if that teaches anything."""
+        if self.limit is None or bound < self.limit:
+            self._learn(bound, kind, running, others)
+            return True
+        return False
+
+    def quiet_finish(self) -> None:
+        """A job finished while every slot was in use and submissions waited."""
+        self._quiet_finish()
 
     def _learn(self, bound: int, kind: RateLimitKind, running: int, others: int) -> None:
         """Lower the limit to ``bound``: the service refused a job beyond it."""
@@ -348,11 +410,20 @@ class Pace:
     def __init__(self) -> None:
         self.factor = 1.0
         self.throttles = 0
+        #: Told each new factor after a 429 (a coordinator shares it with other processes).
+        self.on_throttle: Callable[[float], object] | None = None
 
     def throttled(self) -> None:
         """A status read got 429: halve the poll rate of every handle."""
         self.throttles += 1
         self.factor = min(MAX_PACE, self.factor * 2)
+        if self.on_throttle is not None:
+            self.on_throttle(self.factor)
+
+    def share(self, factor: float) -> None:
+        """Another process of the account was throttled to ``factor``: go no faster."""
+        if factor > self.factor:
+            self.factor = min(MAX_PACE, factor)
 
     def succeeded(self) -> None:
         """A status read worked: raise the poll rate a little (additively)."""

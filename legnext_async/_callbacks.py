@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Final
 
 from ._engine import CallbackReceived, progress_of
 from ._exceptions import LegnextError
-from ._store import RecordState, state_of
+from ._store import RecordState, state_of, task_bytes
 from .webhooks import FinishedJob, names_token
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
+    from ._coordination import Membership
     from ._engine import Job
     from ._keeper import JobKeeper
     from ._models import Task
@@ -74,6 +75,7 @@ class CallbackDesk:
         "_issued",
         "_jobs",
         "_keeper",
+        "_membership",
         "_read",
         "_sending",
         "_told",
@@ -87,8 +89,10 @@ class CallbackDesk:
         *,
         read: Callable[[str], Awaitable[Task]],
         keeper: JobKeeper | None,
+        membership: Membership | None = None,
     ) -> None:
         self.receiver = receiver
+        self._membership = membership
         self._read = read
         self._keeper = keeper
         self._sending: dict[str, _Early] = {}
@@ -104,6 +108,8 @@ class CallbackDesk:
         """A token for a submission about to be sent, and its callback URL."""
         token, url = self.receiver.issue()
         self._sending[token] = _Early()
+        if self._membership is not None:
+            self._membership.issued(token)
         return token, url
 
     def sent(self, token: str, job: Job) -> None:
@@ -138,8 +144,11 @@ class CallbackDesk:
 
     # --- deliveries -----------------------------------------------------------------------
 
-    async def delivered(self, token: str, task: Task, *, signed: bool) -> bool:
-        """The receiver's call for an accepted delivery (see ``CallbackListener``)."""
+    async def delivered(
+        self, token: str, task: Task, *, signed: bool, routed: bool = False
+    ) -> bool:
+        """The receiver's call for an accepted delivery (see ``CallbackListener``), or the
+        coordinator's for one another worker received (``routed``)."""
         early = self._sending.get(token)
         if early is not None:
             early.keep(task, signed=signed)
@@ -151,6 +160,13 @@ class CallbackDesk:
         if token in self._issued:
             self._start(self._on_orphan(token, self._issued[token], task, signed=signed))
             return True
+        membership = self._membership
+        if (
+            membership is not None
+            and not routed
+            and await membership.route(token, task_bytes(task) or b"", signed=signed)
+        ):
+            return True  # another worker of the group issued it, and took it
         record = await self._record_of(token)
         if record is None:
             return False

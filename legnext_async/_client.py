@@ -23,6 +23,7 @@ from aiohttp import hdrs
 from ._batch import BatchItem, BatchProgress, as_completed
 from ._budget import JobSlots, RequestBudget
 from ._callbacks import CallbackDesk
+from ._coordination import Coordinator, Member, Membership, account_of
 from ._download import DEFAULT_MAX_DOWNLOAD_BYTES, Downloader
 from ._endpoints import Endpoints
 from ._engine import JobEngine
@@ -319,6 +320,13 @@ class LegnextClient(Endpoints):
             callback for a job no handle here awaits updates its record, and one for a
             submission whose answer was lost settles it. A ``callback=`` given to a call
             stays the caller's: that job is polled as without a receiver.
+        coordinator: a :class:`~legnext_async._coordination.Coordinator`, such as
+            ``legnext_async.redis.RedisCoordinator``, shared by every client (worker) of the
+            account: job slots come from one account-wide pool (``max_active_jobs`` is then
+            this client's cap on its own share), the limit learned from a 429 by any worker
+            is known to all, the poll pace and run times are shared, callbacks reach the
+            worker that awaits them, and with a shared store the unfinished jobs of a lost
+            worker are taken over; :meth:`resume` returns only jobs no live worker watches.
     """
 
     def __init__(
@@ -340,6 +348,7 @@ class LegnextClient(Endpoints):
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         fsync_downloads: bool = False,
         webhook: WebhookReceiver | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self._api_key = _check_api_key(
             api_key if api_key is not None else os.environ.get("LEGNEXT_API_KEY")
@@ -391,16 +400,40 @@ class LegnextClient(Endpoints):
             "Accept": "application/json",
         }
         self._closed = False
-        self._slots = JobSlots(max_active_jobs)
         self._budget = RequestBudget(max_concurrent_requests, requests_per_second)
         self._submit_gate: asyncio.Semaphore | None = None
         self._durations = DurationModel()
-        self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
         opened = open_store(store)
         self._keeper = JobKeeper(opened, self._durations) if opened is not None else None
+        self._membership: Membership | None = None
+        self._adopted: set[asyncio.Task[object]] = set()
+        if coordinator is None:
+            self._slots = JobSlots(max_active_jobs)
+        else:
+            if not isinstance(coordinator, Coordinator):
+                raise ValidationError(
+                    "coordinator", f"must be a coordinator, got {type(coordinator).__name__}"
+                )
+            self._membership = coordinator.join(
+                Member(
+                    account=account_of(self._api_key),
+                    max_active_jobs=max_active_jobs,
+                    durations=self._durations,
+                    pace=self._budget.pace,
+                    deliver=self._routed_delivery if webhook is not None else None,
+                    adopt_orphans=self._adopt_orphans if self._keeper is not None else None,
+                )
+            )
+            self._slots = self._membership.slots
+        self._engine = JobEngine(_EngineServices(self), max_in_flight=max_concurrent_requests)
         self._desk: CallbackDesk | None = None
         if webhook is not None:
-            self._desk = CallbackDesk(webhook, read=self._read_callback_job, keeper=self._keeper)
+            self._desk = CallbackDesk(
+                webhook,
+                read=self._read_callback_job,
+                keeper=self._keeper,
+                membership=self._membership,
+            )
             webhook.attach(self._desk)
         self._downloader = Downloader(
             session=self._ensure_session,
@@ -516,12 +549,19 @@ class LegnextClient(Endpoints):
         why = "the client was closed" if self._closed else "its event loop shut down"
         if self._desk is not None:
             await self._desk.stop()
+        adopted, self._adopted = self._adopted, set()
+        for task in adopted:
+            task.cancel()
+        if adopted:
+            await asyncio.wait(adopted)
         await self._engine.stop(
             lambda job_id: ClientClosedError(f"{why} while waiting for job {job_id}")
         )
         keeper = self._keeper
         if keeper is not None:
             await keeper.close()
+        if self._membership is not None:
+            await self._membership.leave()
         session = self._session
         if self._owns_session and session is not None:
             self._session = None
@@ -844,11 +884,44 @@ class LegnextClient(Endpoints):
         await self._store_ready(keeper)
         with _collector_paused():
             records = await keeper.store.records(RecordState.PENDING, RecordState.RUNNING)
+            membership = self._membership
+            if membership is not None:
+                # Jobs another live worker of the group watches are its own: only the rest
+                # (a lost worker's, or nobody's) become this client's.
+                live = {
+                    record.key: job for record in records if (job := keeper.live.get(record.key))
+                }
+                ids = [r.job_id for r in records if r.job_id is not None and r.key not in live]
+                adopted = await membership.adopt(ids)
+                records = [r for r in records if r.key in live or r.job_id in adopted]
             return [
                 TaskHandle(self._restored(record, poll), result_for, self)
                 for record in records
                 if record.job_id is not None
             ]
+
+    async def _adopt_orphans(self) -> None:
+        """The coordinator's call when a worker of the group was lost (or at start): take
+        over the unfinished stored jobs nobody watches and see them to their end, so their
+        records and the receiver's hooks learn how they ended."""
+        if self._closed:
+            return
+        for handle in await self.resume():
+            task = asyncio.ensure_future(self._see_through(handle))
+            self._adopted.add(task)
+            task.add_done_callback(self._adopted.discard)
+
+    @staticmethod
+    async def _see_through(handle: TaskHandle[TaskResult]) -> None:
+        with contextlib.suppress(LegnextError):
+            await handle
+
+    async def _routed_delivery(self, token: str, task: Task, signed: bool) -> bool:
+        """A delivery another worker received for a token of this client's."""
+        desk = self._desk
+        if desk is None or self._closed:
+            return False
+        return await desk.delivered(token, task, signed=signed, routed=True)
 
     async def records(self, *states: RecordState, limit: int | None = None) -> list[JobRecord]:
         """The store's records in any of ``states`` (all if none), oldest first, once this
@@ -1405,7 +1478,7 @@ class _Submission:
         endpoint, payload = self.endpoint, self.sent_payload
         async with gate:
             # The slot may have been taken back while waiting here (see JobSlots).
-            if not slots.mark_sent(ticket):
+            if not await slots.send_turn(ticket):
                 return None
             if self.keeper is not None and self.claimed is None:
                 # As late as can be: a kill before the claim leaves no record, and one after
@@ -1418,7 +1491,7 @@ class _Submission:
                 self.sent = False
                 # Learns a limit of active jobs (and requeues) unless the 429 is about the
                 # request rate; then this submission keeps its slot and backs off.
-                if slots.refused(ticket, exc.kind):
+                if await slots.refuse(ticket, exc.kind):
                     return None
                 slots.unsend(ticket)
                 raise

@@ -573,7 +573,7 @@ class Job:
         services = engine.services
         now = engine.clock.now()
         if self.ticket is not None:
-            services.slots.mark_running(self.ticket)
+            services.slots.mark_running(self.ticket, task.job_id)
             self.holder = engine.hold(self)
         self.job_id = task.job_id
         self.submitted_at = now
@@ -611,7 +611,7 @@ class Job:
         services = engine.services
         if self.ticket is None:
             # A job made elsewhere (or lost and awaited again) counts only while watched.
-            self.ticket = services.slots.occupy()
+            self.ticket = services.slots.occupy(self.job_id)
             self.keeps_slot = False
         if self.phase is Phase.LOST or self.phase is Phase.GIVEN_UP:
             self.phase = phase_of(self.task) if self.task is not None else Phase.PENDING

@@ -163,7 +163,7 @@ class CanonicalRequest(Mapping[str, Any]):
         return repr(self._decoded())
 
 
-def _task_bytes(task: Task | None) -> bytes | None:
+def task_bytes(task: Task | None) -> bytes | None:
     """A task as the JSON bytes to keep: as the service sent them when they are at hand."""
     if task is None:
         return None
@@ -238,7 +238,7 @@ class JobRecord:
             self,
             state=state,
             job_id=task.job_id or self.job_id,
-            task_body=_task_bytes(task),
+            task_body=task_bytes(task),
             points_frozen=usage.frozen,
             points_consumed=usage.consume,
             updated_at=time.time() if now is None else now,
