@@ -11,8 +11,9 @@ nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
-#: The cli extra too: the tests see the live display drawn on a pseudo-terminal.
-TEST_DEPS = [".[tests,cli]"]
+#: The cli extra too: the tests see the live display drawn on a pseudo-terminal; and the
+#: redis extra, tested against private ``redis-server`` processes (Debian's package).
+TEST_DEPS = [".[tests,cli,redis]"]
 
 
 @nox.session

@@ -1,4 +1,5 @@
-"""Shared fixtures: a Legnext emulator on 127.0.0.1 and a client pointed at it.
+"""Shared fixtures: a Legnext emulator on 127.0.0.1 and a client pointed at it, and a
+private Redis server (see :mod:`tests.redis_server`).
 
 Jobs run on the emulator's virtual clock :data:`SCALE` times real time (an inpaint of
 90–120 s takes about half a second); the client's poll schedule runs on the same scale.
@@ -17,8 +18,10 @@ from hypothesis import HealthCheck, settings
 from legnext_async import LegnextClient, Mask, PollPolicy, Polygon, RetryPolicy
 from legnext_async.emulator import Emulator
 
+from .redis_server import RedisServer, RedisServerMissingError
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 #: Real seconds per service second in tests.
 SCALE = 0.005
@@ -116,3 +119,34 @@ async def job_server(
     app.router.add_get("/api/v1/job/{job_id}", answer)
     async with serving(app) as base_url:
         yield base_url
+
+
+def _redis_server() -> RedisServer:
+    """A server to start, or a test failure that says how to install one."""
+    try:
+        return RedisServer()
+    except RedisServerMissingError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private ``redis-server`` for the whole run (127.0.0.1, a free port, no
+    persistence); tests share it through :func:`redis_url` and never stop it."""
+    with _redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of the session's Redis server, emptied (FLUSHALL) for this test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A ``redis-server`` of this test alone, which it may stop, kill and start again
+    (on the same port, with its data lost)."""
+    with _redis_server() as server:
+        yield server
