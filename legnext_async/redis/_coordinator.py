@@ -79,6 +79,9 @@ PUMP_EVERY: Final = 1.0
 PACE_TTL_MS: Final = 60_000
 #: Seconds a callback token's owner is remembered.
 TOKEN_TTL: Final = 2 * 24 * 3600
+#: Submissions the whole group has granted and unanswered at once while the account's limit
+#: is unknown: few, so that it is found with one 429 rather than a burst of them.
+GROUP_IN_FLIGHT: Final = 4
 #: Tries of a compare-and-set of the learning before giving up (and logging it).
 LEARN_TRIES: Final = 20
 
@@ -87,7 +90,8 @@ LEARN_TRIES: Final = 20
 # A worker that is not (any more) registered gets {'gone'} and nothing is done: it then
 # registers again with all it holds (see Worker.register), and the script is run again.
 
-_PRELUDE = """
+_PRELUDE = f"""
+local GROUP_IN_FLIGHT = {GROUP_IN_FLIGHT}
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local me = ARGV[3]
@@ -119,10 +123,22 @@ local function reap()
   for _, w in ipairs(dead) do purge(w) end
   return dead
 end
+local function unanswered()
+  local n = 0
+  for _, state in ipairs(redis.call('HVALS', SLOT)) do
+    if state ~= 'r' then n = n + 1 end
+  end
+  return n
+end
 local function pump()
   local limit = tonumber(redis.call('HGET', P .. ':learn', 'limit') or '')
-  local woken = {}
-  while limit == nil or redis.call('HLEN', SLOT) < limit do
+  local woken = {{}}
+  while true do
+    if limit == nil then
+      if unanswered() >= GROUP_IN_FLIGHT then break end
+    elseif redis.call('HLEN', SLOT) >= limit then
+      break
+    end
     local head = redis.call('ZRANGE', P .. ':queue', 0, 0)[1]
     if not head then break end
     local w = owner(head)
@@ -248,7 +264,8 @@ redis.call('HDEL', SLOT, ARGV[4])
 redis.call('HDEL', P .. ':ord', ARGV[4])
 redis.call('SREM', P .. ':held:' .. me, ARGV[4])
 hold(ARGV[5])
-return {'ok'}
+pump()
+return {'ok', fresh(), {}}
 """
 )
 
@@ -488,7 +505,7 @@ class SharedSlots(JobSlots):
         del self._tickets[ticket.rid]
         submission, ticket.rid = ticket.rid, f"j:{job_id}"
         if self._watch(ticket.rid):
-            self._worker.queue(_Op(_RUNNING, [submission, ticket.rid]))
+            self._worker.queue(_Op(_RUNNING, [submission, ticket.rid], self._worker.pumped))
         else:
             self._worker.queue(_Op(_RELEASE, [submission], self._worker.released))
 
