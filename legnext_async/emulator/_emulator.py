@@ -353,6 +353,16 @@ class Emulator:
         """The ``account_id`` of ``api_key``'s account (opening it if new)."""
         return self._account(api_key).account_id
 
+    def peak_active(self, api_key: str | None = None) -> int:
+        """The most jobs of ``api_key``'s account (the emulator's ``api_key`` by default)
+        that held a concurrency slot at once (pending, staged or processing), so far."""
+        key = api_key if api_key is not None else self._options.access.api_key
+        if key is None:
+            raise ValueError("peak_active needs api_key when the emulator accepts any key")
+        account = self._account(key)
+        self._state.settle(account, self._clock.now())
+        return account.peak_active
+
     def balance(self, api_key: str) -> Balance:
         """``api_key``'s wallet now."""
         account = self._account(api_key)

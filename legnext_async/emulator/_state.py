@@ -46,6 +46,8 @@ class Account:
     used: int = 0
     #: (ended_at, sequence, job) of jobs holding a concurrency slot.
     active: list[tuple[float, int, Job]] = attrs.field(factory=list)
+    #: The most jobs that held a concurrency slot at once.
+    peak_active: int = 0
     #: Jobs waiting for a slot in "queue" mode, FIFO.
     queue: deque[Job] = attrs.field(factory=deque)
     #: How many queued jobs have a callback (their end time is still unknown).
@@ -173,6 +175,7 @@ class State:
         job.schedule(start, self.rules.pending_seconds, self.rules.staged_seconds)
         assert job.ended_at is not None
         heapq.heappush(account.active, (job.ended_at, next(self._seq), job))
+        account.peak_active = max(account.peak_active, len(account.active))
         callbacks = self.callbacks
         if job.callback is not None and callbacks.enabled:
             events = [job.ended_at]

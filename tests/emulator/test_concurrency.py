@@ -74,3 +74,21 @@ async def test_queue_is_fifo(make_emulator: EmulatorFactory, api: Api) -> None:
     assert starts == sorted(starts)
     assert starts[1] - starts[0] >= 100
     assert starts[2] - starts[1] >= 100
+
+
+async def test_peak_active_is_the_most_jobs_holding_slots_at_once(
+    make_emulator: EmulatorFactory, api: Api
+) -> None:
+    """peak_active counts jobs holding a slot together, not jobs in all or queued ones."""
+    emu = await make_emulator(
+        concurrency_limit=2, over_limit="queue", durations={"diffusion": (100.0, 100.0)}
+    )
+    api.emulator = emu
+    assert emu.peak_active() == 0
+    await api.create("diffusion", {"text": "x"})
+    assert emu.peak_active() == 1
+    for _ in range(4):
+        await api.create("diffusion", {"text": "x"})
+    emu.advance(1000)
+    assert all(job.status == "completed" for job in emu.jobs)
+    assert emu.peak_active() == 2
