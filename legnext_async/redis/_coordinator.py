@@ -636,6 +636,9 @@ class _Worker(Membership):
         self._learning = asyncio.Lock()
         self._saved_durations = ""
         self._adopting: asyncio.Task[object] | None = None
+        #: Set by leave(): the loops end at their next turn even if a cancellation was lost
+        #: (redis-py may finish a pipeline's call and drop the CancelledError it got meanwhile).
+        self._leaving = False
 
     # --- the queue of calls ----------------------------------------------------------------
 
@@ -676,6 +679,7 @@ class _Worker(Membership):
         self._redis = connect(self.coordinator.url, self.coordinator.socket_timeout)
         self._scripts = {}
         self._registered = False
+        self._leaving = False
         self._tasks = [
             loop.create_task(self._run(), name="legnext-redis-worker"),
             loop.create_task(self._listen(), name="legnext-redis-listener"),
@@ -693,7 +697,7 @@ class _Worker(Membership):
         kick = self._kick
         assert kick is not None
         backoff = 0.05
-        while True:
+        while not self._leaving:
             now = time.monotonic()
             beat = not self._registered or now >= self._next_beat
             pump = self.slots.waiting > 0 and now >= self._next_pump
@@ -701,8 +705,11 @@ class _Worker(Membership):
                 due = self._next_beat
                 if self.slots.waiting:
                     due = min(due, self._next_pump)
+                # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that comes
+                # as the event is set, and leave() would then wait for this loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(kick.wait(), max(0.0, due - now))
+                    async with asyncio.timeout(max(0.0, due - now)):
+                        await kick.wait()
                 kick.clear()
                 continue
             kick.clear()
@@ -923,14 +930,14 @@ class _Worker(Membership):
         wake = f"{self.prefix}:wake:{self.id}"
         routed = f"{self.prefix}:cb:{self.id}"
         backoff = 0.05
-        while True:
+        while not self._leaving:
             redis_ = self._redis
             assert redis_ is not None
             try:
                 async with redis_.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(wake, routed)
                     backoff = 0.05
-                    while True:
+                    while not self._leaving:
                         message = await pubsub.get_message(timeout=1.0)
                         if message is None:
                             continue
@@ -969,16 +976,18 @@ class _Worker(Membership):
         return adopted
 
     async def leave(self) -> None:
-        tasks, self._tasks = self._tasks, []
+        tasks: list[asyncio.Task[Any]] = list(self._tasks)
+        self._tasks = []
+        self._leaving = True
+        if self._kick is not None:
+            self._kick.set()
+        if self._adopting is not None:
+            tasks.append(self._adopting)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._adopting is not None:
-            self._adopting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._adopting
+        if tasks:
+            # asyncio.wait, not await: a cancellation of leave() itself must go through.
+            await asyncio.wait(tasks)
         redis_ = self._redis
         self._redis = None
         self._loop = None
