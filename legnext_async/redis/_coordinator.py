@@ -59,7 +59,7 @@ from legnext_async.webhooks import task_of
 from ._common import RETRYABLE, connect, safe_url
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
@@ -446,6 +446,11 @@ class SharedSlots(JobSlots):
         self._jobs: dict[str, int] = {}
         self._numbers = itertools.count()
 
+    @property
+    def held(self) -> int:
+        """Slots this worker holds: granted, sent, or of a job it watches."""
+        return self._held
+
     # --- what the client and the engine call ---------------------------------------------
 
     def enqueue(self) -> SlotTicket:
@@ -636,6 +641,7 @@ class _Worker(Membership):
         self._learning = asyncio.Lock()
         self._saved_durations = ""
         self._adopting: asyncio.Task[object] | None = None
+        self._background: set[asyncio.Task[object]] = set()
 
     # --- the queue of calls ----------------------------------------------------------------
 
@@ -681,6 +687,13 @@ class _Worker(Membership):
             loop.create_task(self._listen(), name="legnext-redis-listener"),
         ]
 
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run ``work`` in a task the worker keeps (the loop holds tasks only weakly)."""
+        assert self._loop is not None
+        task = self._loop.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _now_ms(self) -> int:
         return int(self.coordinator.clock() * 1000)
 
@@ -701,8 +714,11 @@ class _Worker(Membership):
                 due = self._next_beat
                 if self.slots.waiting:
                     due = min(due, self._next_pump)
+                # (Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+                # comes as the event is set, and the worker would never stop.)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(kick.wait(), max(0.0, due - now))
+                    async with asyncio.timeout(max(0.0, due - now)):
+                        await kick.wait()
                 kick.clear()
                 continue
             kick.clear()
@@ -716,8 +732,9 @@ class _Worker(Membership):
             try:
                 answers = await self._execute(batch)
             except RETRYABLE as exc:
+                # Retried in order once Redis answers (a BEAT or REGISTER is made afresh
+                # then); whether Redis lost this worker meanwhile, its answers will say.
                 self._ops[:0] = [op for op in batch if op.script not in (_BEAT, _REGISTER)]
-                self._registered = self._registered and False
                 self._unreachable(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -776,8 +793,7 @@ class _Worker(Membership):
         if first:
             self._saved_durations = "-"
             self.queue(_Op(_PUMP, [], self.pumped))
-            assert self._loop is not None
-            self._loop.create_task(self._load_durations())
+            self._spawn(self._load_durations())
             self._adopt_orphans()
 
     def _beaten(self, answer: list[Any]) -> None:
@@ -789,8 +805,7 @@ class _Worker(Membership):
         if pace:
             with contextlib.suppress(ValueError):
                 self.member.pace.share(float(pace))
-        assert self._loop is not None
-        self._loop.create_task(self._save_durations())
+        self._spawn(self._save_durations())
 
     def pumped(self, answer: list[Any]) -> None:
         """An answer with fresh grants and the workers reaped meanwhile."""
@@ -805,8 +820,7 @@ class _Worker(Membership):
     def released(self, answer: list[Any]) -> None:
         self.pumped(answer)
         if answer[3]:
-            assert self._loop is not None
-            self._loop.create_task(self.relearn(lambda learner: learner.quiet_finish()))
+            self._spawn(self.relearn(lambda learner: learner.quiet_finish()))
 
     # --- learning ------------------------------------------------------------------------------
 
@@ -880,7 +894,7 @@ class _Worker(Membership):
                 " here and polling their jobs; %d submission(s) wait until Redis answers",
                 safe_url(self.coordinator.url),
                 type(exc).__name__,
-                self.slots.active,
+                self.slots.held,
                 self.slots.waiting,
             )
 
@@ -898,8 +912,7 @@ class _Worker(Membership):
 
     def issued(self, token: str) -> None:
         self._start()
-        assert self._loop is not None
-        self._loop.create_task(self._own(token))
+        self._spawn(self._own(token))
 
     async def _own(self, token: str) -> None:
         redis_ = self._redis
@@ -969,7 +982,9 @@ class _Worker(Membership):
         return adopted
 
     async def leave(self) -> None:
-        tasks, self._tasks = self._tasks, []
+        tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._background]
+        self._tasks = []
+        self._background.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
