@@ -137,6 +137,23 @@ async def test_a_known_limit_given_to_the_group_is_never_exceeded(redis_url: str
     assert len(created(emulator)) == 15
 
 
+async def test_a_clients_own_limit_is_the_groups_when_the_coordinator_has_none(
+    redis_url: str,
+) -> None:
+    """``LegnextClient(max_active_jobs=2, coordinator=...)`` tells the group the limit."""
+    async with LegnextClient(
+        api_key=API_KEY,
+        base_url="http://127.0.0.1:9",
+        max_active_jobs=2,
+        coordinator=RedisCoordinator(redis_url),
+    ) as client:
+        first, second = await client._slots.acquire(), await client._slots.acquire()
+        third = client._slots.enqueue()
+        await until(lambda: _equals(queue_length(redis_url), 1), "the third waits")
+        assert (first.state, second.state, third.state) == ("granted", "granted", "waiting")
+        assert (await learned(redis_url))["limit"] == 2
+
+
 async def test_slots_are_granted_first_come_first_served_across_workers(redis_url: str) -> None:
     """With one slot, submissions of two workers get it in the order they asked for it."""
     async with workers(redis_url, 2, max_active_jobs=1) as (a, b):

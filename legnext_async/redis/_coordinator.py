@@ -626,7 +626,9 @@ class _Worker(Membership):
         self.member = member
         self.id = uuid.uuid4().hex[:16]
         self.prefix = f"{coordinator.namespace}:{member.account}"
-        self.slots: SharedSlots = SharedSlots(self, coordinator.max_active_jobs)
+        #: The account's limit, if known: the coordinator's, else the client's.
+        self.ceiling = coordinator.max_active_jobs or member.max_active_jobs
+        self.slots: SharedSlots = SharedSlots(self, self.ceiling)
         member.pace.on_throttle = self._throttled
         self._ops: list[_Op] = []
         self._kick: asyncio.Event | None = None
@@ -833,7 +835,7 @@ class _Worker(Membership):
             for _ in range(LEARN_TRIES):
                 try:
                     version, state = await redis_.hmget(key, ["v", "state"])
-                    learner = JobSlots(self.coordinator.max_active_jobs)
+                    learner = JobSlots(self.ceiling)
                     if state:
                         learner.adopt_learning(json.loads(state))
                     else:
@@ -1037,8 +1039,9 @@ class RedisCoordinator(Coordinator):
         namespace: the prefix of every key; the account (a digest of the API key) follows.
         lease: seconds a worker's slots outlive it when it stops renewing them (killed, cut
             off); it renews every third of that.
-        max_active_jobs: the account's limit of running jobs, if known; ``None``: learned
-            from the service's 429s, once for the whole group.
+        max_active_jobs: the account's limit of running jobs, if known (or the client's
+            ``max_active_jobs``, if this is ``None``); ``None`` in both: learned from the
+            service's 429s, once for the whole group.
         socket_timeout: seconds a Redis call may take before it counts as unreachable.
         clock: Unix seconds (tests give a fake one); leases are compared across workers,
             whose clocks must agree to well within ``lease``.
