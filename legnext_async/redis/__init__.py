@@ -34,6 +34,20 @@ Redis must keep these keys: run it with persistence (AOF, ``appendfsync everysec
 ``always``) and with ``maxmemory-policy noeviction`` or a ``volatile-*`` policy (no key
 here has an expiry, so those never evict them). One server, or a primary with replicas;
 not Redis Cluster (the scripts touch keys they compute).
+
+**When Redis is away** (down, restarting, a network cut, a timeout), an operation tries
+again with growing waits for up to ``unavailable_timeout`` seconds before it raises
+:class:`~legnext_async.StoreError`; a warning is logged once when Redis becomes
+unreachable, and an info line when it answers again. Every script may run twice (a retry
+after its answer was lost) with the same outcome: a claim run again by its own attempt
+gets its own record back.
+
+**When Redis loses its data** (it restarted without persistence), each store notices the
+missing epoch and, before anything else, writes back the records it claimed or updated
+that are not finished (submitting, unknown, pending or running: its client's live jobs),
+so their keys stay held; an update of a record whose key is missing is written from then
+on too. Other records (finished ones, those of workers that are gone) are lost with the
+data, as they would be with an SQLite file deleted.
 """
 
 try:

@@ -7,20 +7,9 @@ can ``resume()`` the jobs of another. Every change is one Lua script, which Redi
 atomically (no other command runs in between), and a client's turn of claims, updates and
 saved values is one script, one round trip.
 
-Every key it writes, its type and how long it is kept are listed in the docstring of
-:mod:`legnext_async.redis` (shown in the API reference), with what Redis must be run with.
-
-**Faults.** A Redis that is unreachable (down, restarting, a network cut, a timeout) is
-tried again with backoff for up to ``unavailable_timeout`` seconds before the operation
-raises :class:`~legnext_async.StoreError`; a warning is logged once when it becomes
-unreachable and an info line when it answers again. Every script may run twice (a retry
-after its answer was lost) with the same outcome: a claim run again by its own attempt
-gets its own record back. When Redis comes back without its data, each store writes
-back, before anything else, the records it claimed or updated that are not finished
-(submitting, unknown, pending or running: a client's live jobs), so their keys stay
-held; an update of a record whose key is missing is written from then on too. Records
-other workers held and finished records are lost with the data, as they would be with
-an SQLite file deleted.
+Every key it writes, its type and how long it is kept, what Redis must be run with, and
+what the store does when Redis is away or loses its data are in the docstring of
+:mod:`legnext_async.redis` (shown in the API reference).
 """
 
 from __future__ import annotations
@@ -394,7 +383,7 @@ class RedisJobStore(JobStore):
     what happens when it is unreachable or loses its data: see :mod:`legnext_async.redis`.
 
     The connection is made on first use, inside the running event loop (a store used by
-    one event loop after another connects again in each); :meth:`close` ends it. Needs
+    one event loop after another connects again in each); ``close()`` ends it. Needs
     the ``redis`` extra (``pip install 'legnext-async[redis]'``).
 
     Args:
