@@ -404,6 +404,51 @@ async def test_an_update_of_a_discarded_claim_is_not_written_back(
     assert await worker_a.get("k") is None
 
 
+async def test_operations_meeting_the_loss_together_wait_for_one_write_back(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ten operations that find the data gone at once: one write-back (one warning), and
+    every one of them sees the records written back."""
+    async with RedisJobStore(private_redis.url) as worker_a:
+        claims = [record(f"k{i}") for i in range(10)]
+        await worker_a.claim(claims)
+        private_redis.kill()
+        private_redis.start()
+        with caplog.at_level(logging.WARNING, "legnext_async"):
+            found = await asyncio.gather(*(worker_a.get(c.key) for c in claims))
+        assert [r.key if r else None for r in found] == [c.key for c in claims]
+    assert [r.getMessage() for r in caplog.records if "lost its data" in r.getMessage()] == [
+        f"job store: Redis at {private_redis.url} lost its data (a restart without"
+        " persistence?): writing back the 10 unfinished records of this store"
+    ]
+
+
+# --- what is not ours -----------------------------------------------------------------
+
+
+async def test_a_foreign_key_in_the_namespace_is_a_store_error(
+    redis_server: RedisServer, worker_a: RedisJobStore
+) -> None:
+    """A value of another type where a record belongs raises StoreError naming the
+    server (Redis refused the script), not a bare Redis error."""
+    await worker_a.open()
+    with contextlib.closing(redis_server.client()) as client:
+        client.set("legnext:store:job:k", "not a record")
+    with pytest.raises(StoreError, match=r"Redis at redis://127\.0\.0\.1:\d+/0 failed"):
+        await worker_a.claim([record("k")])
+
+
+async def test_an_unreadable_record_is_a_store_error(
+    redis_server: RedisServer, worker_a: RedisJobStore
+) -> None:
+    """A record hash missing its fields (written by hand) raises StoreError naming it."""
+    await worker_a.open()
+    with contextlib.closing(redis_server.client()) as client:
+        client.hset("legnext:store:job:k", "attempt", "a1")
+    with pytest.raises(StoreError, match="'k' is unreadable"):
+        await worker_a.get("k")
+
+
 # --- one event loop after another ---------------------------------------------------------
 
 
