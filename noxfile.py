@@ -52,7 +52,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the Sphinx docs; any warning fails the build."""
-    session.install(".[docs]")
+    session.install(".[docs,redis]")  # the reference documents legnext_async.redis
     session.run(
         "sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", "docs/_build/html"
     )

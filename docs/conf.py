@@ -90,6 +90,10 @@ html_static_path = ["_static"]
 # document their attributes in an ``Attributes:`` section of the docstring instead.
 
 
+#: The packages whose public classes claim the package as their ``__module__``.
+PUBLIC_PACKAGES = ("legnext_async", "legnext_async.emulator", "legnext_async.redis")
+
+
 @functools.cache
 def _defining_module(package: str, qualname: str) -> str | None:
     """The private module of ``package`` whose source defines ``qualname``, if any."""
@@ -103,13 +107,13 @@ def _defining_module(package: str, qualname: str) -> str | None:
 def _class_attribute(cls: type, name: str, *default: Any) -> Any:
     """Autodoc's getattr for classes: ``__module__`` is where the class is defined."""
     value = safe_getattr(cls, name, *default)
-    if name == "__module__" and value in ("legnext_async", "legnext_async.emulator"):
+    if name == "__module__" and value in PUBLIC_PACKAGES:
         return _defining_module(value, cls.__qualname__) or value
     return value
 
 
 def _viewcode_module(app: Sphinx, modname: str, fullname: str) -> str | None:
-    if modname in ("legnext_async", "legnext_async.emulator"):
+    if modname in PUBLIC_PACKAGES:
         return _defining_module(modname, fullname)
     return None
 

@@ -5,6 +5,7 @@ Start with :class:`LegnextClient`; the emulator lives in :mod:`legnext_async.emu
 
 from ._batch import BatchItem, BatchProgress
 from ._client import LegnextClient
+from ._coordination import Coordinator
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -80,6 +81,7 @@ __all__ = [
     "BlendAspectRatio",
     "Canvas",
     "ClientClosedError",
+    "Coordinator",
     "DownloadError",
     "DownloadExpiredError",
     "EndpointNotFoundError",

@@ -320,10 +320,10 @@ class LegnextClient(Endpoints):
             callback for a job no handle here awaits updates its record, and one for a
             submission whose answer was lost settles it. A ``callback=`` given to a call
             stays the caller's: that job is polled as without a receiver.
-        coordinator: a :class:`~legnext_async._coordination.Coordinator`, such as
+        coordinator: a :class:`Coordinator`, such as
             ``legnext_async.redis.RedisCoordinator``, shared by every client (worker) of the
-            account: job slots come from one account-wide pool (``max_active_jobs`` is then
-            this client's cap on its own share), the limit learned from a 429 by any worker
+            account: job slots come from one account-wide pool (``max_active_jobs``, if
+            given, is the whole account's limit), the limit learned from a 429 by any worker
             is known to all, the poll pace and run times are shared, callbacks reach the
             worker that awaits them, and with a shared store the unfinished jobs of a lost
             worker are taken over; :meth:`resume` returns only jobs no live worker watches.

@@ -86,7 +86,12 @@ class Membership(abc.ABC):
 
 
 class Coordinator(abc.ABC):
-    """Shares job slots, learning and callbacks between the clients of one account."""
+    """Shares job slots, learning and callbacks between the clients of one account.
+
+    Given to each client as ``LegnextClient(coordinator=...)``, one per client. The one
+    this package ships is ``legnext_async.redis.RedisCoordinator``; the methods here are
+    the client's side of the contract, not for calling directly.
+    """
 
     @abc.abstractmethod
     def join(self, member: Member) -> Membership:

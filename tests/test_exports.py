@@ -9,6 +9,7 @@ import types
 import pytest
 
 import legnext_async
+import legnext_async.redis
 from legnext_async import emulator
 from legnext_async._models import Task
 
@@ -42,6 +43,7 @@ def _exported(package: types.ModuleType) -> dict[str, object]:
     [
         pytest.param(legnext_async, id="legnext_async"),
         pytest.param(emulator, id="legnext_async.emulator"),
+        pytest.param(legnext_async.redis, id="legnext_async.redis"),
     ],
 )
 def test_exported_objects_present_themselves_as_the_package(package: types.ModuleType) -> None:

@@ -24,6 +24,7 @@ from legnext_async import (
 from legnext_async._keeper import JobKeeper
 from legnext_async._polling import DurationModel
 from legnext_async._store import CanonicalRequest, canonical_request, state_of
+from legnext_async.redis import RedisJobStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -63,12 +64,17 @@ def answered(claimed: JobRecord, data: Mapping[str, object]) -> JobRecord:
     return claimed.with_task(task, state_of(task))
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    """Each kind of store, empty (an SQLite one in a real file)."""
-    made: JobStore = (
-        SQLiteJobStore(tmp_path / "jobs.db") if request.param == "sqlite" else MemoryJobStore()
-    )
+    """Each kind of store, empty (an SQLite one in a real file, a Redis one on a real
+    server)."""
+    made: JobStore
+    if request.param == "sqlite":
+        made = SQLiteJobStore(tmp_path / "jobs.db")
+    elif request.param == "redis":
+        made = RedisJobStore(request.getfixturevalue("redis_url"))
+    else:
+        made = MemoryJobStore()
     async with made:
         yield made
 

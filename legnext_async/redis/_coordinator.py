@@ -59,7 +59,7 @@ from legnext_async.webhooks import task_of
 from ._common import RETRYABLE, connect, safe_url
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
@@ -446,6 +446,11 @@ class SharedSlots(JobSlots):
         self._jobs: dict[str, int] = {}
         self._numbers = itertools.count()
 
+    @property
+    def held(self) -> int:
+        """Slots this worker holds: granted, sent, or of a job it watches."""
+        return self._held
+
     # --- what the client and the engine call ---------------------------------------------
 
     def enqueue(self) -> SlotTicket:
@@ -621,7 +626,9 @@ class _Worker(Membership):
         self.member = member
         self.id = uuid.uuid4().hex[:16]
         self.prefix = f"{coordinator.namespace}:{member.account}"
-        self.slots: SharedSlots = SharedSlots(self, coordinator.max_active_jobs)
+        #: The account's limit, if known: the coordinator's, else the client's.
+        self.ceiling = coordinator.max_active_jobs or member.max_active_jobs
+        self.slots: SharedSlots = SharedSlots(self, self.ceiling)
         member.pace.on_throttle = self._throttled
         self._ops: list[_Op] = []
         self._kick: asyncio.Event | None = None
@@ -636,6 +643,7 @@ class _Worker(Membership):
         self._learning = asyncio.Lock()
         self._saved_durations = ""
         self._adopting: asyncio.Task[object] | None = None
+        self._background: set[asyncio.Task[object]] = set()
         #: Set by leave(): the loops end at their next turn even if a cancellation was lost
         #: (redis-py may finish a pipeline's call and drop the CancelledError it got meanwhile).
         self._leaving = False
@@ -685,6 +693,13 @@ class _Worker(Membership):
             loop.create_task(self._listen(), name="legnext-redis-listener"),
         ]
 
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run ``work`` in a task the worker keeps (the loop holds tasks only weakly)."""
+        assert self._loop is not None
+        task = self._loop.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _now_ms(self) -> int:
         return int(self.coordinator.clock() * 1000)
 
@@ -705,8 +720,8 @@ class _Worker(Membership):
                 due = self._next_beat
                 if self.slots.waiting:
                     due = min(due, self._next_pump)
-                # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that comes
-                # as the event is set, and leave() would then wait for this loop forever.
+                # (Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+                # comes as the event is set, and the worker would never stop.)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(0.0, due - now)):
                         await kick.wait()
@@ -723,8 +738,9 @@ class _Worker(Membership):
             try:
                 answers = await self._execute(batch)
             except RETRYABLE as exc:
+                # Retried in order once Redis answers (a BEAT or REGISTER is made afresh
+                # then); whether Redis lost this worker meanwhile, its answers will say.
                 self._ops[:0] = [op for op in batch if op.script not in (_BEAT, _REGISTER)]
-                self._registered = self._registered and False
                 self._unreachable(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -783,8 +799,7 @@ class _Worker(Membership):
         if first:
             self._saved_durations = "-"
             self.queue(_Op(_PUMP, [], self.pumped))
-            assert self._loop is not None
-            self._loop.create_task(self._load_durations())
+            self._spawn(self._load_durations())
             self._adopt_orphans()
 
     def _beaten(self, answer: list[Any]) -> None:
@@ -796,8 +811,7 @@ class _Worker(Membership):
         if pace:
             with contextlib.suppress(ValueError):
                 self.member.pace.share(float(pace))
-        assert self._loop is not None
-        self._loop.create_task(self._save_durations())
+        self._spawn(self._save_durations())
 
     def pumped(self, answer: list[Any]) -> None:
         """An answer with fresh grants and the workers reaped meanwhile."""
@@ -812,8 +826,7 @@ class _Worker(Membership):
     def released(self, answer: list[Any]) -> None:
         self.pumped(answer)
         if answer[3]:
-            assert self._loop is not None
-            self._loop.create_task(self.relearn(lambda learner: learner.quiet_finish()))
+            self._spawn(self.relearn(lambda learner: learner.quiet_finish()))
 
     # --- learning ------------------------------------------------------------------------------
 
@@ -826,7 +839,7 @@ class _Worker(Membership):
             for _ in range(LEARN_TRIES):
                 try:
                     version, state = await redis_.hmget(key, ["v", "state"])
-                    learner = JobSlots(self.coordinator.max_active_jobs)
+                    learner = JobSlots(self.ceiling)
                     if state:
                         learner.adopt_learning(json.loads(state))
                     else:
@@ -887,7 +900,7 @@ class _Worker(Membership):
                 " here and polling their jobs; %d submission(s) wait until Redis answers",
                 safe_url(self.coordinator.url),
                 type(exc).__name__,
-                self.slots.active,
+                self.slots.held,
                 self.slots.waiting,
             )
 
@@ -905,8 +918,7 @@ class _Worker(Membership):
 
     def issued(self, token: str) -> None:
         self._start()
-        assert self._loop is not None
-        self._loop.create_task(self._own(token))
+        self._spawn(self._own(token))
 
     async def _own(self, token: str) -> None:
         redis_ = self._redis
@@ -976,8 +988,9 @@ class _Worker(Membership):
         return adopted
 
     async def leave(self) -> None:
-        tasks: list[asyncio.Task[Any]] = list(self._tasks)
+        tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._background]
         self._tasks = []
+        self._background.clear()
         self._leaving = True
         if self._kick is not None:
             self._kick.set()
@@ -1031,8 +1044,9 @@ class RedisCoordinator(Coordinator):
         namespace: the prefix of every key; the account (a digest of the API key) follows.
         lease: seconds a worker's slots outlive it when it stops renewing them (killed, cut
             off); it renews every third of that.
-        max_active_jobs: the account's limit of running jobs, if known; ``None``: learned
-            from the service's 429s, once for the whole group.
+        max_active_jobs: the account's limit of running jobs, if known (or the client's
+            ``max_active_jobs``, if this is ``None``); ``None`` in both: learned from the
+            service's 429s, once for the whole group.
         socket_timeout: seconds a Redis call may take before it counts as unreachable.
         clock: Unix seconds (tests give a fake one); leases are compared across workers,
             whose clocks must agree to well within ``lease``.

@@ -1,0 +1,336 @@
+"""Clients of one account sharing job slots, learning and callbacks through a real Redis.
+
+Each client here stands for one worker process (its own RedisCoordinator, its own
+connections); tests with real worker processes are in ``test_workers.py``. The server is a
+private ``redis-server`` (see ``tests/redis_server.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from legnext_async import LegnextClient, ValidationError
+from legnext_async._coordination import account_of
+from legnext_async.emulator import Emulator
+from legnext_async.redis import RedisCoordinator
+
+from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
+from .fakes import FakeClock
+from .test_job_limits import created_prompts
+from .test_webhooks import SECRET, finish_and_deliver, hosted, reads
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from legnext_async._budget import SlotTicket
+
+    from .redis_server import RedisServer
+
+PREFIX = f"legnext:{account_of(API_KEY)}"
+
+
+@contextlib.asynccontextmanager
+async def workers(
+    url: str, n: int, emulator: Emulator | None = None, **options: Any
+) -> AsyncIterator[list[LegnextClient]]:
+    """``n`` clients, each with a coordinator of its own on ``url`` (``options`` go to
+    each coordinator)."""
+    base_url = emulator.base_url if emulator is not None else "http://127.0.0.1:9"
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                LegnextClient(
+                    api_key=API_KEY,
+                    base_url=base_url,
+                    poll=fast_poll(),
+                    retry=FAST_RETRY,
+                    coordinator=RedisCoordinator(url, **options),
+                )
+            )
+            for _ in range(n)
+        ]
+        yield clients
+
+
+async def inpaint_many(client: LegnextClient, parent: str, tag: str, n: int) -> None:
+    handles = await asyncio.gather(
+        *(client.inpaint(parent, 0, mask=MASK, remix_prompt=f"{tag}{i}") for i in range(n))
+    )
+    await asyncio.gather(*handles)
+
+
+def created(emulator: Emulator) -> list[str]:
+    """The prompts of the jobs the emulator created, sorted (a prompt twice: made twice)."""
+    return created_prompts(emulator)
+
+
+def refusals(emulator: Emulator) -> int:
+    return sum(1 for r in emulator.requests if r.method == "POST" and r.status == 429)
+
+
+async def learned(url: str) -> dict[str, Any]:
+    """What the group learned, as Redis holds it."""
+    async with aioredis.Redis.from_url(url, decode_responses=True) as r:
+        state = await r.hget(f"{PREFIX}:learn", "state")
+    return dict(json.loads(state)) if state else {}
+
+
+async def until(condition: Callable[[], Any], what: str) -> None:
+    """Wait for a real condition (checked every few ms); the bound turns a condition that
+    never comes into a failure, not a hang."""
+    async with asyncio.timeout(30):
+        # What changes is in Redis, another process: nothing here to wait on but a look.
+        while not await condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    assert await condition(), what
+
+
+async def queue_length(url: str) -> int:
+    async with aioredis.Redis.from_url(url, decode_responses=True) as r:
+        return int(await r.zcard(f"{PREFIX}:queue"))
+
+
+async def slots_in_use(url: str) -> int:
+    async with aioredis.Redis.from_url(url, decode_responses=True) as r:
+        return int(await r.hlen(f"{PREFIX}:slot"))
+
+
+# --- slots and learning against the emulator ---------------------------------------------
+
+
+async def test_workers_learn_the_account_limit_once_and_share_it(redis_url: str) -> None:
+    """Two workers on an account of 3 jobs: each job made once, one 429 per lesson the
+    group learned (not one per worker), and both know the limit."""
+    async with (
+        Emulator(
+            api_key=API_KEY, time_scale=SCALE, seed=21, concurrency_limit=3, over_limit="reject"
+        ) as emulator,
+        workers(redis_url, 2, emulator) as (a, b),
+    ):
+        parent = emulator.seed_job("diffusion")
+        await asyncio.gather(inpaint_many(a, parent, "a", 8), inpaint_many(b, parent, "b", 8))
+        group = await learned(redis_url)
+        assert a._slots.limit == b._slots.limit == group["limit"] == 3
+        assert refusals(emulator) == group["discoveries"] >= 1
+    assert created(emulator) == sorted([f"a{i}" for i in range(8)] + [f"b{i}" for i in range(8)])
+
+
+async def test_a_known_limit_given_to_the_group_is_never_exceeded(redis_url: str) -> None:
+    """With the account's limit given to the coordinators, three workers never meet a 429."""
+    async with (
+        Emulator(
+            api_key=API_KEY, time_scale=SCALE, seed=22, concurrency_limit=3, over_limit="reject"
+        ) as emulator,
+        workers(redis_url, 3, emulator, max_active_jobs=3) as clients,
+    ):
+        parent = emulator.seed_job("diffusion")
+        await asyncio.gather(*(inpaint_many(c, parent, f"w{n}", 5) for n, c in enumerate(clients)))
+        assert refusals(emulator) == 0
+    assert len(created(emulator)) == 15
+
+
+async def test_a_clients_own_limit_is_the_groups_when_the_coordinator_has_none(
+    redis_url: str,
+) -> None:
+    """``LegnextClient(max_active_jobs=2, coordinator=...)`` tells the group the limit."""
+    async with LegnextClient(
+        api_key=API_KEY,
+        base_url="http://127.0.0.1:9",
+        max_active_jobs=2,
+        coordinator=RedisCoordinator(redis_url),
+    ) as client:
+        first, second = await client._slots.acquire(), await client._slots.acquire()
+        third = client._slots.enqueue()
+        await until(lambda: _equals(queue_length(redis_url), 1), "the third waits")
+        assert (first.state, second.state, third.state) == ("granted", "granted", "waiting")
+        assert (await learned(redis_url))["limit"] == 2
+
+
+async def test_slots_are_granted_first_come_first_served_across_workers(redis_url: str) -> None:
+    """With one slot, submissions of two workers get it in the order they asked for it."""
+    async with workers(redis_url, 2, max_active_jobs=1) as (a, b):
+        got: list[str] = []
+
+        async def take(client: LegnextClient, name: str) -> SlotTicket:
+            ticket = await client._slots.acquire()
+            got.append(name)
+            return ticket
+
+        first = await take(a, "a0")
+        waiting = []
+        for n, (client, name) in enumerate([(b, "b0"), (a, "a1"), (b, "b1")]):
+            waiting.append(asyncio.ensure_future(take(client, name)))
+            await until(functools.partial(_queued, redis_url, n + 1), "queued")
+        holder, holder_client = first, a
+        for task, client in zip(waiting, [b, a, b], strict=True):
+            holder_client._slots.release(holder)
+            holder, holder_client = await task, client
+        holder_client._slots.release(holder)
+        assert got == ["a0", "b0", "a1", "b1"]
+
+
+async def _queued(url: str, n: int) -> bool:
+    return await queue_length(url) == n
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+async def test_the_slots_of_a_silent_worker_come_back_after_its_lease(redis_url: str) -> None:
+    """A worker that stops renewing keeps its slot for the lease, then others get it."""
+    now = [1_000_000.0]
+    async with workers(redis_url, 1, max_active_jobs=1, lease=30, clock=lambda: now[0]) as (a,):
+        held = await a._slots.acquire()
+        assert held.state == "granted"
+        # b's clock reads 10 s later: a's lease still runs.
+        later = [now[0] + 10]
+        async with workers(redis_url, 1, max_active_jobs=1, lease=30, clock=lambda: later[0]) as (
+            b,
+        ):
+            ticket = b._slots.enqueue()
+            await until(lambda: _equals(queue_length(redis_url), 1), "b waits in line")
+            assert ticket.state == "waiting"
+            # Past a's lease (a renews on its own clock, which the test holds still).
+            later[0] = now[0] + 31
+            await asyncio.wait_for(b._slots.wait_granted(ticket), 30)
+            assert ticket.state == "granted"
+
+
+# --- Redis restarting -----------------------------------------------------------------------
+
+
+async def test_a_restarted_redis_gets_back_what_live_workers_hold(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis restarted without its data: a live worker registers its slot again and the
+    group's limit comes back, and it says so in the log."""
+    url = private_redis.url
+    async with workers(url, 1, max_active_jobs=2, lease=0.3) as (a,):
+        ticket = await a._slots.acquire()
+        assert await slots_in_use(url) == 1
+        with caplog.at_level(logging.WARNING, logger="legnext_async"):
+            private_redis.stop()
+            private_redis.start()
+            assert await slots_in_use(url) == 0
+            await until(lambda: _equals(slots_in_use(url), 1), "the slot is registered again")
+        assert (await learned(url))["limit"] == 2
+        assert ticket.state == "granted"
+        assert any("registering again" in r.getMessage() for r in caplog.records)
+
+
+async def test_submissions_wait_while_redis_is_down_and_go_when_it_is_back(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While Redis cannot be reached no slot is granted (the log says what the worker does),
+    and the waiting submission gets its slot once Redis answers again."""
+    url = private_redis.url
+    async with workers(url, 1, max_active_jobs=1, lease=0.3, socket_timeout=0.5) as (a,):
+        first = await a._slots.acquire()
+        with caplog.at_level(logging.INFO, logger="legnext_async"):
+            private_redis.stop()
+            a._slots.release(first)
+            ticket = a._slots.enqueue()
+            await until(
+                lambda: _true(any("cannot be reached" in r.getMessage() for r in caplog.records)),
+                "the worker says it cannot reach Redis",
+            )
+            assert ticket.state == "waiting"
+            private_redis.start()
+            await asyncio.wait_for(a._slots.wait_granted(ticket), 30)
+        assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+# --- callbacks ------------------------------------------------------------------------------
+
+
+async def test_a_callback_received_by_another_worker_resolves_the_waiting_handle(
+    redis_url: str,
+) -> None:
+    """Both workers' callback URLs lead to worker b's receiver (one load balancer): a's job
+    resolves from its callback, routed through Redis, without a status read."""
+    async with (
+        Emulator(api_key=API_KEY, time_scale=SCALE, seed=99, callback_secret=SECRET) as emulator,
+        hosted(secret=SECRET, clock=emulator.now) as receiver_b,
+    ):
+        from legnext_async.webhooks import WebhookReceiver
+
+        receiver_a = WebhookReceiver(receiver_b.public_url, secret=SECRET, clock=emulator.now)
+        options: dict[str, Any] = {
+            "api_key": API_KEY,
+            "base_url": emulator.base_url,
+            "poll": fast_poll(),
+            "retry": FAST_RETRY,
+        }
+        async with (
+            LegnextClient(
+                **options, webhook=receiver_a, coordinator=RedisCoordinator(redis_url)
+            ) as a,
+            LegnextClient(
+                **options, webhook=receiver_b, coordinator=RedisCoordinator(redis_url)
+            ) as b,
+        ):
+            a._engine.use_clock(FakeClock())  # a never polls on its own: only a callback ends it
+            handle = await a.diffusion("a lighthouse at dusk")
+            token = handle.last_task.callback.rpartition("/")[2]  # type: ignore[union-attr]
+
+            async def owned() -> bool:
+                async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
+                    return bool(await r.exists(f"{PREFIX}:tok:{token}"))
+
+            await until(owned, "a's token is known to the group")
+            assert b is not None
+            await finish_and_deliver(emulator)
+            result = await asyncio.wait_for(handle, 30)
+            assert result.task.is_finished
+            assert reads(emulator, handle.job_id) == 0
+
+
+# --- arguments ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        pytest.param({"lease": 0}, "lease", id="lease"),
+        pytest.param({"max_active_jobs": 0}, "max_active_jobs", id="max_active_jobs"),
+        pytest.param({"socket_timeout": -1}, "socket_timeout", id="socket_timeout"),
+        pytest.param({"namespace": ""}, "namespace", id="namespace"),
+    ],
+)
+def test_bad_coordinator_arguments_name_the_field(options: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RedisCoordinator("redis://127.0.0.1:6379/0", **options)
+    assert caught.value.field == field
+
+
+def test_a_coordinator_never_shows_the_password_of_its_url() -> None:
+    coordinator = RedisCoordinator("redis://:hunter2-secret@127.0.0.1:6379/0")
+    assert "hunter2-secret" not in repr(coordinator)
+
+
+def test_a_coordinator_serves_one_client() -> None:
+    coordinator = RedisCoordinator("redis://127.0.0.1:6379/0")
+    LegnextClient(api_key=API_KEY, base_url="http://127.0.0.1:9", coordinator=coordinator)
+    with pytest.raises(ValidationError, match="another client"):
+        LegnextClient(api_key=API_KEY, base_url="http://127.0.0.1:9", coordinator=coordinator)
+
+
+def test_the_account_name_in_redis_tells_nothing_of_the_key() -> None:
+    assert API_KEY not in PREFIX
+    assert account_of(API_KEY) == account_of(API_KEY) != account_of(API_KEY[::-1])
