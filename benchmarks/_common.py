@@ -136,6 +136,11 @@ class RemoteEmulator:
         rows: list[list[Any]] = self.call("records_since", mark=mark, field=field)
         return rows
 
+    def peak_active(self) -> int:
+        """The most jobs of the account that held a concurrency slot at once, so far."""
+        peak: int = self.call("peak_active")
+        return peak
+
     def cpu_seconds(self) -> float:
         """CPU seconds the emulator process has used (user + system)."""
         seconds: float = self.call("cpu")
@@ -184,6 +189,8 @@ async def _child_command(emulator: Emulator, command: str, kwargs: dict[str, Any
             }
             for job in emulator.jobs
         ]
+    if command == "peak_active":
+        return emulator.peak_active()
     if command == "request_count":
         return len(emulator.requests)
     if command == "requests_since":

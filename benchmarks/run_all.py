@@ -1,4 +1,4 @@
-"""Run the eight benchmarks, each in a fresh process, and table the results.
+"""Run the ten benchmarks, each in a fresh process, and table the results.
 
 Writes ``benchmarks/results/<name>.json`` per benchmark and ``benchmarks/results/latest.md``
 (the machine and every table; ``--quick`` writes to the temporary directory instead). With
@@ -33,6 +33,7 @@ import bench_poll_efficiency
 import bench_status_cpu
 import bench_store
 import bench_webhooks
+import bench_workers
 from _common import PACKAGE_ENV, RESULTS_DIR, log, machine, package_label, table
 
 HERE = Path(__file__).resolve().parent
@@ -56,6 +57,7 @@ BENCHMARKS: list[tuple[str, str, list[str], list[str]]] = [
         ["--jobs", "200", "--rounds", "2", "--records", "20000", "--resume-rounds", "2"],
     ),
     ("webhooks", "bench_webhooks.py", [], ["--jobs", "8"]),
+    ("workers", "bench_workers.py", [], ["--per-worker", "30", "--time-scale", "0.002"]),
 ]
 
 
@@ -151,6 +153,14 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             "job's end, signed, and lost with the row's probability; lags in unscaled "
             "seconds, `lag − delay` over the jobs whose callback was delivered.\n\n"
             + bench_webhooks.render(r)
+        )
+    if "workers" in results:
+        r = results["workers"]
+        parts.append(
+            f"### 10. Several workers on one account\n\n{r['workers']} worker processes × "
+            f"{r['per_worker']:,} inpaints (90–120 s) on an account limited to {r['limit']} "
+            f"jobs, time scale {r['time_scale']:g}, each contender on a fresh emulator.\n\n"
+            + bench_workers.render(r)
         )
     return "\n\n".join(parts) + "\n"
 
