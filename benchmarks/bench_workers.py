@@ -38,11 +38,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import bench_concurrency_limit
-from _common import RemoteEmulator, fmt, log, table, write_result
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the worker driver and the private Redis server of the tests
+# First on the path: this tree's package (the one the worker processes run), the worker
+# driver and the private Redis server of the tests.
+sys.path.insert(0, str(ROOT))
+
+import bench_concurrency_limit  # noqa: E402
+from _common import RemoteEmulator, fmt, log, table, write_result  # noqa: E402
 
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.worker_driver import API_KEY, Worker, start_worker  # noqa: E402
