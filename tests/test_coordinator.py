@@ -311,17 +311,25 @@ async def test_a_callback_received_by_another_worker_resolves_the_waiting_handle
         pytest.param({"max_active_jobs": 0}, "max_active_jobs", id="max_active_jobs"),
         pytest.param({"socket_timeout": -1}, "socket_timeout", id="socket_timeout"),
         pytest.param({"namespace": ""}, "namespace", id="namespace"),
+        pytest.param({"url": "http://127.0.0.1:6379"}, "url", id="url"),
     ],
 )
 def test_bad_coordinator_arguments_name_the_field(options: dict[str, Any], field: str) -> None:
+    arguments = {"url": "redis://127.0.0.1:6379/0", **options}
     with pytest.raises(ValidationError) as caught:
-        RedisCoordinator("redis://127.0.0.1:6379/0", **options)
+        RedisCoordinator(**arguments)
     assert caught.value.field == field
 
 
 def test_a_coordinator_never_shows_the_password_of_its_url() -> None:
-    coordinator = RedisCoordinator("redis://:hunter2-secret@127.0.0.1:6379/0")
-    assert "hunter2-secret" not in repr(coordinator)
+    for url in (
+        "redis://:hunter2-secret@127.0.0.1:6379/0",
+        "redis://user:hunter2-secret@127.0.0.1:6379/0",
+        "redis://127.0.0.1:6379/0?password=hunter2-secret",
+    ):
+        coordinator = RedisCoordinator(url)
+        assert "hunter2-secret" not in repr(coordinator)
+        assert "hunter2-secret" not in coordinator.shown_url
 
 
 def test_a_coordinator_serves_one_client() -> None:

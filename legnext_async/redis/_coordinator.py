@@ -56,7 +56,7 @@ from legnext_async._exceptions import ValidationError
 from legnext_async._validation import check_min_int
 from legnext_async.webhooks import task_of
 
-from ._common import RETRYABLE, connect, safe_url
+from ._common import RETRYABLE, connect, shown_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -82,6 +82,8 @@ TOKEN_TTL: Final = 2 * 24 * 3600
 #: Submissions the whole group has granted and unanswered at once while the account's limit
 #: is unknown: few, so that it is found with one 429 rather than a burst of them.
 GROUP_IN_FLIGHT: Final = 4
+#: Seconds the worker's tasks may take to stop when its client closes.
+STOP_TIMEOUT: Final = 5.0
 #: Tries of a compare-and-set of the learning before giving up (and logging it).
 LEARN_TRIES: Final = 20
 
@@ -644,6 +646,7 @@ class _Worker(Membership):
         self._saved_durations = ""
         self._adopting: asyncio.Task[object] | None = None
         self._background: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     # --- the queue of calls ----------------------------------------------------------------
 
@@ -708,7 +711,7 @@ class _Worker(Membership):
         kick = self._kick
         assert kick is not None
         backoff = 0.05
-        while True:
+        while not self._stopping:
             now = time.monotonic()
             beat = not self._registered or now >= self._next_beat
             pump = self.slots.waiting > 0 and now >= self._next_pump
@@ -894,7 +897,7 @@ class _Worker(Membership):
             logger.warning(
                 "redis coordinator: %s cannot be reached (%s): keeping the %d job slot(s) held"
                 " here and polling their jobs; %d submission(s) wait until Redis answers",
-                safe_url(self.coordinator.url),
+                self.coordinator.shown_url,
                 type(exc).__name__,
                 self.slots.held,
                 self.slots.waiting,
@@ -906,7 +909,7 @@ class _Worker(Membership):
             self._unreachable_since = None
             logger.info(
                 "redis coordinator: %s answers again after %.1f s",
-                safe_url(self.coordinator.url),
+                self.coordinator.shown_url,
                 time.monotonic() - since,
             )
 
@@ -938,14 +941,14 @@ class _Worker(Membership):
         wake = f"{self.prefix}:wake:{self.id}"
         routed = f"{self.prefix}:cb:{self.id}"
         backoff = 0.05
-        while True:
+        while not self._stopping:
             redis_ = self._redis
             assert redis_ is not None
             try:
                 async with redis_.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(wake, routed)
                     backoff = 0.05
-                    while True:
+                    while not self._stopping:
                         message = await pubsub.get_message(timeout=1.0)
                         if message is None:
                             continue
@@ -985,17 +988,20 @@ class _Worker(Membership):
 
     async def leave(self) -> None:
         tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._background]
+        if self._adopting is not None:
+            tasks.append(self._adopting)
         self._tasks = []
         self._background.clear()
+        # The flag ends the loops even where a cancellation is lost (redis-py may swallow
+        # one that lands in a pipeline); the wait is bounded for the same reason.
+        self._stopping = True
+        if self._kick is not None:
+            self._kick.set()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._adopting is not None:
-            self._adopting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._adopting
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        self._stopping = False
         redis_ = self._redis
         self._redis = None
         self._loop = None
@@ -1057,8 +1063,7 @@ class RedisCoordinator(Coordinator):
         socket_timeout: float = 5.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if not url:
-            raise ValidationError("url", "must be a redis:// URL")
+        self.shown_url = shown_url(url)
         if not namespace:
             raise ValidationError("namespace", "must be a non-empty string")
         if not lease > 0:
@@ -1076,7 +1081,7 @@ class RedisCoordinator(Coordinator):
         self._worker: _Worker | None = None
 
     def __repr__(self) -> str:
-        return f"<RedisCoordinator {safe_url(self.url)!r} namespace={self.namespace!r}>"
+        return f"<RedisCoordinator {self.shown_url!r} namespace={self.namespace!r}>"
 
     def join(self, member: Member) -> Membership:
         if self._worker is not None:
