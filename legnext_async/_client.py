@@ -526,6 +526,8 @@ class LegnextClient(Endpoints):
         if self._keeper is not None:
             self._keeper.renew()
         self._submit_gate = None
+        if self._membership is not None:
+            self._membership.enter()
         guard = self._loop_guard = self._guard_loop()
         # Its first step runs here, at once (nothing before its yield awaits); starting it
         # registers it with the loop, whose shutdown_asyncgens() then closes it.

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis.asyncio as aioredis
 
-from legnext_async import LegnextClient, ValidationError
+from legnext_async import LegnextClient, RecordState, ValidationError
 from legnext_async._coordination import account_of
 from legnext_async.emulator import Emulator
-from legnext_async.redis import RedisCoordinator
+from legnext_async.redis import RedisCoordinator, RedisJobStore
 
 from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
 from .fakes import FakeClock
@@ -206,6 +206,63 @@ async def test_the_slots_of_a_silent_worker_come_back_after_its_lease(redis_url:
             later[0] = now[0] + 31
             await asyncio.wait_for(b._slots.wait_granted(ticket), 30)
             assert ticket.state == "granted"
+
+
+# --- a shared store -------------------------------------------------------------------------
+
+
+def keyed_client(emulator: Emulator, url: str, **options: Any) -> LegnextClient:
+    return LegnextClient(
+        api_key=API_KEY,
+        base_url=emulator.base_url,
+        poll=fast_poll(),
+        retry=FAST_RETRY,
+        store=RedisJobStore(url),
+        coordinator=RedisCoordinator(url, **options),
+    )
+
+
+async def test_resume_on_another_worker_leaves_the_jobs_a_live_worker_watches(
+    redis_url: str,
+) -> None:
+    """Worker b's resume() returns none of the jobs worker a is waiting for; both see every
+    record, and a key a submitted is not sent again by b."""
+    async with (
+        Emulator(api_key=API_KEY, time_scale=SCALE, seed=31) as emulator,
+        keyed_client(emulator, redis_url) as a,
+        keyed_client(emulator, redis_url) as b,
+    ):
+        parent = emulator.seed_job("diffusion")
+        handles = [
+            await a.inpaint(parent, 0, mask=MASK, remix_prompt=f"k{n}", key=f"k{n}")
+            for n in range(3)
+        ]
+        assert await b.resume() == []
+        again = await b.inpaint(parent, 0, mask=MASK, remix_prompt="k0", key="k0")
+        assert again.job_id == handles[0].job_id
+        await asyncio.gather(*handles)
+        assert {r.key for r in await b.records()} == {"k0", "k1", "k2"}
+    assert created(emulator) == ["k0", "k1", "k2"]
+
+
+async def test_a_lost_workers_stored_jobs_are_finished_by_another(redis_url: str) -> None:
+    """Worker a submits and goes away without renewing its lease; once the lease runs
+    out, worker b takes over a's unfinished jobs and sees them to their end: their records
+    end completed, each job made once."""
+    async with Emulator(api_key=API_KEY, time_scale=SCALE, seed=32) as emulator:
+        parent = emulator.seed_job("diffusion")
+        async with keyed_client(emulator, redis_url, lease=0.5) as a:
+            for n in range(3):
+                await a.inpaint(parent, 0, mask=MASK, remix_prompt=f"k{n}", key=f"k{n}")
+        # a closed with its jobs unfinished: its slots stay counted until its lease ends.
+        async with keyed_client(emulator, redis_url, lease=0.5) as b:
+
+            async def all_completed() -> bool:
+                records = await b.records()
+                return len(records) == 3 and all(r.state is RecordState.COMPLETED for r in records)
+
+            await until(all_completed, "b finished a's jobs")
+    assert created(emulator) == ["k0", "k1", "k2"]
 
 
 # --- Redis restarting -----------------------------------------------------------------------

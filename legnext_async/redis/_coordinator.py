@@ -678,6 +678,9 @@ class _Worker(Membership):
             return
         self.queue(_Op(_ENQUEUE, [rid], self.pumped))
 
+    def enter(self) -> None:
+        self._start()
+
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is loop:
