@@ -12,12 +12,14 @@ import contextlib
 import functools
 import json
 import logging
+import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from legnext_async import LegnextClient, RecordState, ValidationError
+from legnext_async import LegnextClient, RecordState, TaskType, ValidationError
 from legnext_async._coordination import account_of
 from legnext_async.emulator import Emulator
 from legnext_async.redis import RedisCoordinator, RedisJobStore
@@ -208,6 +210,42 @@ async def test_the_slots_of_a_silent_worker_come_back_after_its_lease(redis_url:
             assert ticket.state == "granted"
 
 
+# --- shared learning ------------------------------------------------------------------------
+
+
+async def test_a_429_on_a_status_read_slows_every_workers_polling(redis_url: str) -> None:
+    """Worker a is throttled on a status read: worker b's poll pace stretches as much."""
+    async with workers(redis_url, 2, lease=0.3) as (a, b):
+        a._budget.pace.throttled()
+        a._budget.pace.throttled()
+        assert a._budget.pace.factor == 4.0
+
+        async def b_slowed() -> bool:
+            return b._budget.pace.factor == 4.0
+
+        await until(b_slowed, "b polls at a's pace")
+
+
+async def test_a_new_worker_starts_with_the_run_times_the_group_learned(redis_url: str) -> None:
+    """Run times learned by worker a are there for a worker started after it."""
+    runs = {"inpaint": [41.0, 44.0, 47.0, 50.0, 52.0]}
+    async with workers(redis_url, 1, lease=0.3) as (a,):
+        a._durations.restore(runs)
+
+        async def saved() -> bool:
+            async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
+                return bool(await r.exists(f"{PREFIX}:durations"))
+
+        await until(saved, "a saved its run times")
+        async with workers(redis_url, 1, lease=0.3) as (late,):
+
+            async def warm() -> bool:
+                return late._durations.to_json() == runs
+
+            await until(warm, "the new worker loaded them")
+            assert late._durations.window(TaskType.INPAINT) == a._durations.window(TaskType.INPAINT)
+
+
 # --- a shared store -------------------------------------------------------------------------
 
 
@@ -305,6 +343,32 @@ async def test_submissions_wait_while_redis_is_down_and_go_when_it_is_back(
             )
             assert ticket.state == "waiting"
             private_redis.start()
+            await asyncio.wait_for(a._slots.wait_granted(ticket), 30)
+        assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_stalled_redis_is_waited_out_like_an_unreachable_one(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis frozen (SIGSTOP): calls time out, nothing is granted meanwhile, and the
+    waiting submission gets its slot once the server runs again (SIGCONT)."""
+    url = private_redis.url
+    async with workers(url, 1, max_active_jobs=1, lease=0.3, socket_timeout=0.2) as (a,):
+        first = await a._slots.acquire()
+        with caplog.at_level(logging.INFO, logger="legnext_async"):
+            os.kill(private_redis.pid, signal.SIGSTOP)
+            try:
+                a._slots.release(first)
+                ticket = a._slots.enqueue()
+                await until(
+                    lambda: _true(
+                        any("cannot be reached" in r.getMessage() for r in caplog.records)
+                    ),
+                    "the worker says it cannot reach Redis",
+                )
+                assert ticket.state == "waiting"
+            finally:
+                os.kill(private_redis.pid, signal.SIGCONT)
             await asyncio.wait_for(a._slots.wait_granted(ticket), 30)
         assert any("answers again" in r.getMessage() for r in caplog.records)
 
