@@ -236,7 +236,8 @@ return {'ok', fresh(), dead}
 """
 )
 
-#: ARGV[4] = slot id. 1: the slot is still granted, now sent; 0: it was taken back.
+#: ARGV[4] = slot id. 1: the slot is still granted, now sent; 0: it was taken back (and
+#: waits in line).
 _SEND = (
     _PRELUDE
     + _ALIVE
@@ -244,6 +245,7 @@ _SEND = (
 local state = redis.call('HGET', SLOT, ARGV[4])
 if state == 'g' then redis.call('HSET', SLOT, ARGV[4], 's') return {'ok', 1} end
 if state == 's' then return {'ok', 1} end
+enqueue(ARGV[4])  -- taken back (it is in line already), or lost: in line again
 return {'ok', 0}
 """
 )
@@ -835,7 +837,8 @@ class _Worker(Membership):
     async def relearn(self, change: Callable[[JobSlots], object]) -> None:
         """Apply ``change`` to the group's learning, compare-and-set."""
         redis_ = self._redis
-        assert redis_ is not None
+        if redis_ is None:
+            return  # the client left meanwhile
         key = f"{self.prefix}:learn"
         async with self._learning:
             for _ in range(LEARN_TRIES):
