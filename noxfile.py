@@ -5,6 +5,8 @@ Sessions use the interpreter nox itself runs on, so a machine with one Python pa
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
@@ -19,6 +21,9 @@ TEST_DEPS = [".[tests,cli,redis]"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run pytest with warnings as errors and report branch coverage."""
+    if shutil.which("redis-server") is None:
+        # The Redis tests start private servers: Debian's package (root or sudo needed).
+        session.run(".ci/install-redis-server", external=True)
     session.install(*TEST_DEPS)
     session.run("coverage", "erase")
     session.run(

@@ -526,6 +526,8 @@ class LegnextClient(Endpoints):
         if self._keeper is not None:
             self._keeper.renew()
         self._submit_gate = None
+        if self._membership is not None:
+            self._membership.enter()
         guard = self._loop_guard = self._guard_loop()
         # Its first step runs here, at once (nothing before its yield awaits); starting it
         # registers it with the loop, whose shutdown_asyncgens() then closes it.
@@ -876,9 +878,20 @@ class LegnextClient(Endpoints):
         ``client.store.records(RecordState.UNKNOWN, RecordState.SUBMITTING)`` and settle
         each with :meth:`forget` once you know whether its job exists.
 
+        With a ``coordinator``, the jobs another live worker of the group watches are left
+        to it: the handles are for this client's own jobs and those nobody watched, which
+        become this client's (no other worker's ``resume()`` returns them then).
+
         Raises:
             LegnextError: the client has no job store.
         """
+        return await self._resume(poll)
+
+    async def _resume(
+        self, poll: PollPolicy | None, *, adopted_only: bool = False
+    ) -> list[TaskHandle[TaskResult]]:
+        """:meth:`resume`; ``adopted_only``: only the jobs no live worker watched before
+        (not this client's own)."""
         self._check_open()
         keeper = self._stored()
         await self._store_ready(keeper)
@@ -893,7 +906,11 @@ class LegnextClient(Endpoints):
                 }
                 ids = [r.job_id for r in records if r.job_id is not None and r.key not in live]
                 adopted = await membership.adopt(ids)
-                records = [r for r in records if r.key in live or r.job_id in adopted]
+                records = [
+                    r
+                    for r in records
+                    if r.job_id in adopted or (r.key in live and not adopted_only)
+                ]
             return [
                 TaskHandle(self._restored(record, poll), result_for, self)
                 for record in records
@@ -906,7 +923,7 @@ class LegnextClient(Endpoints):
         records and the receiver's hooks learn how they ended."""
         if self._closed:
             return
-        for handle in await self.resume():
+        for handle in await self._resume(None, adopted_only=True):
             task = asyncio.ensure_future(self._see_through(handle))
             self._adopted.add(task)
             task.add_done_callback(self._adopted.discard)

@@ -66,6 +66,11 @@ class Membership(abc.ABC):
     slots: JobSlots
 
     @abc.abstractmethod
+    def enter(self) -> None:
+        """The client starts in the running event loop: take part from now on (renew its
+        leases, reap lost members, adopt their jobs), whether or not it submits."""
+
+    @abc.abstractmethod
     def issued(self, token: str) -> None:
         """The client gave a submission the callback token ``token``: deliveries for it
         that reach another member are to be handed here."""

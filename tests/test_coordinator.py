@@ -12,15 +12,17 @@ import contextlib
 import functools
 import json
 import logging
+import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from legnext_async import LegnextClient, ValidationError
+from legnext_async import LegnextClient, RecordState, TaskType, ValidationError
 from legnext_async._coordination import account_of
 from legnext_async.emulator import Emulator
-from legnext_async.redis import RedisCoordinator
+from legnext_async.redis import RedisCoordinator, RedisJobStore
 
 from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
 from .fakes import FakeClock
@@ -208,6 +210,99 @@ async def test_the_slots_of_a_silent_worker_come_back_after_its_lease(redis_url:
             assert ticket.state == "granted"
 
 
+# --- shared learning ------------------------------------------------------------------------
+
+
+async def test_a_429_on_a_status_read_slows_every_workers_polling(redis_url: str) -> None:
+    """Worker a is throttled on a status read: worker b's poll pace stretches as much."""
+    async with workers(redis_url, 2, lease=0.3) as (a, b):
+        a._budget.pace.throttled()
+        a._budget.pace.throttled()
+        assert a._budget.pace.factor == 4.0
+
+        async def b_slowed() -> bool:
+            return b._budget.pace.factor == 4.0
+
+        await until(b_slowed, "b polls at a's pace")
+
+
+async def test_a_new_worker_starts_with_the_run_times_the_group_learned(redis_url: str) -> None:
+    """Run times learned by worker a are there for a worker started after it."""
+    runs = {"inpaint": [41.0, 44.0, 47.0, 50.0, 52.0]}
+    async with workers(redis_url, 1, lease=0.3) as (a,):
+        a._durations.restore(runs)
+
+        async def saved() -> bool:
+            async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
+                return bool(await r.exists(f"{PREFIX}:durations"))
+
+        await until(saved, "a saved its run times")
+        async with workers(redis_url, 1, lease=0.3) as (late,):
+
+            async def warm() -> bool:
+                return late._durations.to_json() == runs
+
+            await until(warm, "the new worker loaded them")
+            assert late._durations.window(TaskType.INPAINT) == a._durations.window(TaskType.INPAINT)
+
+
+# --- a shared store -------------------------------------------------------------------------
+
+
+def keyed_client(emulator: Emulator, url: str, **options: Any) -> LegnextClient:
+    return LegnextClient(
+        api_key=API_KEY,
+        base_url=emulator.base_url,
+        poll=fast_poll(),
+        retry=FAST_RETRY,
+        store=RedisJobStore(url),
+        coordinator=RedisCoordinator(url, **options),
+    )
+
+
+async def test_resume_on_another_worker_leaves_the_jobs_a_live_worker_watches(
+    redis_url: str,
+) -> None:
+    """Worker b's resume() returns none of the jobs worker a is waiting for; both see every
+    record, and a key a submitted is not sent again by b."""
+    async with (
+        Emulator(api_key=API_KEY, time_scale=SCALE, seed=31) as emulator,
+        keyed_client(emulator, redis_url) as a,
+        keyed_client(emulator, redis_url) as b,
+    ):
+        parent = emulator.seed_job("diffusion")
+        handles = [
+            await a.inpaint(parent, 0, mask=MASK, remix_prompt=f"k{n}", key=f"k{n}")
+            for n in range(3)
+        ]
+        assert await b.resume() == []
+        again = await b.inpaint(parent, 0, mask=MASK, remix_prompt="k0", key="k0")
+        assert again.job_id == handles[0].job_id
+        await asyncio.gather(*handles)
+        assert {r.key for r in await b.records()} == {"k0", "k1", "k2"}
+    assert created(emulator) == ["k0", "k1", "k2"]
+
+
+async def test_a_lost_workers_stored_jobs_are_finished_by_another(redis_url: str) -> None:
+    """Worker a submits and goes away without renewing its lease; once the lease runs
+    out, worker b takes over a's unfinished jobs and sees them to their end: their records
+    end completed, each job made once."""
+    async with Emulator(api_key=API_KEY, time_scale=SCALE, seed=32) as emulator:
+        parent = emulator.seed_job("diffusion")
+        async with keyed_client(emulator, redis_url, lease=0.5) as a:
+            for n in range(3):
+                await a.inpaint(parent, 0, mask=MASK, remix_prompt=f"k{n}", key=f"k{n}")
+        # a closed with its jobs unfinished: its slots stay counted until its lease ends.
+        async with keyed_client(emulator, redis_url, lease=0.5) as b:
+
+            async def all_completed() -> bool:
+                records = await b.records()
+                return len(records) == 3 and all(r.state is RecordState.COMPLETED for r in records)
+
+            await until(all_completed, "b finished a's jobs")
+    assert created(emulator) == ["k0", "k1", "k2"]
+
+
 # --- Redis restarting -----------------------------------------------------------------------
 
 
@@ -248,6 +343,32 @@ async def test_submissions_wait_while_redis_is_down_and_go_when_it_is_back(
             )
             assert ticket.state == "waiting"
             private_redis.start()
+            await asyncio.wait_for(a._slots.wait_granted(ticket), 30)
+        assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_stalled_redis_is_waited_out_like_an_unreachable_one(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis frozen (SIGSTOP): calls time out, nothing is granted meanwhile, and the
+    waiting submission gets its slot once the server runs again (SIGCONT)."""
+    url = private_redis.url
+    async with workers(url, 1, max_active_jobs=1, lease=0.3, socket_timeout=0.2) as (a,):
+        first = await a._slots.acquire()
+        with caplog.at_level(logging.INFO, logger="legnext_async"):
+            os.kill(private_redis.pid, signal.SIGSTOP)
+            try:
+                a._slots.release(first)
+                ticket = a._slots.enqueue()
+                await until(
+                    lambda: _true(
+                        any("cannot be reached" in r.getMessage() for r in caplog.records)
+                    ),
+                    "the worker says it cannot reach Redis",
+                )
+                assert ticket.state == "waiting"
+            finally:
+                os.kill(private_redis.pid, signal.SIGCONT)
             await asyncio.wait_for(a._slots.wait_granted(ticket), 30)
         assert any("answers again" in r.getMessage() for r in caplog.records)
 
@@ -311,17 +432,25 @@ async def test_a_callback_received_by_another_worker_resolves_the_waiting_handle
         pytest.param({"max_active_jobs": 0}, "max_active_jobs", id="max_active_jobs"),
         pytest.param({"socket_timeout": -1}, "socket_timeout", id="socket_timeout"),
         pytest.param({"namespace": ""}, "namespace", id="namespace"),
+        pytest.param({"url": "http://127.0.0.1:6379"}, "url", id="url"),
     ],
 )
 def test_bad_coordinator_arguments_name_the_field(options: dict[str, Any], field: str) -> None:
+    arguments = {"url": "redis://127.0.0.1:6379/0", **options}
     with pytest.raises(ValidationError) as caught:
-        RedisCoordinator("redis://127.0.0.1:6379/0", **options)
+        RedisCoordinator(**arguments)
     assert caught.value.field == field
 
 
 def test_a_coordinator_never_shows_the_password_of_its_url() -> None:
-    coordinator = RedisCoordinator("redis://:hunter2-secret@127.0.0.1:6379/0")
-    assert "hunter2-secret" not in repr(coordinator)
+    for url in (
+        "redis://:hunter2-secret@127.0.0.1:6379/0",
+        "redis://user:hunter2-secret@127.0.0.1:6379/0",
+        "redis://127.0.0.1:6379/0?password=hunter2-secret",
+    ):
+        coordinator = RedisCoordinator(url)
+        assert "hunter2-secret" not in repr(coordinator)
+        assert "hunter2-secret" not in coordinator.shown_url
 
 
 def test_a_coordinator_serves_one_client() -> None:

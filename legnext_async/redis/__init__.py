@@ -8,8 +8,8 @@ lifetimes and its fallback rules: docs/multiworker.md). :class:`RedisJobStore` i
 store that every worker of the app shares. Both need the ``redis`` package:
 ``pip install 'legnext-async[redis]'``.
 
-**What the store keeps in Redis.** Every key is under ``NS``, the ``namespace`` given (``"legnext"`` by
-default), and has no expiry:
+**What the store keeps in Redis.** Every key is under ``NS``, the ``namespace`` given
+(``"legnext"`` by default), and has no expiry:
 
 ``NS:store:job:KEY`` (a hash)
     The record under the idempotency key ``KEY``: fields ``attempt``, ``endpoint``,

@@ -1,22 +1,22 @@
-"""What the Redis parts share: the connection, the errors that mean "try again", safe URLs."""
+"""What the coordinator shares with the store: the errors that mean "try again", the
+connection, and the URL as it may be shown."""
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Final
 
 import redis.asyncio as aioredis
-import redis.exceptions
 
-__all__ = ["RETRYABLE", "connect", "safe_url"]
+from ._store import _TRANSIENT, _check_url
 
-#: Errors after which Redis may answer again (it restarts, the network heals).
-RETRYABLE: Final = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.BusyLoadingError,
-    OSError,
-)
+__all__ = ["RETRYABLE", "connect", "shown_url"]
+
+#: Errors after which Redis may answer again (it restarts, loads, the network heals).
+RETRYABLE: Final = (*_TRANSIENT, OSError)
+
+#: ``url`` as logs and reprs may show it: no user, password or query (a bad URL raises
+#: :class:`~legnext_async.ValidationError` naming ``url``).
+shown_url = _check_url
 
 
 def connect(url: str, socket_timeout: float) -> aioredis.Redis:
@@ -28,15 +28,3 @@ def connect(url: str, socket_timeout: float) -> aioredis.Redis:
         socket_connect_timeout=socket_timeout,
         health_check_interval=30,
     )
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its password (fit for logs and reprs)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urllib.parse.urlunsplit(parts._replace(netloc=user + host))

@@ -56,7 +56,7 @@ from legnext_async._exceptions import ValidationError
 from legnext_async._validation import check_min_int
 from legnext_async.webhooks import task_of
 
-from ._common import RETRYABLE, connect, safe_url
+from ._common import RETRYABLE, connect, shown_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -82,6 +82,8 @@ TOKEN_TTL: Final = 2 * 24 * 3600
 #: Submissions the whole group has granted and unanswered at once while the account's limit
 #: is unknown: few, so that it is found with one 429 rather than a burst of them.
 GROUP_IN_FLIGHT: Final = 4
+#: Seconds the worker's tasks may take to stop when its client closes.
+STOP_TIMEOUT: Final = 5.0
 #: Tries of a compare-and-set of the learning before giving up (and logging it).
 LEARN_TRIES: Final = 20
 
@@ -234,7 +236,8 @@ return {'ok', fresh(), dead}
 """
 )
 
-#: ARGV[4] = slot id. 1: the slot is still granted, now sent; 0: it was taken back.
+#: ARGV[4] = slot id. 1: the slot is still granted, now sent; 0: it was taken back (and
+#: waits in line).
 _SEND = (
     _PRELUDE
     + _ALIVE
@@ -242,6 +245,7 @@ _SEND = (
 local state = redis.call('HGET', SLOT, ARGV[4])
 if state == 'g' then redis.call('HSET', SLOT, ARGV[4], 's') return {'ok', 1} end
 if state == 's' then return {'ok', 1} end
+enqueue(ARGV[4])  -- taken back (it is in line already), or lost: in line again
 return {'ok', 0}
 """
 )
@@ -644,9 +648,7 @@ class _Worker(Membership):
         self._saved_durations = ""
         self._adopting: asyncio.Task[object] | None = None
         self._background: set[asyncio.Task[object]] = set()
-        #: Set by leave(): the loops end at their next turn even if a cancellation was lost
-        #: (redis-py may finish a pipeline's call and drop the CancelledError it got meanwhile).
-        self._leaving = False
+        self._stopping = False
 
     # --- the queue of calls ----------------------------------------------------------------
 
@@ -678,6 +680,9 @@ class _Worker(Membership):
             return
         self.queue(_Op(_ENQUEUE, [rid], self.pumped))
 
+    def enter(self) -> None:
+        self._start()
+
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is loop:
@@ -687,7 +692,6 @@ class _Worker(Membership):
         self._redis = connect(self.coordinator.url, self.coordinator.socket_timeout)
         self._scripts = {}
         self._registered = False
-        self._leaving = False
         self._tasks = [
             loop.create_task(self._run(), name="legnext-redis-worker"),
             loop.create_task(self._listen(), name="legnext-redis-listener"),
@@ -712,7 +716,7 @@ class _Worker(Membership):
         kick = self._kick
         assert kick is not None
         backoff = 0.05
-        while not self._leaving:
+        while not self._stopping:
             now = time.monotonic()
             beat = not self._registered or now >= self._next_beat
             pump = self.slots.waiting > 0 and now >= self._next_pump
@@ -833,7 +837,8 @@ class _Worker(Membership):
     async def relearn(self, change: Callable[[JobSlots], object]) -> None:
         """Apply ``change`` to the group's learning, compare-and-set."""
         redis_ = self._redis
-        assert redis_ is not None
+        if redis_ is None:
+            return  # the client left meanwhile
         key = f"{self.prefix}:learn"
         async with self._learning:
             for _ in range(LEARN_TRIES):
@@ -898,7 +903,7 @@ class _Worker(Membership):
             logger.warning(
                 "redis coordinator: %s cannot be reached (%s): keeping the %d job slot(s) held"
                 " here and polling their jobs; %d submission(s) wait until Redis answers",
-                safe_url(self.coordinator.url),
+                self.coordinator.shown_url,
                 type(exc).__name__,
                 self.slots.held,
                 self.slots.waiting,
@@ -910,7 +915,7 @@ class _Worker(Membership):
             self._unreachable_since = None
             logger.info(
                 "redis coordinator: %s answers again after %.1f s",
-                safe_url(self.coordinator.url),
+                self.coordinator.shown_url,
                 time.monotonic() - since,
             )
 
@@ -942,14 +947,14 @@ class _Worker(Membership):
         wake = f"{self.prefix}:wake:{self.id}"
         routed = f"{self.prefix}:cb:{self.id}"
         backoff = 0.05
-        while not self._leaving:
+        while not self._stopping:
             redis_ = self._redis
             assert redis_ is not None
             try:
                 async with redis_.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(wake, routed)
                     backoff = 0.05
-                    while not self._leaving:
+                    while not self._stopping:
                         message = await pubsub.get_message(timeout=1.0)
                         if message is None:
                             continue
@@ -989,18 +994,20 @@ class _Worker(Membership):
 
     async def leave(self) -> None:
         tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._background]
-        self._tasks = []
-        self._background.clear()
-        self._leaving = True
-        if self._kick is not None:
-            self._kick.set()
         if self._adopting is not None:
             tasks.append(self._adopting)
+        self._tasks = []
+        self._background.clear()
+        # The flag ends the loops even where a cancellation is lost (redis-py may swallow
+        # one that lands in a pipeline); the wait is bounded for the same reason.
+        self._stopping = True
+        if self._kick is not None:
+            self._kick.set()
         for task in tasks:
             task.cancel()
         if tasks:
-            # asyncio.wait, not await: a cancellation of leave() itself must go through.
-            await asyncio.wait(tasks)
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        self._stopping = False
         redis_ = self._redis
         self._redis = None
         self._loop = None
@@ -1062,8 +1069,7 @@ class RedisCoordinator(Coordinator):
         socket_timeout: float = 5.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if not url:
-            raise ValidationError("url", "must be a redis:// URL")
+        self.shown_url = shown_url(url)
         if not namespace:
             raise ValidationError("namespace", "must be a non-empty string")
         if not lease > 0:
@@ -1081,7 +1087,7 @@ class RedisCoordinator(Coordinator):
         self._worker: _Worker | None = None
 
     def __repr__(self) -> str:
-        return f"<RedisCoordinator {safe_url(self.url)!r} namespace={self.namespace!r}>"
+        return f"<RedisCoordinator {self.shown_url!r} namespace={self.namespace!r}>"
 
     def join(self, member: Member) -> Membership:
         if self._worker is not None:
