@@ -240,13 +240,17 @@ async def test_a_callback_reaching_another_worker_resolves_the_waiter(redis_url:
     async with account(callback_secret=SECRET) as (emulator, parent):
         clock = f"{emulator.now()},{time.time()}"
         common = ["--count", "8", "--redis", redis_url, "--secret", SECRET, "--clock", clock]
-        async with workers(emulator, parent, ["front"], "--serve", *common) as (front,):
+        # The front stays up (--linger) until the back is done, as a web app's server does.
+        serving = ["--serve", "--linger"]
+        async with workers(emulator, parent, ["front"], *serving, *common) as (front,):
             url = front.of("ready")[0]["url"]
             async with workers(emulator, parent, ["back"], "--webhook-url", url, *common) as (
                 back,
             ):
                 go([front, back])
-                statuses = [await front.finish(), await back.finish()]
+                back_status = await back.finish()
+                front.tell("exit")
+                statuses = [await front.finish(), back_status]
         reads = collections.Counter(
             r.path.rsplit("/", 1)[1]
             for r in emulator.requests
