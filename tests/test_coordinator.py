@@ -303,6 +303,32 @@ async def test_a_lost_workers_stored_jobs_are_finished_by_another(redis_url: str
     assert created(emulator) == ["k0", "k1", "k2"]
 
 
+async def members(url: str) -> list[str]:
+    async with aioredis.Redis.from_url(url, decode_responses=True) as r:
+        return list(await r.zrange(f"{PREFIX}:workers", 0, -1))
+
+
+async def test_a_worker_with_nothing_running_leaves_the_group_when_it_closes(
+    redis_url: str,
+) -> None:
+    """A closing worker whose submissions all ended leaves at once; one whose job may still
+    run keeps that job's slot counted (until its lease runs out)."""
+    async with workers(redis_url, 2, max_active_jobs=2) as (idle, busy):
+        ticket = await idle._slots.acquire()
+        idle._slots.release(ticket)
+        busy_ticket = await busy._slots.acquire()
+        assert await busy._slots.send_turn(busy_ticket)
+        busy._slots.mark_running(busy_ticket, "5dd94ec3-7282-4f04-9445-59e850ef1822")
+        assert idle._membership is not None
+        assert busy._membership is not None
+        ids = {idle._membership.id, busy._membership.id}  # type: ignore[attr-defined]
+        assert set(await members(redis_url)) == ids
+        await idle.aclose()
+        await busy.aclose()
+    assert await members(redis_url) == [busy._membership.id]  # type: ignore[attr-defined]
+    assert await slots_in_use(redis_url) == 1
+
+
 # --- Redis restarting -----------------------------------------------------------------------
 
 

@@ -370,6 +370,16 @@ return {'ok', bound, running, others, taken}
 """
 )
 
+#: A worker leaves the group with nothing that may run: everything it held is let go.
+_LEAVE = (
+    _PRELUDE
+    + """
+purge(me)
+pump()
+return {'ok'}
+"""
+)
+
 #: ARGV[4] = the version read, ARGV[5] = the new state, ARGV[6] = the new limit ('' none).
 _LEARN = (
     _PRELUDE
@@ -858,7 +868,10 @@ class _Worker(Membership):
                         lambda answer: answer[1],
                     )
                 except RETRYABLE as exc:
-                    logger.warning("redis coordinator: could not share what was learned: %s", exc)
+                    if not self._stopping:
+                        logger.warning(
+                            "redis coordinator: could not share what was learned: %s", exc
+                        )
                     return
                 if done:
                     self.slots.adopt_learning(learned)
@@ -1012,20 +1025,27 @@ class _Worker(Membership):
         self._redis = None
         self._loop = None
         if redis_ is not None:
-            # Submissions that never went give their place back now; slots of jobs that may
-            # run stay counted until the lease runs out.
-            unsent = [rid for rid, t in self.slots._tickets.items() if t.state != "sent"]
             with contextlib.suppress(*RETRYABLE):
-                if unsent:
-                    async with redis_.pipeline(transaction=False) as pipe:
-                        for rid in unsent:
-                            script = redis_.register_script(_RELEASE)
-                            await script(
-                                args=[self.prefix, self._now_ms(), self.id, rid], client=pipe
-                            )
-                        await pipe.execute(raise_on_error=False)
+                await self._give_back(redis_)
             with contextlib.suppress(*RETRYABLE):
                 await redis_.aclose()
+
+    async def _give_back(self, redis_: aioredis.Redis) -> None:
+        """Leaving: a worker with no job that may run leaves the group at once; one with
+        such jobs gives back only the places of submissions never sent, and the slots of
+        the rest stay counted until its lease runs out (or another worker adopts them)."""
+        tickets = self.slots._tickets
+        may_run = bool(self.slots._jobs) or any(t.state == "sent" for t in tickets.values())
+        if not may_run:
+            await redis_.register_script(_LEAVE)(args=[self.prefix, self._now_ms(), self.id])
+            return
+        unsent = [rid for rid, t in tickets.items() if t.state != "sent"]
+        if unsent:
+            script = redis_.register_script(_RELEASE)
+            async with redis_.pipeline(transaction=False) as pipe:
+                for rid in unsent:
+                    await script(args=[self.prefix, self._now_ms(), self.id, rid], client=pipe)
+                await pipe.execute(raise_on_error=False)
 
 
 async def _logged(work: Any) -> object:
