@@ -899,17 +899,19 @@ class LegnextClient(Endpoints):
             records = await keeper.store.records(RecordState.PENDING, RecordState.RUNNING)
             membership = self._membership
             if membership is not None:
-                # Jobs another live worker of the group watches are its own: only the rest
-                # (a lost worker's, or nobody's) become this client's.
-                live = {
-                    record.key: job for record in records if (job := keeper.live.get(record.key))
-                }
-                ids = [r.job_id for r in records if r.job_id is not None and r.key not in live]
-                adopted = await membership.adopt(ids)
+                # Jobs another live worker of the group watches (or took over) are its own:
+                # only the rest (a lost worker's, nobody's, or this client's) are this
+                # client's. Asked for every job, this client's too: what it adopted a moment
+                # ago is answered again.
+                mine_before = set(keeper.live) if adopted_only else set()
+                adopted = await membership.adopt(
+                    [r.job_id for r in records if r.job_id is not None]
+                )
                 records = [
                     r
                     for r in records
-                    if r.job_id in adopted or (r.key in live and not adopted_only)
+                    if (r.job_id in adopted and r.key not in mine_before)
+                    or (r.key in keeper.live and not adopted_only)
                 ]
             return [
                 TaskHandle(self._restored(record, poll), result_for, self)

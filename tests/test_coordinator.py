@@ -305,7 +305,7 @@ async def test_a_lost_workers_stored_jobs_are_finished_by_another(redis_url: str
 
 async def members(url: str) -> list[str]:
     async with aioredis.Redis.from_url(url, decode_responses=True) as r:
-        return list(await r.zrange(f"{PREFIX}:workers", 0, -1))
+        return [str(member) for member in await r.zrange(f"{PREFIX}:workers", 0, -1)]
 
 
 async def test_a_worker_with_nothing_running_leaves_the_group_when_it_closes(

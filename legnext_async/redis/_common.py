@@ -7,12 +7,15 @@ from typing import Final
 
 import redis.asyncio as aioredis
 
-from ._store import _TRANSIENT, _check_url
+from ._store import _REFUSED, _TRANSIENT, _check_url
 
-__all__ = ["RETRYABLE", "connect", "shown_url"]
+__all__ = ["REFUSED", "RETRYABLE", "connect", "shown_url"]
 
 #: Errors after which Redis may answer again (it restarts, loads, the network heals).
 RETRYABLE: Final = (*_TRANSIENT, OSError)
+#: Errors of credentials or rights Redis refuses (caught before :data:`RETRYABLE`: redis-py
+#: makes them connection errors).
+REFUSED: Final = _REFUSED
 
 #: ``url`` as logs and reprs may show it: no user, password or query (a bad URL raises
 #: :class:`~legnext_async.ValidationError` naming ``url``).

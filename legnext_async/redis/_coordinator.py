@@ -16,9 +16,14 @@ account is a digest of the API key, never the key):
 ``queue``, ``ord``, ``order``
     submissions waiting for a slot, by the order they reached Redis (first come, first
     served across workers), and a counter for it.
-``held:{worker}``, ``fresh:{worker}``
-    the slots a worker holds (what reaping frees), and slots granted to it that it has not
-    picked up yet (a message on ``wake:{worker}`` tells it to).
+``held:{worker}``
+    the slots a worker holds (what reaping frees); each answer to a worker lists those
+    granted to it and not sent yet (a message on ``wake:{worker}`` tells it to look).
+``lost``, ``adopted``
+    workers reaped whose unfinished stored jobs no worker has taken over yet, and which
+    worker took over each such job until it watches it.
+``lessons``
+    429s and quiet finishes not yet applied to the learning, in the order they came.
 ``learn``
     a hash: what 429s and quiet finishes taught of the account's limit (``state``, the JSON
     of :meth:`JobSlots.learning`), its ``limit`` (absent: none known), and a version ``v``
@@ -52,14 +57,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from legnext_async._budget import JobSlots, SlotTicket
 from legnext_async._coordination import Coordinator, Member, Membership
-from legnext_async._exceptions import ValidationError
+from legnext_async._exceptions import LegnextError, ValidationError
 from legnext_async._validation import check_min_int
 from legnext_async.webhooks import task_of
 
-from ._common import RETRYABLE, connect, shown_url
+from ._common import REFUSED, RETRYABLE, connect, shown_url
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
@@ -112,7 +117,8 @@ local function purge(w)
       if redis.call('SCARD', hk) == 0 then redis.call('HDEL', SLOT, rid) end
     end
   end
-  redis.call('DEL', P .. ':held:' .. w, P .. ':fresh:' .. w)
+  redis.call('DEL', P .. ':held:' .. w)
+  redis.call('SADD', P .. ':lost', w)
   for _, rid in ipairs(redis.call('ZRANGE', P .. ':queue', 0, -1)) do
     if owner(rid) == w then
       redis.call('ZREM', P .. ':queue', rid)
@@ -147,16 +153,22 @@ local function pump()
     redis.call('ZREM', P .. ':queue', head)
     redis.call('HSET', SLOT, head, 'g')
     redis.call('SADD', P .. ':held:' .. w, head)
-    redis.call('SADD', P .. ':fresh:' .. w, head)
     if w ~= me then woken[w] = true end
   end
   for w in pairs(woken) do redis.call('PUBLISH', P .. ':wake:' .. w, '1') end
 end
-local function fresh()
-  local k = P .. ':fresh:' .. me
-  local got = redis.call('SMEMBERS', k)
-  redis.call('DEL', k)
+-- Every slot granted to this worker and not sent yet: answered each time, never cleared,
+-- so a grant whose answer was lost is seen with the next one.
+local function granted()
+  local got = {{}}
+  for _, rid in ipairs(redis.call('SMEMBERS', P .. ':held:' .. me)) do
+    if owner(rid) and redis.call('HGET', SLOT, rid) == 'g' then table.insert(got, rid) end
+  end
   return got
+end
+-- The answer of a script that may grant: 'ok', the grants, the reaped, the queue, extra.
+local function reply(dead, extra)
+  return {{'ok', granted(), dead, redis.call('ZCARD', P .. ':queue'), extra or 0}}
 end
 local function enqueue(rid)
   if redis.call('ZSCORE', P .. ':queue', rid) or redis.call('HEXISTS', SLOT, rid) == 1 then
@@ -177,7 +189,8 @@ _ALIVE = """
 if not redis.call('ZSCORE', W, me) then return {'gone'} end
 """
 
-#: ARGV[4] = lease end (ms), ARGV[5] = JSON {tickets: [[rid, state]], jobs, queue, learn}.
+#: ARGV[4] = lease end (ms), ARGV[5] = JSON {tickets: [[rid, state]], jobs, queue, learn,
+#: limit, ceiling}.
 _REGISTER = (
     _PRELUDE
     + """
@@ -194,13 +207,22 @@ if held.learn ~= cjson.null and redis.call('EXISTS', L) == 0 then
   redis.call('HSET', L, 'v', 1, 'state', held.learn)
   if held.limit ~= cjson.null then redis.call('HSET', L, 'limit', held.limit) end
 end
+-- A limit this worker was given is a ceiling for the whole group, whatever was stored.
+if held.ceiling ~= cjson.null then
+  local stored = tonumber(redis.call('HGET', L, 'limit') or '')
+  if stored == nil or stored > held.ceiling then
+    redis.call('HSET', L, 'limit', held.ceiling)
+    redis.call('HINCRBY', L, 'v', 1)
+  end
+end
 local dead = reap()
 pump()
-return {'ok', fresh(), dead}
+return reply(dead)
 """
 )
 
-#: ARGV[4] = lease end (ms). Renews the lease; answers the learning and the shared pace.
+#: ARGV[4] = lease end (ms). Renews the lease; answers also the learning, the shared pace
+#: and the workers lost whose jobs nobody took over yet.
 _BEAT = (
     _PRELUDE
     + _ALIVE
@@ -209,8 +231,11 @@ redis.call('ZADD', W, tonumber(ARGV[4]), me)
 local dead = reap()
 pump()
 local L = P .. ':learn'
-return {'ok', fresh(), dead, redis.call('HGET', L, 'state') or '',
-        redis.call('GET', P .. ':pace') or ''}
+local answer = reply(dead)
+table.insert(answer, redis.call('HGET', L, 'state') or '')
+table.insert(answer, redis.call('GET', P .. ':pace') or '')
+table.insert(answer, redis.call('SMEMBERS', P .. ':lost'))
+return answer
 """
 )
 
@@ -220,7 +245,7 @@ _PUMP = (
     + """
 local dead = reap()
 pump()
-return {'ok', fresh(), dead}
+return reply(dead)
 """
 )
 
@@ -232,7 +257,7 @@ _ENQUEUE = (
 for i = 4, #ARGV do enqueue(ARGV[i]) end
 local dead = reap()
 pump()
-return {'ok', fresh(), dead}
+return reply(dead)
 """
 )
 
@@ -268,8 +293,9 @@ redis.call('HDEL', SLOT, ARGV[4])
 redis.call('HDEL', P .. ':ord', ARGV[4])
 redis.call('SREM', P .. ':held:' .. me, ARGV[4])
 hold(ARGV[5])
+redis.call('HDEL', P .. ':adopted', ARGV[5])
 pump()
-return {'ok', fresh(), {}}
+return reply({})
 """
 )
 
@@ -279,21 +305,31 @@ _OCCUPY = (
     + _ALIVE
     + """
 hold(ARGV[4])
+redis.call('HDEL', P .. ':adopted', ARGV[4])
 return {'ok'}
 """
 )
 
-#: ARGV[4..] = jobs' slot ids: those no live worker holds become this worker's.
+#: ARGV[4..] = jobs' slot ids: those no live worker watches or adopted become this
+#: worker's (``adopted``: the job's owner until it is watched). Run again (an answer lost),
+#: it answers the same. No slot is taken: watching the job takes it.
 _ADOPT = (
     _PRELUDE
     + _ALIVE
     + """
 reap()
+local A = P .. ':adopted'
 local adopted = {}
 for i = 4, #ARGV do
-  if redis.call('SCARD', P .. ':holders:' .. ARGV[i]) == 0 then
-    hold(ARGV[i])
-    table.insert(adopted, ARGV[i])
+  local jid = ARGV[i]
+  local hk = P .. ':holders:' .. jid
+  local holders = redis.call('SCARD', hk)
+  local watched_by_me = holders == 1 and redis.call('SISMEMBER', hk, me) == 1
+  local owner_ = redis.call('HGET', A, jid)
+  local owned = owner_ and owner_ ~= me and redis.call('ZSCORE', W, owner_)
+  if watched_by_me or (holders == 0 and not owned) then
+    redis.call('HSET', A, jid, me)
+    table.insert(adopted, jid)
   end
 end
 return {'ok', adopted}
@@ -316,24 +352,26 @@ if owner(rid) then
   redis.call('HDEL', SLOT, rid)
   redis.call('HDEL', P .. ':ord', rid)
   redis.call('ZREM', P .. ':queue', rid)
-  redis.call('SREM', P .. ':fresh:' .. me, rid)
 else
   local hk = P .. ':holders:' .. rid
   redis.call('SREM', hk, me)
   if redis.call('SCARD', hk) == 0 and redis.call('HDEL', SLOT, rid) == 1 and full then
     quiet = 1
+    redis.call('RPUSH', P .. ':lessons', 'q')
   end
 end
 local dead = reap()
 pump()
-return {'ok', fresh(), dead, quiet}
+return reply(dead, quiet)
 """
 )
 
-#: ARGV[4] = the refused submission's slot id. The service was full: its limit is at most
+#: ARGV[4] = the refused submission's slot id, ARGV[5] = what the 429 said it limits. The
+#: service was full: its limit is at most
 #: the jobs running plus the other submissions in flight (``bound``). Every granted slot not
 #: sent yet (any worker's) is taken back into the queue at its place, so a burst costs one
-#: 429, and the limit is lowered to ``bound`` at once (the learning follows, in Python).
+#: 429, and the limit is lowered to ``bound`` at once; the lesson is queued in ``lessons``
+#: for the learning (in Python, compare-and-set).
 _REFUSE = (
     _PRELUDE
     + _ALIVE
@@ -352,6 +390,9 @@ if bound == 0 then return {'ok', 0, 0, 0, {}} end
 local L = P .. ':learn'
 local limit = tonumber(redis.call('HGET', L, 'limit') or '')
 if limit == nil or bound < limit then redis.call('HSET', L, 'limit', bound) end
+-- What it teaches is applied in order with the others by the next relearn (any worker's).
+local lesson = table.concat({'r', bound, running, others, ARGV[5]}, ' ')
+redis.call('RPUSH', P .. ':lessons', lesson)
 local taken = {}
 for i = 1, #slots, 2 do
   local other = slots[i]
@@ -359,7 +400,6 @@ for i = 1, #slots, 2 do
     local w = owner(other)
     redis.call('HDEL', SLOT, other)
     redis.call('SREM', P .. ':held:' .. w, other)
-    redis.call('SREM', P .. ':fresh:' .. w, other)
     local n = redis.call('HGET', P .. ':ord', other) or redis.call('INCR', P .. ':order')
     redis.call('ZADD', P .. ':queue', n, other)
     if w == me then table.insert(taken, other) end
@@ -370,25 +410,44 @@ return {'ok', bound, running, others, taken}
 """
 )
 
+#: ARGV[4..] = lost workers whose jobs this worker took over.
+_ADOPTED = (
+    _PRELUDE
+    + """
+for i = 4, #ARGV do redis.call('SREM', P .. ':lost', ARGV[i]) end
+return {'ok'}
+"""
+)
+
 #: A worker leaves the group with nothing that may run: everything it held is let go.
 _LEAVE = (
     _PRELUDE
     + """
 purge(me)
+redis.call('SREM', P .. ':lost', me)  -- it left: nothing of it to take over
 pump()
 return {'ok'}
 """
 )
 
-#: ARGV[4] = the version read, ARGV[5] = the new state, ARGV[6] = the new limit ('' none).
+#: ARGV[4] = the version read, ARGV[5] = the new state, ARGV[6] = the new limit ('' none:
+#: a limit once known is never dropped), ARGV[7] = how many lessons it applied.
 _LEARN = (
     _PRELUDE
     + """
 local L = P .. ':learn'
+local LESSONS = P .. ':lessons'
 if (redis.call('HGET', L, 'v') or '0') ~= ARGV[4] then return {'ok', 0} end
+local applied = tonumber(ARGV[7])
 redis.call('HSET', L, 'v', tonumber(ARGV[4]) + 1, 'state', ARGV[5])
-if ARGV[6] == '' then redis.call('HDEL', L, 'limit')
-else redis.call('HSET', L, 'limit', ARGV[6]) end
+if applied > 0 then redis.call('LTRIM', LESSONS, applied, -1) end
+if ARGV[6] ~= '' then
+  local new = tonumber(ARGV[6])
+  local stored = tonumber(redis.call('HGET', L, 'limit') or '')
+  -- A 429 whose lesson came after the ones applied lowered the limit already: keep it.
+  if redis.call('LLEN', LESSONS) > 0 and stored ~= nil and stored < new then new = stored end
+  redis.call('HSET', L, 'limit', new)
+end
 pump()
 return {'ok', 1}
 """
@@ -432,17 +491,20 @@ class _Ticket(SlotTicket):
 class _Op:
     """One script call of the worker's queue, and what to do with its answer."""
 
-    __slots__ = ("args", "done", "script")
+    __slots__ = ("args", "done", "fail", "script")
 
     def __init__(
         self,
         script: str,
         args: Sequence[str | int],
         done: Callable[[list[Any]], None] | None = None,
+        fail: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.script = script
         self.args = args
         self.done = done
+        #: Told why the call failed for good (Redis answered an error): its caller waits.
+        self.fail = fail
 
 
 class SharedSlots(JobSlots):
@@ -459,11 +521,24 @@ class SharedSlots(JobSlots):
         #: Local watchers of each job's slot (one slot per job in Redis).
         self._jobs: dict[str, int] = {}
         self._numbers = itertools.count()
+        #: Submissions of the whole group waiting for a slot, as Redis last said.
+        self.group_waiting = 0
 
     @property
     def held(self) -> int:
         """Slots this worker holds: granted, sent, or of a job it watches."""
         return self._held
+
+    @property
+    def waiting(self) -> int:
+        """Submissions waiting for a slot: this worker's, or else the group's as last seen
+        (the engine keeps the jobs holding slots watched while anyone waits)."""
+        return self._waiting or self.group_waiting
+
+    @property
+    def local_waiting(self) -> int:
+        """This worker's submissions waiting for a slot."""
+        return self._waiting
 
     # --- what the client and the engine call ---------------------------------------------
 
@@ -572,11 +647,11 @@ class SharedSlots(JobSlots):
             self.rate_limited += 1
             return False
         assert isinstance(ticket, _Ticket)
-        answer = await self._worker.call(_REFUSE, [ticket.rid], self._refused_answer)
-        bound, running, others = int(answer[1]), int(answer[2]), int(answer[3])
-        if bound == 0:
+        answer = await self._worker.call(_REFUSE, [ticket.rid, kind], self._refused_answer)
+        if int(answer[1]) == 0:
             return False
-        await self._worker.relearn(lambda learner: learner.learn(bound, kind, running, others))
+        # The lesson waits in Redis until some worker applies it; this one does it now.
+        await asyncio.shield(self._worker.relearn())
         return True
 
     def refused(self, ticket: SlotTicket, kind: RateLimitKind = "unknown") -> bool:
@@ -654,16 +729,26 @@ class _Worker(Membership):
         self._next_beat = 0.0
         self._next_pump = 0.0
         self._unreachable_since: float | None = None
+        self._refused_said = False
         self._learning = asyncio.Lock()
         self._saved_durations = ""
-        self._adopting: asyncio.Task[object] | None = None
+        self._adopting: asyncio.Task[None] | None = None
+        self._adopt_again = False
+        self._lost: set[str] = set()
         self._background: set[asyncio.Task[object]] = set()
         self._stopping = False
+        #: The loop in which the client left the group (nothing is sent there any more).
+        self._left: asyncio.AbstractEventLoop | None = None
 
     # --- the queue of calls ----------------------------------------------------------------
 
     def queue(self, op: _Op) -> None:
         """Send ``op`` with the next turn, after every op queued before it."""
+        if self._left is asyncio.get_running_loop():
+            # The client left this loop's group: nothing is sent any more.
+            if op.fail is not None:
+                op.fail(LegnextError("the client closed"))
+            return
         self._start()
         self._ops.append(op)
         assert self._kick is not None
@@ -679,7 +764,13 @@ class _Worker(Membership):
             if not future.done():
                 future.set_result(done(answer))
 
-        self.queue(_Op(script, args, settle))
+        def fail(error: BaseException) -> None:
+            if not future.done():
+                future.set_exception(
+                    LegnextError(f"redis coordinator: Redis refused a call: {error}")
+                )
+
+        self.queue(_Op(script, args, settle, fail))
         return await future
 
     def enqueue(self, rid: str) -> None:
@@ -691,13 +782,15 @@ class _Worker(Membership):
         self.queue(_Op(_ENQUEUE, [rid], self.pumped))
 
     def enter(self) -> None:
+        self._left = None
         self._start()
 
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._loop is loop:
+        if self._loop is loop or self._left is loop:
             return
         self._loop = loop
+        self._stopping = False
         self._kick = asyncio.Event()
         self._redis = connect(self.coordinator.url, self.coordinator.socket_timeout)
         self._scripts = {}
@@ -708,8 +801,11 @@ class _Worker(Membership):
         ]
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
-        """Run ``work`` in a task the worker keeps (the loop holds tasks only weakly)."""
-        assert self._loop is not None
+        """Run ``work`` in a task the worker keeps (the loop holds tasks only weakly);
+        dropped once the client has left."""
+        if self._loop is None:
+            work.close()
+            return
         task = self._loop.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -729,10 +825,10 @@ class _Worker(Membership):
         while not self._stopping:
             now = time.monotonic()
             beat = not self._registered or now >= self._next_beat
-            pump = self.slots.waiting > 0 and now >= self._next_pump
+            pump = self.slots.local_waiting > 0 and now >= self._next_pump
             if not self._ops and not beat and not pump:
                 due = self._next_beat
-                if self.slots.waiting:
+                if self.slots.local_waiting:
                     due = min(due, self._next_pump)
                 # (Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
                 # comes as the event is set, and the worker would never stop.)
@@ -751,6 +847,13 @@ class _Worker(Membership):
                 batch.append(_Op(_PUMP, [], self.pumped))
             try:
                 answers = await self._execute(batch)
+            except REFUSED as exc:
+                # Wrong credentials or rights: waiting will not help. Calls awaited fail
+                # (a submission then raises, unsent); the rest is tried again slowly, in
+                # case the server's users are fixed.
+                self._refused(exc, batch)
+                await asyncio.sleep(2.0)
+                continue
             except RETRYABLE as exc:
                 # Retried in order once Redis answers (a BEAT or REGISTER is made afresh
                 # then); whether Redis lost this worker meanwhile, its answers will say.
@@ -766,9 +869,15 @@ class _Worker(Membership):
             if pump or any(op.script in (_PUMP, _ENQUEUE) for op in batch):
                 self._next_pump = now + PUMP_EVERY
             gone: list[_Op] = []
+            failed = False
             for op, answer in zip(batch, answers, strict=True):
                 if isinstance(answer, BaseException):
-                    logger.error("redis coordinator: a call failed", exc_info=answer)
+                    # Redis ran the call and answered an error (out of memory, a script
+                    # killed): its caller hears of it; a registration is tried again later.
+                    logger.error("redis coordinator: a call failed: %s", answer)
+                    if op.fail is not None:
+                        op.fail(answer)
+                    failed = failed or op.script is _REGISTER
                     continue
                 if answer[0] == "gone":
                     gone.append(op)
@@ -786,6 +895,9 @@ class _Worker(Membership):
                     )
                 self._registered = False
                 self._ops[:0] = [op for op in gone if op.script not in (_BEAT, _REGISTER)]
+            if failed:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
 
     async def _execute(self, batch: list[_Op]) -> list[Any]:
         redis_ = self._redis
@@ -804,6 +916,7 @@ class _Worker(Membership):
         learned = self.slots.learning()
         held["learn"] = json.dumps(learned)
         held["limit"] = learned["limit"]
+        held["ceiling"] = self.ceiling
         return _Op(_REGISTER, [self._lease_end(), json.dumps(held)], self._registered_answer)
 
     def _registered_answer(self, answer: list[Any]) -> None:
@@ -814,11 +927,13 @@ class _Worker(Membership):
             self._saved_durations = "-"
             self.queue(_Op(_PUMP, [], self.pumped))
             self._spawn(self._load_durations())
-            self._adopt_orphans()
+            self._adopt_orphans([])
 
     def _beaten(self, answer: list[Any]) -> None:
-        self.pumped(answer[:3])
-        state, pace = answer[3], answer[4]
+        self.pumped(answer)
+        state, pace, lost = answer[5], answer[6], answer[7]
+        if lost:
+            self._adopt_orphans(list(lost))
         if state:
             with contextlib.suppress(ValueError):
                 self.slots.adopt_learning(json.loads(state))
@@ -828,46 +943,58 @@ class _Worker(Membership):
         self._spawn(self._save_durations())
 
     def pumped(self, answer: list[Any]) -> None:
-        """An answer with fresh grants and the workers reaped meanwhile."""
-        self.slots.granted(answer[1])
+        """An answer with this worker's grants, the workers reaped meanwhile and the
+        group's queue."""
+        slots = self.slots
+        slots.granted(answer[1])
+        slots.group_waiting = int(answer[3])
+        if slots.group_waiting and slots.on_wait is not None:
+            slots.on_wait()  # others wait: keep the jobs holding slots here watched
         if answer[2]:
             logger.warning(
                 "redis coordinator: reaped %d worker(s) whose lease ran out; their slots are free",
                 len(answer[2]),
             )
-            self._adopt_orphans()
+            self._adopt_orphans(list(answer[2]))
 
     def released(self, answer: list[Any]) -> None:
         self.pumped(answer)
-        if answer[3]:
-            self._spawn(self.relearn(lambda learner: learner.quiet_finish()))
+        if answer[4]:
+            self._spawn(self.relearn())
 
     # --- learning ------------------------------------------------------------------------------
 
-    async def relearn(self, change: Callable[[JobSlots], object]) -> None:
-        """Apply ``change`` to the group's learning, compare-and-set."""
+    async def relearn(self) -> None:
+        """Apply the lessons waiting in Redis (429s and quiet finishes of every worker, in
+        the order they came) to the group's learning, compare-and-set."""
         redis_ = self._redis
         if redis_ is None:
             return  # the client left meanwhile
-        key = f"{self.prefix}:learn"
         async with self._learning:
             for _ in range(LEARN_TRIES):
                 try:
-                    version, state = await redis_.hmget(key, ["v", "state"])
+                    async with redis_.pipeline(transaction=True) as pipe:
+                        pipe.hmget(f"{self.prefix}:learn", ["v", "state"])
+                        pipe.lrange(f"{self.prefix}:lessons", 0, -1)
+                        (version, state), lessons = await pipe.execute()
+                    if not lessons:
+                        return
                     learner = JobSlots(self.ceiling)
-                    if state:
-                        learner.adopt_learning(json.loads(state))
-                    else:
-                        learner.adopt_learning(self.slots.learning())
-                    change(learner)
+                    learner.adopt_learning(json.loads(state) if state else self.slots.learning())
+                    for lesson in lessons:
+                        _apply(learner, lesson)
+                    if self.ceiling is not None and (
+                        learner.limit is None or learner.limit > self.ceiling
+                    ):
+                        learner.limit = self.ceiling
                     learned = learner.learning()
                     limit = "" if learner.limit is None else str(learner.limit)
                     done = await self.call(
                         _LEARN,
-                        [str(version or "0"), json.dumps(learned), limit],
+                        [str(version or "0"), json.dumps(learned), limit, len(lessons)],
                         lambda answer: answer[1],
                     )
-                except RETRYABLE as exc:
+                except (*RETRYABLE, LegnextError) as exc:
                     if not self._stopping:
                         logger.warning(
                             "redis coordinator: could not share what was learned: %s", exc
@@ -883,7 +1010,8 @@ class _Worker(Membership):
 
     async def _load_durations(self) -> None:
         redis_ = self._redis
-        assert redis_ is not None
+        if redis_ is None:
+            return
         with contextlib.suppress(*RETRYABLE, ValueError):
             saved = await redis_.get(f"{self.prefix}:durations")
             if saved:
@@ -896,17 +1024,43 @@ class _Worker(Membership):
         if text in (self._saved_durations, "{}"):
             return
         redis_ = self._redis
-        assert redis_ is not None
+        if redis_ is None:
+            return
         with contextlib.suppress(*RETRYABLE):
             await redis_.set(f"{self.prefix}:durations", text)
             self._saved_durations = text
 
-    def _adopt_orphans(self) -> None:
+    def _adopt_orphans(self, lost: list[str]) -> None:
+        """Take over the unfinished stored jobs nobody watches (the client's store says
+        which), then tell Redis that ``lost`` workers' jobs were taken over. A call while
+        one runs makes it run once more after."""
         adopt = self.member.adopt_orphans
-        if adopt is None or (self._adopting is not None and not self._adopting.done()):
+        if adopt is None:
             return
-        assert self._loop is not None
-        self._adopting = self._loop.create_task(_logged(adopt()))
+        self._lost.update(lost)
+        if self._adopting is not None and not self._adopting.done():
+            self._adopt_again = True
+            return
+        if self._loop is None:
+            return
+        self._adopting = self._loop.create_task(self._adopt_round(adopt))
+
+    async def _adopt_round(self, adopt: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            self._adopt_again = False
+            lost, self._lost = sorted(self._lost), set()
+            try:
+                await adopt()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("redis coordinator: taking over the jobs of a lost worker failed")
+                self._lost.update(lost)  # tried again with the next beat that lists them
+                return
+            if lost:
+                self.queue(_Op(_ADOPTED, lost))
+            if not self._adopt_again:
+                return
 
     # --- reachability --------------------------------------------------------------------------
 
@@ -919,10 +1073,28 @@ class _Worker(Membership):
                 self.coordinator.shown_url,
                 type(exc).__name__,
                 self.slots.held,
-                self.slots.waiting,
+                self.slots.local_waiting,
             )
 
+    def _refused(self, exc: BaseException, batch: list[_Op]) -> None:
+        if not self._refused_said:
+            self._refused_said = True
+            logger.error(
+                "redis coordinator: %s refused this worker (%s): check the URL's user and"
+                " password; submissions fail until it accepts them",
+                self.coordinator.shown_url,
+                type(exc).__name__,
+            )
+        kept = []
+        for op in batch:
+            if op.fail is not None:
+                op.fail(exc)
+            elif op.script not in (_BEAT, _REGISTER):
+                kept.append(op)
+        self._ops[:0] = kept
+
     def _reachable(self) -> None:
+        self._refused_said = False
         since = self._unreachable_since
         if since is not None:
             self._unreachable_since = None
@@ -936,11 +1108,13 @@ class _Worker(Membership):
 
     def issued(self, token: str) -> None:
         self._start()
-        self._spawn(self._own(token))
+        if self._redis is not None:
+            self._spawn(self._own(token))
 
     async def _own(self, token: str) -> None:
         redis_ = self._redis
-        assert redis_ is not None
+        if redis_ is None:
+            return
         with contextlib.suppress(*RETRYABLE):
             await redis_.set(f"{self.prefix}:tok:{token}", self.id, ex=TOKEN_TTL)
 
@@ -950,8 +1124,11 @@ class _Worker(Membership):
             {"token": token, "signed": signed, "body": base64.b64encode(body).decode()}
         )
         try:
-            taken = await self.call(_ROUTE, [token, message], lambda answer: answer[1])
-        except RETRYABLE:
+            # Bounded: the receiver answers the service at once; with Redis away, the
+            # delivery falls back to the job's record (and the waiter's polling).
+            async with asyncio.timeout(self.coordinator.socket_timeout):
+                taken = await self.call(_ROUTE, [token, message], lambda answer: answer[1])
+        except (TimeoutError, LegnextError):
             return False
         return bool(taken)
 
@@ -975,7 +1152,11 @@ class _Worker(Membership):
                             self.queue(_Op(_PUMP, [], self.pumped))
                         else:
                             await self._routed(message["data"])
-            except RETRYABLE:
+            except Exception as exc:
+                # Redis away (or refusing): listen again after a while; the safety-net
+                # pumps and the waiters' polling cover what a missed message would say.
+                if not isinstance(exc, RETRYABLE):
+                    logger.warning("redis coordinator: listening failed: %s", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -1006,6 +1187,7 @@ class _Worker(Membership):
         return adopted
 
     async def leave(self) -> None:
+        self._left = self._loop
         tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._background]
         if self._adopting is not None:
             tasks.append(self._adopting)
@@ -1013,14 +1195,20 @@ class _Worker(Membership):
         self._background.clear()
         # The flag ends the loops even where a cancellation is lost (redis-py may swallow
         # one that lands in a pipeline); the wait is bounded for the same reason.
+        # It stays set until the worker starts again (in a new loop): a loop whose
+        # cancellation was lost still ends at its next look at it (within a second).
         self._stopping = True
         if self._kick is not None:
             self._kick.set()
         for task in tasks:
             task.cancel()
+        # Calls nobody will send any more: their callers hear so now.
+        pending, self._ops = self._ops, []
+        for op in pending:
+            if op.fail is not None:
+                op.fail(LegnextError("the client closed"))
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-        self._stopping = False
         redis_ = self._redis
         self._redis = None
         self._loop = None
@@ -1048,14 +1236,15 @@ class _Worker(Membership):
                 await pipe.execute(raise_on_error=False)
 
 
-async def _logged(work: Any) -> object:
-    try:
-        return await work
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        logger.exception("redis coordinator: taking over the jobs of a lost worker failed")
-        return None
+def _apply(learner: JobSlots, lesson: str) -> None:
+    """One lesson of ``lessons``: ``q`` (a quiet finish) or ``r BOUND RUNNING OTHERS KIND``
+    (a 429 on a submission); anything else is skipped."""
+    match lesson.split():
+        case ["q"]:
+            learner.quiet_finish()
+        case ["r", bound, running, others, kind] if kind in ("jobs", "unknown"):
+            with contextlib.suppress(ValueError):
+                learner.learn(int(bound), kind, int(running), int(others))  # type: ignore[arg-type]
 
 
 class RedisCoordinator(Coordinator):
