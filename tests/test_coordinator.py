@@ -329,6 +329,100 @@ async def test_a_worker_with_nothing_running_leaves_the_group_when_it_closes(
     assert await slots_in_use(redis_url) == 1
 
 
+class Relay:
+    """A TCP relay on 127.0.0.1 in front of Redis. Armed, it lets the next script call
+    through to Redis and loses every answer of that connection from then on (a reply lost
+    on the way back); connections made later work."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.armed = False
+        self.lost = 0  # connections whose answers were lost
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        # Ended by closing their sockets (a cancelled handler would be logged by asyncio).
+        for writer in self._writers:
+            writer.close()
+        if self._handlers:
+            await asyncio.wait(self._handlers)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self._writers += [writer, up_writer]
+        cut = False
+
+        async def requests() -> None:
+            nonlocal cut
+            with contextlib.suppress(ConnectionError):
+                while data := await reader.read(65536):
+                    if self.armed and b"EVALSHA" in data:
+                        self.armed, cut = False, True
+                        self.lost += 1
+                    up_writer.write(data)
+                    await up_writer.drain()
+            up_writer.close()
+
+        async def answers() -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await up_reader.read(65536):
+                    if not cut:
+                        writer.write(data)
+                        await writer.drain()
+            writer.close()
+
+        await asyncio.gather(requests(), answers())
+
+
+async def test_a_grant_whose_answer_was_lost_is_given_with_a_later_answer(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """The release that grants the next submission its slot runs in Redis, but its answer
+    never comes back: the grant is answered again with a later answer, and the submission
+    goes."""
+    relay = Relay(redis_server.port)
+    async with (
+        relay as relayed,
+        workers(relayed, 1, max_active_jobs=1, socket_timeout=0.3, lease=3) as (a,),
+    ):
+        first = await a._slots.acquire()
+        second = a._slots.enqueue()
+        await until(lambda: _equals(queue_length(redis_url), 1), "the second waits")
+        relay.armed = True
+        a._slots.release(first)
+        await asyncio.wait_for(a._slots.wait_granted(second), 30)
+        assert second.state == "granted"
+        assert relay.lost == 1
+
+
+async def test_a_given_limit_holds_whatever_an_earlier_worker_left_in_redis(
+    redis_url: str,
+) -> None:
+    """A worker that learned nothing left the group's learning without a limit; a worker
+    given max_active_jobs=2 later makes 2 the group's limit."""
+    async with workers(redis_url, 1) as (old,):
+        ticket = await old._slots.acquire()
+        old._slots.release(ticket)
+    assert (await learned(redis_url))["limit"] is None
+    async with workers(redis_url, 1, max_active_jobs=2) as (new,):
+        first, second = await new._slots.acquire(), await new._slots.acquire()
+        third = new._slots.enqueue()
+        await until(lambda: _equals(queue_length(redis_url), 1), "the third waits")
+        assert (first.state, second.state, third.state) == ("granted", "granted", "waiting")
+
+
 # --- Redis restarting -----------------------------------------------------------------------
 
 
