@@ -7,8 +7,10 @@ Jobs run on the emulator's virtual clock :data:`SCALE` times real time (an inpai
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -150,3 +152,15 @@ def private_redis() -> Iterator[RedisServer]:
     (on the same port, with its data lost)."""
     with _redis_server() as server:
         yield server
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, *, patience: float = 45.0
+) -> None:
+    """Look at a real condition in another process (a Redis server, a worker) until it
+    holds. There is nothing here to wait on but a look; ``patience`` turns a condition that
+    never comes into a failure naming ``what``, not a hang, and is far more than needed."""
+    deadline = time.monotonic() + patience
+    while not await check():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        await asyncio.sleep(0.01)  # the pace of looking, not a synchronisation

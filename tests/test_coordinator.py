@@ -24,13 +24,13 @@ from legnext_async._coordination import account_of
 from legnext_async.emulator import Emulator
 from legnext_async.redis import RedisCoordinator, RedisJobStore
 
-from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, fast_poll
+from .conftest import API_KEY, FAST_RETRY, MASK, SCALE, eventually, fast_poll
 from .fakes import FakeClock
 from .test_job_limits import created_prompts
 from .test_webhooks import SECRET, finish_and_deliver, hosted, reads
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
     from legnext_async._budget import SlotTicket
 
@@ -83,16 +83,6 @@ async def learned(url: str) -> dict[str, Any]:
     async with aioredis.Redis.from_url(url, decode_responses=True) as r:
         state = await r.hget(f"{PREFIX}:learn", "state")
     return dict(json.loads(state)) if state else {}
-
-
-async def until(condition: Callable[[], Any], what: str) -> None:
-    """Wait for a real condition (checked every few ms); the bound turns a condition that
-    never comes into a failure, not a hang."""
-    async with asyncio.timeout(30):
-        # What changes is in Redis, another process: nothing here to wait on but a look.
-        while not await condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-    assert await condition(), what
 
 
 async def queue_length(url: str) -> int:
@@ -151,7 +141,7 @@ async def test_a_clients_own_limit_is_the_groups_when_the_coordinator_has_none(
     ) as client:
         first, second = await client._slots.acquire(), await client._slots.acquire()
         third = client._slots.enqueue()
-        await until(lambda: _equals(queue_length(redis_url), 1), "the third waits")
+        await eventually(lambda: _equals(queue_length(redis_url), 1), "the third waits")
         assert (first.state, second.state, third.state) == ("granted", "granted", "waiting")
         assert (await learned(redis_url))["limit"] == 2
 
@@ -170,7 +160,7 @@ async def test_slots_are_granted_first_come_first_served_across_workers(redis_ur
         waiting = []
         for n, (client, name) in enumerate([(b, "b0"), (a, "a1"), (b, "b1")]):
             waiting.append(asyncio.ensure_future(take(client, name)))
-            await until(functools.partial(_queued, redis_url, n + 1), "queued")
+            await eventually(functools.partial(_queued, redis_url, n + 1), "queued")
         holder, holder_client = first, a
         for task, client in zip(waiting, [b, a, b], strict=True):
             holder_client._slots.release(holder)
@@ -202,7 +192,7 @@ async def test_the_slots_of_a_silent_worker_come_back_after_its_lease(redis_url:
             b,
         ):
             ticket = b._slots.enqueue()
-            await until(lambda: _equals(queue_length(redis_url), 1), "b waits in line")
+            await eventually(lambda: _equals(queue_length(redis_url), 1), "b waits in line")
             assert ticket.state == "waiting"
             # Past a's lease (a renews on its own clock, which the test holds still).
             later[0] = now[0] + 31
@@ -223,7 +213,7 @@ async def test_a_429_on_a_status_read_slows_every_workers_polling(redis_url: str
         async def b_slowed() -> bool:
             return b._budget.pace.factor == 4.0
 
-        await until(b_slowed, "b polls at a's pace")
+        await eventually(b_slowed, "b polls at a's pace")
 
 
 async def test_a_new_worker_starts_with_the_run_times_the_group_learned(redis_url: str) -> None:
@@ -236,13 +226,13 @@ async def test_a_new_worker_starts_with_the_run_times_the_group_learned(redis_ur
             async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
                 return bool(await r.exists(f"{PREFIX}:durations"))
 
-        await until(saved, "a saved its run times")
+        await eventually(saved, "a saved its run times")
         async with workers(redis_url, 1, lease=0.3) as (late,):
 
             async def warm() -> bool:
                 return late._durations.to_json() == runs
 
-            await until(warm, "the new worker loaded them")
+            await eventually(warm, "the new worker loaded them")
             assert late._durations.window(TaskType.INPAINT) == a._durations.window(TaskType.INPAINT)
 
 
@@ -299,7 +289,7 @@ async def test_a_lost_workers_stored_jobs_are_finished_by_another(redis_url: str
                 records = await b.records()
                 return len(records) == 3 and all(r.state is RecordState.COMPLETED for r in records)
 
-            await until(all_completed, "b finished a's jobs")
+            await eventually(all_completed, "b finished a's jobs")
     assert created(emulator) == ["k0", "k1", "k2"]
 
 
@@ -399,7 +389,7 @@ async def test_a_grant_whose_answer_was_lost_is_given_with_a_later_answer(
     ):
         first = await a._slots.acquire()
         second = a._slots.enqueue()
-        await until(lambda: _equals(queue_length(redis_url), 1), "the second waits")
+        await eventually(lambda: _equals(queue_length(redis_url), 1), "the second waits")
         relay.armed = True
         a._slots.release(first)
         await asyncio.wait_for(a._slots.wait_granted(second), 30)
@@ -419,7 +409,7 @@ async def test_a_given_limit_holds_whatever_an_earlier_worker_left_in_redis(
     async with workers(redis_url, 1, max_active_jobs=2) as (new,):
         first, second = await new._slots.acquire(), await new._slots.acquire()
         third = new._slots.enqueue()
-        await until(lambda: _equals(queue_length(redis_url), 1), "the third waits")
+        await eventually(lambda: _equals(queue_length(redis_url), 1), "the third waits")
         assert (first.state, second.state, third.state) == ("granted", "granted", "waiting")
 
 
@@ -439,7 +429,7 @@ async def test_a_restarted_redis_gets_back_what_live_workers_hold(
             private_redis.stop()
             private_redis.start()
             assert await slots_in_use(url) == 0
-            await until(lambda: _equals(slots_in_use(url), 1), "the slot is registered again")
+            await eventually(lambda: _equals(slots_in_use(url), 1), "the slot is registered again")
         assert (await learned(url))["limit"] == 2
         assert ticket.state == "granted"
         assert any("registering again" in r.getMessage() for r in caplog.records)
@@ -457,7 +447,7 @@ async def test_submissions_wait_while_redis_is_down_and_go_when_it_is_back(
             private_redis.stop()
             a._slots.release(first)
             ticket = a._slots.enqueue()
-            await until(
+            await eventually(
                 lambda: _true(any("cannot be reached" in r.getMessage() for r in caplog.records)),
                 "the worker says it cannot reach Redis",
             )
@@ -480,7 +470,7 @@ async def test_a_stalled_redis_is_waited_out_like_an_unreachable_one(
             try:
                 a._slots.release(first)
                 ticket = a._slots.enqueue()
-                await until(
+                await eventually(
                     lambda: _true(
                         any("cannot be reached" in r.getMessage() for r in caplog.records)
                     ),
@@ -534,7 +524,7 @@ async def test_a_callback_received_by_another_worker_resolves_the_waiting_handle
                 async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
                     return bool(await r.exists(f"{PREFIX}:tok:{token}"))
 
-            await until(owned, "a's token is known to the group")
+            await eventually(owned, "a's token is known to the group")
             assert b is not None
             await finish_and_deliver(emulator)
             result = await asyncio.wait_for(handle, 30)

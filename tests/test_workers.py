@@ -24,10 +24,11 @@ from legnext_async._coordination import account_of
 from legnext_async.emulator import Emulator
 from legnext_async.redis import RedisJobStore
 
+from .conftest import eventually
 from .worker_driver import API_KEY, Worker, start_worker
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator
 
     from legnext_async import JobRecord
 
@@ -136,14 +137,6 @@ async def test_four_workers_share_one_accounts_slots(redis_url: str) -> None:
     learning = learned(redis_url)
     assert 1 <= too_many <= learning["discoveries"]
     assert peak <= LIMIT
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Look at a real condition until it holds (a failure after :data:`PATIENCE`)."""
-    deadline = time.monotonic() + PATIENCE
-    while not await check():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        await asyncio.sleep(0.05)  # the pace of looking, not a synchronisation
 
 
 def live_workers(redis_url: str) -> int:
