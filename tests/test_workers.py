@@ -42,8 +42,6 @@ DURATIONS = {"inpaint": (90.0, 120.0)}
 NAMESPACE = "legnext"
 #: Seconds a killed worker's slots outlive it (short, so the test is quick).
 LEASE = "1.5"
-#: How long a test waits for a state the workers must reach (far more than they need).
-PATIENCE = 45.0
 SECRET = "whsec-workers-0123456789"
 
 
