@@ -559,11 +559,12 @@ class LegnextClient(Endpoints):
         await self._engine.stop(
             lambda job_id: ClientClosedError(f"{why} while waiting for job {job_id}")
         )
+        if self._membership is not None:
+            # Before the store closes: taking over a lost worker's jobs reads the store.
+            await self._membership.leave()
         keeper = self._keeper
         if keeper is not None:
             await keeper.close()
-        if self._membership is not None:
-            await self._membership.leave()
         session = self._session
         if self._owns_session and session is not None:
             self._session = None
@@ -925,7 +926,15 @@ class LegnextClient(Endpoints):
         records and the receiver's hooks learn how they ended."""
         if self._closed:
             return
-        for handle in await self._resume(None, adopted_only=True):
+        handles = await self._resume(None, adopted_only=True)
+        if handles:
+            logger.info(
+                "took over %d unfinished stored job(s) that no live worker watched: %s",
+                len(handles),
+                ", ".join(handle.job_id for handle in handles[:10])
+                + (", ..." if len(handles) > 10 else ""),
+            )
+        for handle in handles:
             task = asyncio.ensure_future(self._see_through(handle))
             self._adopted.add(task)
             task.add_done_callback(self._adopted.discard)

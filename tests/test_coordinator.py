@@ -273,10 +273,13 @@ async def test_resume_on_another_worker_leaves_the_jobs_a_live_worker_watches(
     assert created(emulator) == ["k0", "k1", "k2"]
 
 
-async def test_a_lost_workers_stored_jobs_are_finished_by_another(redis_url: str) -> None:
+async def test_a_lost_workers_stored_jobs_are_finished_by_another(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Worker a submits and goes away without renewing its lease; once the lease runs
-    out, worker b takes over a's unfinished jobs and sees them to their end: their records
-    end completed, each job made once."""
+    out, worker b takes over a's unfinished jobs (and says so) and sees them to their end:
+    their records end completed, each job made once."""
+    caplog.set_level(logging.INFO, logger="legnext_async")
     async with Emulator(api_key=API_KEY, time_scale=SCALE, seed=32) as emulator:
         parent = emulator.seed_job("diffusion")
         async with keyed_client(emulator, redis_url, lease=0.5) as a:
@@ -291,6 +294,7 @@ async def test_a_lost_workers_stored_jobs_are_finished_by_another(redis_url: str
 
             await eventually(all_completed, "b finished a's jobs")
     assert created(emulator) == ["k0", "k1", "k2"]
+    assert any("took over 3 unfinished" in r.getMessage() for r in caplog.records)
 
 
 async def members(url: str) -> list[str]:

@@ -85,7 +85,7 @@ PACE_TTL_MS: Final = 60_000
 #: Seconds a callback token's owner is remembered.
 TOKEN_TTL: Final = 2 * 24 * 3600
 #: Submissions the whole group has granted and unanswered at once while the account's limit
-#: is unknown: few, so that it is found with one 429 rather than a burst of them.
+#: is unknown: few, so that finding it costs the 429s of those few, not one per submission.
 GROUP_IN_FLIGHT: Final = 4
 #: Seconds the worker's tasks may take to stop when its client closes.
 STOP_TIMEOUT: Final = 5.0
