@@ -42,6 +42,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--error-shape", choices=["envelope", "flat", "nested"], default="envelope")
     parser.add_argument("--whitelisted", action="store_true", help="allow edit and upload-paint")
     parser.add_argument("--failure-rate", type=float, default=0.0)
+    callbacks = parser.add_argument_group("callbacks (posted to a job's callback URL)")
+    callbacks.add_argument(
+        "--callback-secret", help="sign each delivery with this webhook secret (default: unsigned)"
+    )
+    callbacks.add_argument(
+        "--callback-delay", type=float, default=0.0, help="virtual seconds after the job ends"
+    )
+    callbacks.add_argument(
+        "--callback-jitter", type=float, default=0.0, help="up to this much more, at random"
+    )
+    callbacks.add_argument(
+        "--callback-loss", type=float, default=0.0, help="the share of deliveries lost (0-1)"
+    )
+    callbacks.add_argument(
+        "--callback-duplicates", type=int, default=1, help="identical deliveries of each event"
+    )
+    callbacks.add_argument(
+        "--callback-intermediate",
+        action="store_true",
+        help="also post the job when it starts processing",
+    )
     return parser
 
 
@@ -70,6 +91,12 @@ async def _serve(args: argparse.Namespace) -> None:
         error_shape=args.error_shape,
         whitelisted=args.whitelisted,
         failure_rate=args.failure_rate,
+        callback_secret=args.callback_secret,
+        callback_delay=args.callback_delay,
+        callback_jitter=args.callback_jitter,
+        callback_loss=args.callback_loss,
+        callback_duplicates=args.callback_duplicates,
+        callback_intermediate=args.callback_intermediate,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import legnext_async
+from legnext_async.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from tests.conftest import serving
 
 ROOT = Path(legnext_async.__file__).resolve().parent.parent
 
@@ -57,3 +60,63 @@ async def test_cli_serves_and_exits_cleanly(signum: signal.Signals) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_cli_signs_callbacks_with_the_secret_it_is_given() -> None:
+    """``--callback-secret`` signs each delivery as a receiver verifies it, and the secret
+    is printed nowhere."""
+    secret = "whsec-cli-0123456789"
+    delivered: asyncio.Future[tuple[bytes, dict[str, str]]] = (
+        asyncio.get_running_loop().create_future()
+    )
+
+    async def receive(request: web.Request) -> web.Response:
+        if not delivered.done():
+            delivered.set_result((await request.read(), dict(request.headers)))
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_post("/api/hook", receive)  # serving() yields the /api base URL
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    async with serving(app) as hook_url:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "legnext_async.emulator",
+            "--port",
+            "0",
+            "--api-key",
+            "k",
+            "--time-scale",
+            "0.001",
+            "--callback-secret",
+            secret,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        try:
+            assert process.stdout is not None
+            line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode().strip()
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    f"{line}/v1/diffusion",
+                    json={"text": "x", "callback": f"{hook_url}/hook"},
+                    headers={"x-api-key": "k"},
+                ) as response,
+            ):
+                assert response.status == 200
+            body, headers = await asyncio.wait_for(delivered, 30)
+            stamp = headers[TIMESTAMP_HEADER]
+            assert headers[SIGNATURE_HEADER].removeprefix("sha256=") == sign(secret, stamp, body)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 20)
+            assert secret.encode() not in line.encode() + stdout + stderr
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
