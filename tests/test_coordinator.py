@@ -417,6 +417,49 @@ async def test_a_given_limit_holds_whatever_an_earlier_worker_left_in_redis(
         assert (first.state, second.state, third.state) == ("granted", "granted", "waiting")
 
 
+async def test_a_submission_redis_refused_to_queue_is_queued_once_it_can(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis out of memory answers the submission's call with an error: the call is tried
+    again (the log says why), and the submission gets its slot once Redis has room."""
+    url = private_redis.url
+    async with workers(url, 1, max_active_jobs=1) as (a,):
+        first = await a._slots.acquire()
+        a._slots.release(first)
+        with contextlib.closing(private_redis.client()) as admin:
+            admin.config_set("maxmemory-policy", "noeviction")
+            admin.config_set("maxmemory", 1)
+            try:
+                with caplog.at_level(logging.ERROR, logger="legnext_async"):
+                    ticket = a._slots.enqueue()
+                    await eventually(
+                        lambda: _true(
+                            any("a call failed" in r.getMessage() for r in caplog.records)
+                        ),
+                        "the refused call is said",
+                    )
+                assert ticket.state == "waiting"
+            finally:
+                admin.config_set("maxmemory", 0)
+        await asyncio.wait_for(a._slots.wait_granted(ticket), 30)
+
+
+async def test_a_ceiling_given_to_one_worker_holds_when_another_learns(redis_url: str) -> None:
+    """Worker b was given max_active_jobs=3; worker a, given none, applies a quiet finish
+    that would raise the limit: the group's limit stays 3."""
+    async with workers(redis_url, 1) as (a,), workers(redis_url, 1, max_active_jobs=3) as (b,):
+        ticket = await b._slots.acquire()
+        b._slots.release(ticket)
+        assert (await learned(redis_url))["limit"] == 3
+        async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
+            await r.rpush(f"{PREFIX}:lessons", *["q"] * 10)
+        assert a._membership is not None
+        await a._membership.relearn()  # type: ignore[attr-defined]
+        async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
+            assert await r.hget(f"{PREFIX}:learn", "limit") == "3"
+            assert await r.llen(f"{PREFIX}:lessons") == 0
+
+
 # --- Redis restarting -----------------------------------------------------------------------
 
 

@@ -209,9 +209,19 @@ if held.learn ~= cjson.null and redis.call('EXISTS', L) == 0 then
 end
 -- A limit this worker was given is a ceiling for the whole group, whatever was stored.
 if held.ceiling ~= cjson.null then
+  local ceiling = tonumber(redis.call('HGET', L, 'ceiling') or '')
+  if ceiling == nil or ceiling > held.ceiling then
+    redis.call('HSET', L, 'ceiling', held.ceiling)
+  end
   local stored = tonumber(redis.call('HGET', L, 'limit') or '')
   if stored == nil or stored > held.ceiling then
     redis.call('HSET', L, 'limit', held.ceiling)
+    local state = redis.call('HGET', L, 'state')
+    if state then
+      local learned = cjson.decode(state)
+      learned.limit = held.ceiling
+      redis.call('HSET', L, 'state', cjson.encode(learned))
+    end
     redis.call('HINCRBY', L, 'v', 1)
   end
 end
@@ -366,7 +376,8 @@ return reply(dead, quiet)
 """
 )
 
-#: ARGV[4] = the refused submission's slot id, ARGV[5] = what the 429 said it limits. The
+#: ARGV[4] = the refused submission's slot id, ARGV[5] = what the 429 said it limits,
+#: ARGV[6] = an id of this refusal (a run again answers as the first run did). The
 #: service was full: its limit is at most
 #: the jobs running plus the other submissions in flight (``bound``). Every granted slot not
 #: sent yet (any worker's) is taken back into the queue at its place, so a burst costs one
@@ -377,6 +388,10 @@ _REFUSE = (
     + _ALIVE
     + """
 local rid = ARGV[4]
+-- Run again (its answer was lost): the same answer, and nothing taught twice.
+local once = P .. ':refused:' .. ARGV[6]
+local before = redis.call('GET', once)
+if before then return cjson.decode(before) end
 local mine = redis.call('HGET', SLOT, rid)
 local running, sent = 0, 0
 local slots = redis.call('HGETALL', SLOT)
@@ -406,7 +421,9 @@ for i = 1, #slots, 2 do
   end
 end
 pump()
-return {'ok', bound, running, others, taken}
+local answer = {'ok', bound, running, others, taken}
+redis.call('SET', once, cjson.encode(answer), 'PX', 600000)
+return answer
 """
 )
 
@@ -443,6 +460,8 @@ redis.call('HSET', L, 'v', tonumber(ARGV[4]) + 1, 'state', ARGV[5])
 if applied > 0 then redis.call('LTRIM', LESSONS, applied, -1) end
 if ARGV[6] ~= '' then
   local new = tonumber(ARGV[6])
+  local ceiling = tonumber(redis.call('HGET', L, 'ceiling') or '')
+  if ceiling ~= nil and new > ceiling then new = ceiling end
   local stored = tonumber(redis.call('HGET', L, 'limit') or '')
   -- A 429 whose lesson came after the ones applied lowered the limit already: keep it.
   if redis.call('LLEN', LESSONS) > 0 and stored ~= nil and stored < new then new = stored end
@@ -647,7 +666,8 @@ class SharedSlots(JobSlots):
             self.rate_limited += 1
             return False
         assert isinstance(ticket, _Ticket)
-        answer = await self._worker.call(_REFUSE, [ticket.rid, kind], self._refused_answer)
+        refusal = uuid.uuid4().hex
+        answer = await self._worker.call(_REFUSE, [ticket.rid, kind, refusal], self._refused_answer)
         if int(answer[1]) == 0:
             return False
         # The lesson waits in Redis until some worker applies it; this one does it now.
@@ -821,7 +841,7 @@ class _Worker(Membership):
     async def _run(self) -> None:
         kick = self._kick
         assert kick is not None
-        backoff = 0.05
+        backoff = errors_backoff = 0.05
         while not self._stopping:
             now = time.monotonic()
             beat = not self._registered or now >= self._next_beat
@@ -869,15 +889,18 @@ class _Worker(Membership):
             if pump or any(op.script in (_PUMP, _ENQUEUE) for op in batch):
                 self._next_pump = now + PUMP_EVERY
             gone: list[_Op] = []
+            retry: list[_Op] = []
             failed = False
             for op, answer in zip(batch, answers, strict=True):
                 if isinstance(answer, BaseException):
                     # Redis ran the call and answered an error (out of memory, a script
                     # killed): its caller hears of it; a registration is tried again later.
                     logger.error("redis coordinator: a call failed: %s", answer)
+                    failed = True
                     if op.fail is not None:
                         op.fail(answer)
-                    failed = failed or op.script is _REGISTER
+                    elif op.script not in (_BEAT, _REGISTER):
+                        retry.append(op)  # nobody waits on it, but what it does is needed
                     continue
                 if answer[0] == "gone":
                     gone.append(op)
@@ -896,8 +919,11 @@ class _Worker(Membership):
                 self._registered = False
                 self._ops[:0] = [op for op in gone if op.script not in (_BEAT, _REGISTER)]
             if failed:
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                self._ops[:0] = retry
+                await asyncio.sleep(errors_backoff)
+                errors_backoff = min(errors_backoff * 2, 2.0)
+            else:
+                errors_backoff = 0.05
 
     async def _execute(self, batch: list[_Op]) -> list[Any]:
         redis_ = self._redis
@@ -947,9 +973,11 @@ class _Worker(Membership):
         group's queue."""
         slots = self.slots
         slots.granted(answer[1])
-        slots.group_waiting = int(answer[3])
-        if slots.group_waiting and slots.on_wait is not None:
-            slots.on_wait()  # others wait: keep the jobs holding slots here watched
+        was, slots.group_waiting = slots.group_waiting, int(answer[3])
+        if slots.group_waiting and not was and slots.on_wait is not None:
+            # Others began to wait: keep the jobs holding slots here watched (jobs made
+            # while they wait see ``waiting`` and are watched from the start).
+            slots.on_wait()
         if answer[2]:
             logger.warning(
                 "redis coordinator: reaped %d worker(s) whose lease ran out; their slots are free",
@@ -974,19 +1002,20 @@ class _Worker(Membership):
             for _ in range(LEARN_TRIES):
                 try:
                     async with redis_.pipeline(transaction=True) as pipe:
-                        pipe.hmget(f"{self.prefix}:learn", ["v", "state"])
+                        pipe.hmget(f"{self.prefix}:learn", ["v", "state", "ceiling"])
                         pipe.lrange(f"{self.prefix}:lessons", 0, -1)
-                        (version, state), lessons = await pipe.execute()
+                        (version, state, group_ceiling), lessons = await pipe.execute()
                     if not lessons:
                         return
-                    learner = JobSlots(self.ceiling)
+                    # The lowest limit any worker was given holds for the whole group.
+                    ceilings = [c for c in (self.ceiling, group_ceiling) if c]
+                    ceiling = min(int(c) for c in ceilings) if ceilings else None
+                    learner = JobSlots(ceiling)
                     learner.adopt_learning(json.loads(state) if state else self.slots.learning())
                     for lesson in lessons:
                         _apply(learner, lesson)
-                    if self.ceiling is not None and (
-                        learner.limit is None or learner.limit > self.ceiling
-                    ):
-                        learner.limit = self.ceiling
+                    if ceiling is not None and (learner.limit is None or learner.limit > ceiling):
+                        learner.limit = ceiling
                     learned = learner.learning()
                     limit = "" if learner.limit is None else str(learner.limit)
                     done = await self.call(
