@@ -579,3 +579,18 @@ def test_the_core_package_does_not_import_redis() -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "[]"
+
+
+async def test_a_burst_of_calls_waits_for_connections_instead_of_failing(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Far more calls at once than the store keeps connections: each waits for one, and
+    nothing reads as Redis being away."""
+    store = RedisJobStore(redis_url)
+    try:
+        with caplog.at_level(logging.WARNING, logger="legnext_async"):
+            found = await asyncio.gather(*(store.get(f"burst-{n}") for n in range(300)))
+        assert found == [None] * 300
+        assert not [r for r in caplog.records if "unreachable" in r.getMessage()]
+    finally:
+        await store.close()

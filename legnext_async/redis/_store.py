@@ -86,6 +86,9 @@ FIELDS: Final = (
     "callback_token",
 )
 
+#: Connections a store keeps to Redis at most; more calls at once wait for one.
+MAX_CONNECTIONS: Final = 32
+
 #: Errors of a Redis that is away for now (down, restarting, loading, a replica being
 #: promoted): worth trying again. A refused password is not.
 _TRANSIENT: Final = (
@@ -461,14 +464,20 @@ class RedisJobStore(JobStore):
         if link is None or link.loop is not loop:
             # A pool of an earlier loop cannot be closed from this one; its loop closed
             # its sockets when it shut down (the client closes its store then).
-            client = redis.asyncio.Redis.from_url(
+            # A blocking pool: a burst of submissions waits for one of its connections
+            # instead of failing with "Too many connections" (which would read as Redis
+            # being away).
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
                 self._url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=None,
                 socket_timeout=self.socket_timeout,
                 socket_connect_timeout=self.socket_connect_timeout,
                 # Tries are made here, timed by unavailable_timeout, not inside redis-py.
                 retry=Retry(NoBackoff(), 0),
                 decode_responses=False,
             )
+            client = redis.asyncio.Redis.from_pool(pool)
             link = self._link = _Link(client, loop)
         return link
 
