@@ -620,3 +620,36 @@ def test_a_coordinator_serves_one_client() -> None:
 def test_the_account_name_in_redis_tells_nothing_of_the_key() -> None:
     assert API_KEY not in PREFIX
     assert account_of(API_KEY) == account_of(API_KEY) != account_of(API_KEY[::-1])
+
+
+async def adoptions(url: str) -> dict[str, str]:
+    async with aioredis.Redis.from_url(url, decode_responses=True) as r:
+        return dict(await r.hgetall(f"{PREFIX}:adopted"))
+
+
+async def test_what_a_worker_took_over_is_forgotten_in_redis_once_the_jobs_end(
+    redis_url: str,
+) -> None:
+    """Redis's list of taken-over jobs does not grow: a job a worker resumed while watching
+    it, and the jobs it took over from a lost worker, leave the list when they end."""
+    async with Emulator(api_key=API_KEY, time_scale=SCALE, seed=33) as emulator:
+        parent = emulator.seed_job("diffusion")
+        async with keyed_client(emulator, redis_url, lease=0.5) as a:
+            mine = await a.inpaint(parent, 0, mask=MASK, remix_prompt="mine", key="mine")
+            assert [h.job_id for h in await a.resume()] == [mine.job_id]
+            await mine
+            for n in range(2):
+                await a.inpaint(parent, 0, mask=MASK, remix_prompt=f"k{n}", key=f"k{n}")
+        async with keyed_client(emulator, redis_url, lease=0.5) as b:
+
+            async def all_completed() -> bool:
+                records = await b.records()
+                return len(records) == 3 and all(r.state is RecordState.COMPLETED for r in records)
+
+            await eventually(all_completed, "b finished a's jobs")
+
+            async def none_left() -> bool:
+                return await adoptions(redis_url) == {}
+
+            await eventually(none_left, "the list of taken-over jobs emptied")
+    assert created(emulator) == ["k0", "k1", "mine"]

@@ -337,7 +337,9 @@ for i = 4, #ARGV do
   local watched_by_me = holders == 1 and redis.call('SISMEMBER', hk, me) == 1
   local owner_ = redis.call('HGET', A, jid)
   local owned = owner_ and owner_ ~= me and redis.call('ZSCORE', W, owner_)
-  if watched_by_me or (holders == 0 and not owned) then
+  if watched_by_me then
+    table.insert(adopted, jid)  -- watched already: nothing to note
+  elseif holders == 0 and not owned then
     redis.call('HSET', A, jid, me)
     table.insert(adopted, jid)
   end
@@ -365,6 +367,7 @@ if owner(rid) then
 else
   local hk = P .. ':holders:' .. rid
   redis.call('SREM', hk, me)
+  redis.call('HDEL', P .. ':adopted', rid)  -- watched, so taken over no longer
   if redis.call('SCARD', hk) == 0 and redis.call('HDEL', SLOT, rid) == 1 and full then
     quiet = 1
     redis.call('RPUSH', P .. ':lessons', 'q')
