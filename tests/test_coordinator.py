@@ -624,7 +624,8 @@ def test_the_account_name_in_redis_tells_nothing_of_the_key() -> None:
 
 async def adoptions(url: str) -> dict[str, str]:
     async with aioredis.Redis.from_url(url, decode_responses=True) as r:
-        return dict(await r.hgetall(f"{PREFIX}:adopted"))
+        found = await r.hgetall(f"{PREFIX}:adopted")
+    return {str(job): str(worker) for job, worker in found.items()}
 
 
 async def test_what_a_worker_took_over_is_forgotten_in_redis_once_the_jobs_end(
