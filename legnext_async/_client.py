@@ -1389,12 +1389,26 @@ class LegnextClient(Endpoints):
             return
         task = job.task
         assert task is not None
-        if previous is None and RawJSON.came_as(task.raw, record.task_body or b""):
+        if (
+            previous is None
+            and record.state is state_of(task)
+            and RawJSON.came_as(task.raw, record.task_body or b"")
+        ):
             return  # a restored job's recorded snapshot: nothing new to write
         record = job.record = record.with_task(task, state_of(task))
         keeper.write(record)
         if task.is_finished and (job.policy or self.poll).learn:
             keeper.learned()
+
+    def _job_lost(self, job: Job) -> None:
+        """The engine's news that the service no longer knows ``job`` (a 404): its record
+        says so, and ``resume()`` leaves it from now on."""
+        record = job.record
+        keeper = self._keeper
+        if record is None or keeper is None or record.state is RecordState.LOST:
+            return
+        job.record = record = attrs.evolve(record, state=RecordState.LOST, updated_at=time.time())
+        keeper.write(record)
 
     @staticmethod
     def _unknown(
@@ -1590,6 +1604,9 @@ class _EngineServices:
 
     def snapshot_changed(self, job: Job, previous: Task | None) -> None:
         self._client._snapshot_changed(job, previous)
+
+    def job_lost(self, job: Job) -> None:
+        self._client._job_lost(job)
 
     @property
     def retry(self) -> RetryPolicy:

@@ -115,6 +115,10 @@ class JobServices(Protocol):
         the submission's answer, a read or a callback that brought other bytes. Called
         synchronously, once per new snapshot; never for an answer that changed nothing."""
 
+    def job_lost(self, job: Job) -> None:
+        """The service answered 404 for ``job``, which was pending or running: it is gone
+        (past its retention window). Called synchronously, once per such answer."""
+
 
 class Phase(enum.Enum):
     """Where a job is."""
@@ -441,6 +445,7 @@ class Job:
             case ReadFailed(error, polled):
                 if isinstance(error, NotFoundError) and self.phase not in _SLOTLESS:
                     self.phase = Phase.LOST
+                    self.engine.services.job_lost(self)
                 watch = self.watch
                 if polled and watch is not None:
                     return self._next_read(watch, _Outcome(None, error))

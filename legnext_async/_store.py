@@ -73,6 +73,9 @@ class RecordState(enum.Enum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: The service answered 404 for the job: it is past its retention window (or was never
+    #: the account's). ``resume`` leaves it; a read that finds it again updates the record.
+    LOST = "lost"
     #: Settled by the user (``forget``): the key may be used for a new submission.
     FORGOTTEN = "forgotten"
 

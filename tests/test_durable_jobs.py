@@ -18,6 +18,7 @@ from legnext_async import (
     LegnextClient,
     LegnextError,
     MemoryJobStore,
+    NotFoundError,
     RecordState,
     SpendingLimitError,
     SQLiteJobStore,
@@ -27,6 +28,7 @@ from legnext_async import (
 )
 from legnext_async._catalog import ROUTES
 from legnext_async.emulator import Fault
+from legnext_async.emulator._options import DEFAULT_RETENTION
 
 from .catalog_values import Parents, base_values
 from .conftest import API_KEY, FAST_RETRY, MASK, fast_poll, serving
@@ -507,6 +509,33 @@ async def test_resume_leaves_out_unknown_outcomes(emulator: Emulator, db: str) -
         store = later.store
         assert store is not None
         assert [r.key for r in await store.records(RecordState.UNKNOWN)] == ["lost"]
+
+
+async def test_a_job_past_its_retention_is_recorded_lost_and_not_resumed_again(
+    emulator: Emulator, db: str
+) -> None:
+    """A stored job the service no longer knows (404: past its retention window) raises
+    NotFoundError once, is recorded ``lost`` with its points still counted, and is left
+    out of later resumes; its key still sends nothing."""
+    parent = emulator.seed_job("diffusion")
+    async with stored_client(emulator, db) as client:
+        gone = await inpaint(client, parent, "gone")
+    emulator.advance(DEFAULT_RETENTION + 60)
+    async with stored_client(emulator, db) as later:
+        [resumed] = await later.resume()
+        with pytest.raises(NotFoundError):
+            await resumed
+        [record] = await later.records(RecordState.LOST)
+        assert (record.key, record.job_id) == ("gone", gone.job_id)
+        assert record.points_frozen
+        store = later.store
+        assert store is not None
+        assert (await store.totals()).committed == record.points_frozen
+    async with stored_client(emulator, db) as again:
+        assert await again.resume() == []
+        same = await inpaint(again, parent, "gone")
+        assert same.job_id == gone.job_id
+    assert len(posts(emulator)) == 1
 
 
 async def test_resume_needs_a_store(client: LegnextClient) -> None:
