@@ -654,3 +654,32 @@ async def test_what_a_worker_took_over_is_forgotten_in_redis_once_the_jobs_end(
 
             await eventually(none_left, "the list of taken-over jobs emptied")
     assert created(emulator) == ["k0", "k1", "mine"]
+
+
+async def test_a_worker_holding_every_slot_hears_at_once_that_another_waits(
+    redis_url: str,
+) -> None:
+    """Worker a holds the only slot with a job nobody awaits (so a does not poll it); when
+    worker b's submission starts to wait, a is told through Redis and watches its job, so
+    the slot frees when the job ends, long before a's next beat (a third of a 600 s lease)."""
+    async with (
+        Emulator(api_key=API_KEY, time_scale=SCALE, seed=34) as emulator,
+        workers(redis_url, 2, emulator, max_active_jobs=1, lease=600.0) as (a, b),
+    ):
+        parent = emulator.seed_job("diffusion")
+        held = await a.inpaint(parent, 0, mask=MASK, remix_prompt="held")
+
+        async def running() -> bool:
+            async with aioredis.Redis.from_url(redis_url, decode_responses=True) as r:
+                return list((await r.hgetall(f"{PREFIX}:slot")).values()) == ["r"]
+
+        await eventually(running, "a's job holds the slot, and a has heard back")
+        waiting = asyncio.ensure_future(b.inpaint(parent, 0, mask=MASK, remix_prompt="next"))
+
+        async def made() -> bool:
+            return waiting.done()
+
+        await eventually(made, "b's submission was sent once a's job ended")
+        assert (await held).job_id == held.job_id
+        await (await waiting)
+    assert created(emulator) == ["held", "next"]

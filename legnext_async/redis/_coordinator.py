@@ -178,6 +178,15 @@ local function enqueue(rid)
   redis.call('ZADD', P .. ':queue', n, rid)
   redis.call('HSET', P .. ':ord', rid, n)
 end
+-- The group starts to wait (the queue was empty, ``was``, and is not): every other worker
+-- is told now, not at its next beat, so that its jobs holding slots are watched and free them.
+local function tell_if_waiting(was)
+  if was == 0 and redis.call('ZCARD', P .. ':queue') > 0 then
+    for _, w in ipairs(redis.call('ZRANGE', W, 0, -1)) do
+      if w ~= me then redis.call('PUBLISH', P .. ':wake:' .. w, '1') end
+    end
+  end
+end
 local function hold(jid)
   redis.call('HSET', SLOT, jid, 'r')
   redis.call('SADD', P .. ':holders:' .. jid, me)
@@ -264,9 +273,11 @@ _ENQUEUE = (
     _PRELUDE
     + _ALIVE
     + """
+local was = redis.call('ZCARD', P .. ':queue')
 for i = 4, #ARGV do enqueue(ARGV[i]) end
 local dead = reap()
 pump()
+tell_if_waiting(was)
 return reply(dead)
 """
 )
@@ -280,7 +291,9 @@ _SEND = (
 local state = redis.call('HGET', SLOT, ARGV[4])
 if state == 'g' then redis.call('HSET', SLOT, ARGV[4], 's') return {'ok', 1} end
 if state == 's' then return {'ok', 1} end
+local was = redis.call('ZCARD', P .. ':queue')
 enqueue(ARGV[4])  -- taken back (it is in line already), or lost: in line again
+tell_if_waiting(was)
 return {'ok', 0}
 """
 )
@@ -405,6 +418,7 @@ end
 local others = sent - ((mine == 's') and 1 or 0)
 local bound = running + others
 if bound == 0 then return {'ok', 0, 0, 0, {}} end
+local was = redis.call('ZCARD', P .. ':queue')
 local L = P .. ':learn'
 local limit = tonumber(redis.call('HGET', L, 'limit') or '')
 if limit == nil or bound < limit then redis.call('HSET', L, 'limit', bound) end
@@ -424,6 +438,7 @@ for i = 1, #slots, 2 do
   end
 end
 pump()
+tell_if_waiting(was)
 local answer = {'ok', bound, running, others, taken}
 redis.call('SET', once, cjson.encode(answer), 'PX', 600000)
 return answer
