@@ -9,7 +9,15 @@
   before its POST, every job id before its submission returns, every status change
   written);
 - ``MemoryJobStore``: the same rules in memory (what the store's bookkeeping costs without
-  SQLite).
+  SQLite);
+- the floor, three more contenders without this client: ``raw aiohttp`` (the same POSTs,
+  at most 4 in flight as the client sends while no limit is known, and the same two reads
+  of each job), and the same with the fewest writes the store's promises need, by one
+  thread that commits everything queued since its last turn together (a claim before each
+  POST and the job id after it, both awaited; each status read, not awaited; one table, no
+  index): ``raw aiohttp + sqlite3, FULL`` (synced, as ``SQLiteJobStore``) and ``NORMAL``
+  (not synced: a kill of the process loses nothing, a power cut may). Their ratio is to
+  ``raw aiohttp``: what durable writes cost any client, however lean.
 
 Every contender reads each job twice, on a fixed schedule (60 s after the submission, while it
 runs, and 65 s later, once it has finished; see :data:`POLL`), so that all do the same
@@ -18,9 +26,10 @@ The emulator is a separate process, so ``time.process_time()`` counts the client
 store's SQLite thread included; ``time.thread_time()`` of the event loop's thread splits it
 into the loop's part and the other threads' (the store's). Each round runs every contender
 once, the order rotated every round, each with a fresh client; reported are the median over
-rounds of the CPU per job, of each round's ratio to ``no store`` (paired, so that drift of
+rounds of the CPU per job, of each round's ratio to its baseline (paired, so that drift of
 the shared machine hits all alike), of the status reads per job (the emulator's count) and
-of the wall time. The target is a ratio of at most 1.10 for SQLite.
+of the wall time, and the CPU per job each contender adds to its baseline. The target is a
+ratio of at most 1.10 for SQLite.
 
 **B. ``resume()`` of 100,000 stored jobs.** An SQLite store is filled (not timed) with
 ``m`` (100,000) ``pending`` records as the client writes them: the request of a real
@@ -46,14 +55,17 @@ import argparse
 import asyncio
 import gc
 import json
+import queue
 import sqlite3
 import tempfile
+import threading
 import time
 import tracemalloc
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from _common import (
     API_KEY,
     MASK_POINTS,
@@ -98,11 +110,24 @@ POLL = PollPolicy(
     learn=False,
     time_scale=TIME_SCALE,
 )
+#: When each job is read, in seconds after its submission (what :data:`POLL` does).
+READS_AFTER = (60.0, 125.0)
 #: The most CPU per job a store may add, as a ratio to no store.
 TARGET_RATIO = 1.10
 #: The longest ``resume()`` of the stored jobs may take, in seconds.
 TARGET_RESUME_SECONDS = 2.0
-CONTENDERS = ("no store", "SQLiteJobStore", "MemoryJobStore")
+CLIENT_CONTENDERS = ("no store", "SQLiteJobStore", "MemoryJobStore")
+#: The floor: the same jobs by raw aiohttp, alone and with the fewest durable writes the
+#: store's promises need, by one writer thread that commits everything queued together.
+RAW = "raw aiohttp"
+RAW_FULL = "raw aiohttp + sqlite3, FULL"
+RAW_NORMAL = "raw aiohttp + sqlite3, NORMAL"
+RAW_CONTENDERS = (RAW, RAW_FULL, RAW_NORMAL)
+CONTENDERS = CLIENT_CONTENDERS + RAW_CONTENDERS
+#: What each contender's CPU is compared with.
+BASELINE = dict.fromkeys(CLIENT_CONTENDERS, "no store") | dict.fromkeys(RAW_CONTENDERS, RAW)
+#: The raw contenders' POSTs in flight at once: the client's own while no limit is known.
+RAW_IN_FLIGHT = 4
 RESUME_CONTENDERS = ("sqlite3 SELECT (floor)", "client.resume()")
 MASK = Mask(areas=[Polygon(width=500, height=500, points=list(MASK_POINTS))])
 
@@ -149,6 +174,150 @@ async def _pass(
     }
 
 
+class _Journal:
+    """The fewest durable writes a store with the client's promises makes, and nothing
+    else: a claim before each POST and the job id after it (both awaited, ``synchronous``
+    as given), every status read after (not awaited). One thread writes everything queued
+    since its last turn in one transaction (group commit) and wakes the waiters with one
+    call; one table, no secondary index."""
+
+    def __init__(self, path: Path, synchronous: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue[
+            tuple[str, tuple[object, ...], asyncio.Future[None] | None] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, args=(path, synchronous))
+        self._thread.start()
+
+    def claim(self, key: str, request: str) -> asyncio.Future[None]:
+        waiter = self._loop.create_future()
+        self._queue.put(("claim", (key, request, time.time()), waiter))
+        return waiter
+
+    def update(self, key: str, state: str, job_id: str, task: bytes) -> asyncio.Future[None]:
+        """A status to write; the future resolves once it is committed."""
+        waiter = self._loop.create_future()
+        self._queue.put(("update", (state, job_id, task, time.time(), key), waiter))
+        return waiter
+
+    def note(self, key: str, state: str, job_id: str, task: bytes) -> None:
+        """A status to write with the next transaction; nobody waits for it."""
+        self._queue.put(("update", (state, job_id, task, time.time(), key), None))
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self, path: Path, synchronous: str) -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(f"PRAGMA synchronous={synchronous}")
+        connection.execute(
+            "CREATE TABLE jobs (key TEXT PRIMARY KEY, request TEXT, state TEXT, job_id TEXT,"
+            " task BLOB, updated REAL)"
+        )
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            connection.execute("BEGIN IMMEDIATE")
+            for kind, values, _ in batch:
+                if kind == "claim":
+                    connection.execute(
+                        "INSERT INTO jobs (key, request, state, updated)"
+                        " VALUES (?, ?, 'submitting', ?)",
+                        values,
+                    )
+                else:
+                    connection.execute(
+                        "UPDATE jobs SET state = ?, job_id = ?, task = ?, updated = ?"
+                        " WHERE key = ?",
+                        values,
+                    )
+            connection.execute("COMMIT")
+            waiters = [waiter for _, _, waiter in batch if waiter is not None]
+            if waiters:
+                self._loop.call_soon_threadsafe(_wake, waiters)
+        connection.close()
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+async def _raw_pass(
+    base_url: str, parents: list[str], n: int, journal_at: tuple[Path, str] | None
+) -> dict[str, float]:
+    """The jobs of :func:`_pass` by raw aiohttp (the same POSTs and the same two reads of
+    each job), with a :class:`_Journal` at ``journal_at`` (path, ``synchronous``) or none."""
+    in_flight = asyncio.Semaphore(RAW_IN_FLIGHT)
+    json_type = {"content-type": "application/json"}
+
+    async def one(session: aiohttp.ClientSession, journal: _Journal | None, i: int) -> str:
+        body = {
+            "jobId": parents[i % len(parents)],
+            "imageNo": i % 4,
+            "mask": {"areas": [{"width": 500, "height": 500, "points": list(MASK_POINTS)}]},
+            "remixPrompt": f"variation {i}",
+        }
+        request, key = json.dumps(body, separators=(",", ":"), sort_keys=True), f"k{i}"
+        async with in_flight:
+            if journal is not None:
+                await journal.claim(key, request)
+            async with session.post(f"{base_url}/v1/inpaint", data=request, headers=json_type) as r:
+                r.raise_for_status()
+                raw = await r.read()
+            job_id = json.loads(raw)["job_id"]
+            if journal is not None:
+                await journal.update(key, "pending", job_id, raw)
+        submitted = time.monotonic()
+        status = "pending"
+        for after in READS_AFTER:
+            await asyncio.sleep(max(0.0, submitted + after * TIME_SCALE - time.monotonic()))
+            async with session.get(f"{base_url}/v1/job/{job_id}") as r:
+                r.raise_for_status()
+                raw = await r.read()
+            status = json.loads(raw)["status"]
+            if journal is not None:
+                journal.note(key, status, job_id, raw)
+        return status
+
+    gc.collect()
+    wall0 = time.perf_counter()
+    cpu0 = cpu_seconds()
+    loop0 = time.thread_time()
+    journal = _Journal(*journal_at) if journal_at is not None else None
+    async with aiohttp.ClientSession(headers={"x-api-key": API_KEY}) as session:
+        statuses = await asyncio.gather(*(one(session, journal, i) for i in range(n)))
+    if journal is not None:
+        await journal.close()
+    loop = time.thread_time() - loop0
+    cpu = cpu_seconds() - cpu0
+    wall = time.perf_counter() - wall0
+    if statuses.count("completed") != n:
+        raise RuntimeError(f"{statuses.count('completed')} of {n} raw jobs completed")
+    return {
+        "cpu_seconds": cpu,
+        "cpu_us_per_job": cpu / n * 1e6,
+        "loop_us_per_job": loop / n * 1e6,
+        "threads_us_per_job": (cpu - loop) / n * 1e6,
+        "wall_seconds": wall,
+    }
+
+
 async def _stored_jobs(store: JobStore, n: int) -> None:
     """Check that ``store`` recorded ``n`` completed jobs (the feature worked)."""
     completed = await store.records(RecordState.COMPLETED)
@@ -169,6 +338,7 @@ def run_per_job(jobs: int, rounds: int, workdir: Path) -> dict[str, Any]:
     }
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in CONTENDERS}
     ratios: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    added: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     with RemoteEmulator(**options) as emulator:
         parents = emulator.seed_jobs(16)
         # One unmeasured pass warms imports, the connection pool's code paths and SQLite.
@@ -179,12 +349,19 @@ def run_per_job(jobs: int, rounds: int, workdir: Path) -> dict[str, Any]:
             this_round: dict[str, dict[str, float]] = {}
             for name in order:
                 store: JobStore | None = None
-                if name == "SQLiteJobStore":
-                    store = SQLiteJobStore(workdir / f"per-job-{round_no}.db")
-                elif name == "MemoryJobStore":
-                    store = MemoryJobStore()
                 mark = emulator.request_mark()
-                sample = asyncio.run(_pass(emulator.base_url, parents, jobs, store))
+                if name in RAW_CONTENDERS:
+                    journal = None
+                    if name != RAW:
+                        synchronous = "FULL" if name == RAW_FULL else "NORMAL"
+                        journal = (workdir / f"raw-{synchronous}-{round_no}.db", synchronous)
+                    sample = asyncio.run(_raw_pass(emulator.base_url, parents, jobs, journal))
+                else:
+                    if name == "SQLiteJobStore":
+                        store = SQLiteJobStore(workdir / f"per-job-{round_no}.db")
+                    elif name == "MemoryJobStore":
+                        store = MemoryJobStore()
+                    sample = asyncio.run(_pass(emulator.base_url, parents, jobs, store))
                 sample["reads_per_job"] = emulator.requests_since(mark)["total"] / jobs - 1
                 if store is not None:
                     asyncio.run(_stored_jobs(store, jobs))
@@ -198,9 +375,9 @@ def run_per_job(jobs: int, rounds: int, workdir: Path) -> dict[str, Any]:
                     f" per job, {sample['wall_seconds']:.1f} s"
                 )
             for name in CONTENDERS:
-                ratios[name].append(
-                    this_round[name]["cpu_seconds"] / this_round["no store"]["cpu_seconds"]
-                )
+                base = this_round[BASELINE[name]]
+                ratios[name].append(this_round[name]["cpu_seconds"] / base["cpu_seconds"])
+                added[name].append(this_round[name]["cpu_us_per_job"] - base["cpu_us_per_job"])
     return {
         "jobs": jobs,
         "rounds": rounds,
@@ -213,6 +390,8 @@ def run_per_job(jobs: int, rounds: int, workdir: Path) -> dict[str, Any]:
                 "loop_us_per_job": median([s["loop_us_per_job"] for s in samples[name]]),
                 "threads_us_per_job": median([s["threads_us_per_job"] for s in samples[name]]),
                 "reads_per_job": median([s["reads_per_job"] for s in samples[name]]),
+                "baseline": BASELINE[name],
+                "added_us_per_job": median(added[name]),
                 "cpu_ratio": median(ratios[name]),
                 "cpu_ratio_range": [min(ratios[name]), max(ratios[name])],
                 "wall_seconds": median([s["wall_seconds"] for s in samples[name]]),
@@ -409,12 +588,17 @@ def render_per_job(result: dict[str, Any]) -> str:
     rows = []
     for name, r in result["contenders"].items():
         low, high = r["cpu_ratio_range"]
+        # Results written before the floor was measured have no baseline column.
+        baseline = r.get("baseline", "no store")
+        added = r.get("added_us_per_job")
         rows.append(
             [
                 name,
                 fmt(r["cpu_us_per_job"], 0),
                 f"{fmt(r['loop_us_per_job'], 0)} / {fmt(r['threads_us_per_job'], 0)}",
-                f"{r['cpu_ratio']:.2f}× ({low:.2f}–{high:.2f})",
+                "" if name == baseline else f"{fmt(added, 0) if added is not None else '?'}",
+                "" if name == baseline else f"{r['cpu_ratio']:.2f}× ({low:.2f}–{high:.2f})",
+                baseline,
                 f"{r['reads_per_job']:.2f}",
                 fmt(r["wall_seconds"], 1),
             ]
@@ -424,7 +608,9 @@ def render_per_job(result: dict[str, Any]) -> str:
             "contender",
             "CPU µs per job",
             "loop / other threads",
-            "CPU vs no store (range)",
+            "added µs per job",
+            "CPU vs its baseline (range)",
+            "baseline",
             "reads per job",
             "wall (s)",
         ],
@@ -468,7 +654,12 @@ def describe(result: dict[str, Any]) -> str:
             f"reads for every contender), {per_job['rounds']} rounds with the order rotated; CPU "
             "of this process (the store's thread included; split into the event loop's thread "
             "and the others), medians over rounds, the ratio paired per round. Target: SQLite "
-            "≤ 1.10×."
+            "≤ 1.10×. The `raw aiohttp` rows are the floor: the same requests without this "
+            "client (4 POSTs in flight), alone and with the fewest writes the store's "
+            "promises need (a claim before each POST and the job id after it, awaited; each "
+            "status, not awaited), by one thread that commits all it has queued together, "
+            "into one table with no index; `FULL` syncs each commit as `SQLiteJobStore` does, "
+            "`NORMAL` does not (safe from a kill, not from a power cut)."
         )
     if resume:
         parts.append(
