@@ -266,6 +266,45 @@ async def test_invalid_arguments_exit_2_and_send_nothing(
 
 
 @pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("balance", "--json", "--bogus"), "unrecognized arguments: --bogus",
+                     id="unknown-option"),
+        pytest.param(("pan", "PARENT", "--image", "0", "--direction", "up", "--json"),
+                     "the following arguments are required: --scale", id="missing-argument"),
+        pytest.param(("inpaint", "--json", "PARENT", "--image", "x", "--polygon", POLYGON),
+                     "--image: 'x' is not a whole number", id="bad-value"),
+        pytest.param(("--json", "frobnicate"), "COMMAND: invalid choice: 'frobnicate'",
+                     id="unknown-command"),
+    ],
+)  # fmt: skip
+async def test_with_json_a_usage_error_is_one_json_document(
+    emu: Emulator, parent: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """With ``--json`` anywhere, a command line the parser refuses prints one JSON document
+    shaped as every other error, exits 2 and sends nothing."""
+    args = tuple(parent if arg == "PARENT" else arg for arg in args)
+    done = await legnext(*args, env=cli_env(tmp_path, emu))
+    assert done.status == ExitCode.USAGE
+    (line,) = done.out.splitlines()
+    document = json.loads(line)
+    assert document == {"error": "ValidationError", "message": document["message"], "exit_code": 2}
+    assert document["message"].startswith(message)
+    assert "usage: legnext" in done.err  # the person still gets argparse's text
+    assert emu.requests == []
+
+
+async def test_with_json_on_a_terminal_a_usage_error_is_json_too(tmp_path: Path) -> None:
+    """On a terminal, ``--json`` still makes a refused command line a JSON document."""
+    done = await legnext_on_terminal("balance", "--bogus", "--json", env=cli_env(tmp_path))
+    assert done.status == ExitCode.USAGE
+    assert (
+        '{"error":"ValidationError","message":"unrecognized arguments: --bogus","exit_code":2}'
+        in done.out
+    )
+
+
+@pytest.mark.parametrize(
     ("args", "named"),
     [
         pytest.param(("--image", "0", "--polygon", "500x500:1,2"), "Polygon.points", id="polygon"),
