@@ -305,6 +305,43 @@ async def test_with_json_on_a_terminal_a_usage_error_is_json_too(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("upscale", "PARENT", "--image", "0", "--type", "wild"),
+                     "--type: must be one of subtle (0), creative (1), got 'wild'", id="type"),
+        pytest.param(("pan", "PARENT", "--image", "0", "--scale", "1.5", "--direction", "north"),
+                     "--direction: must be one of down (0), right (1), up (2), left (3),"
+                     " got 'north'", id="direction"),
+        pytest.param(("blend", "https://a.example/1.png", "https://a.example/2.png",
+                      "--aspect-ratio", "4:5"),
+                     "--aspect-ratio: must be one of 2:3 (portrait), 1:1 (square),"
+                     " 3:2 (landscape), got '4:5'", id="aspect-ratio"),
+    ],
+)  # fmt: skip
+async def test_a_bad_code_is_refused_with_the_values_it_takes(
+    emu: Emulator, parent: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """A code that is no name or number of its field exits 2 with the values it takes, in
+    the API's words (not the client's Python enum); nothing is sent."""
+    args = tuple(parent if arg == "PARENT" else arg for arg in args)
+    done = await legnext(*args, env=cli_env(tmp_path, emu))
+    assert done.status == ExitCode.USAGE
+    assert f"legnext: error: {message}\n" in done.err
+    assert "Type." not in done.err
+    assert emu.requests == []
+
+
+async def test_a_code_by_name_is_sent_as_its_number(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """A code given by name (any case) is sent as the number the API takes."""
+    done = await legnext("pan", parent, "--image", "0", "--direction", "LEFT", "--scale", "1.5",
+                         "--no-wait", env=cli_env(tmp_path, emu))  # fmt: skip
+    assert done.status == 0, done.err
+    assert posts(emu)[0]["direction"] == 3
+
+
+@pytest.mark.parametrize(
     ("args", "named"),
     [
         pytest.param(("--image", "0", "--polygon", "500x500:1,2"), "Polygon.points", id="polygon"),

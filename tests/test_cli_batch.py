@@ -84,6 +84,30 @@ async def test_every_line_is_checked_before_anything_is_sent(emu: Emulator, tmp_
     assert emu.requests == []
 
 
+async def test_a_bad_code_in_a_line_is_named_with_the_values_it_takes(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A code a line gives as neither a name nor a number of its field is refused with the
+    values it takes, the value said as JSON; nothing is sent."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    batch = write_lines(
+        tmp_path / "b.jsonl",
+        [
+            {"op": "upscale", "job_id": parent, "image_no": 0, "type": True},
+            {"op": "pan", "job_id": parent, "image_no": 0, "direction": "north", "scale": 1.5},
+        ],
+    )
+    done = await legnext("batch", "run", str(batch), "--store", str(tmp_path / "b.db"),
+                         env=cli_env(tmp_path, emu))  # fmt: skip
+    assert done.status == ExitCode.USAGE
+    assert "line 1: type: must be one of subtle (0), creative (1), got true\n" in done.err
+    assert (
+        "line 2: direction: must be one of down (0), right (1), up (2), left (3), got 'north'\n"
+        in done.err
+    )
+    assert emu.requests == []
+
+
 async def test_skip_invalid_runs_the_valid_lines(emu: Emulator, tmp_path: Path) -> None:
     """With ``--skip-invalid`` the valid lines run, the invalid ones are in the results."""
     parent = emu.seed_job("diffusion", api_key=API_KEY)
