@@ -223,6 +223,79 @@ async def test_a_key_already_recorded_sends_nothing(
     assert len(posts(emu)) == 1
 
 
+async def test_a_repeated_key_says_it_was_already_submitted(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """A command whose ``--key`` the store holds says so, and that nothing was sent, where
+    the first run said it submitted; its document says ``already_submitted``."""
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
+    args = ("reroll", parent, "--key", "k1")
+    first, second = [await legnext(*args, env=env) for _ in range(2)]
+    assert first.status == second.status == 0, second.err
+    job_id = json.loads(first.out)["job_id"]
+    assert json.loads(first.out)["already_submitted"] is False
+    assert f"submitted job {job_id}" in first.err
+    assert json.loads(second.out)["already_submitted"] is True
+    assert "submitted job" not in second.err
+    assert (
+        f"job {job_id} was already submitted under key 'k1' (recorded in {tmp_path / 'jobs.db'});"
+        " nothing was sent"
+    ) in second.err
+    assert len(posts(emu)) == 1
+
+
+async def test_a_repeated_key_with_no_wait_says_it_in_its_document(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """``--no-wait`` with a key the store holds prints the job with ``already_submitted``."""
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
+    args = ("reroll", parent, "--key", "k1", "--no-wait")
+    first, second = [await legnext(*args, env=env) for _ in range(2)]
+    assert first.status == second.status == 0, second.err
+    assert json.loads(first.out) == {
+        "job_id": json.loads(second.out)["job_id"],
+        "status": "submitted",
+        "already_submitted": False,
+    }
+    assert json.loads(second.out)["already_submitted"] is True
+    assert "nothing was sent" in second.err
+    assert len(posts(emu)) == 1
+
+
+async def test_a_key_conflict_names_the_command_that_frees_the_key(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """The same ``--key`` for other arguments exits 2 and says how to free the key with
+    ``legnext jobs --forget``, not with a Python call; nothing is sent."""
+    store = tmp_path / "my jobs.db"
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(store))
+    made = await legnext("reroll", parent, "--key", "k1", "--no-wait", env=env)
+    assert made.status == 0, made.err
+    done = await legnext("variation", parent, "--image", "1", "--key", "k1", env=env)
+    assert done.status == ExitCode.USAGE
+    assert json.loads(done.out)["error"] == "IdempotencyConflictError"
+    assert f"legnext jobs --store '{store}' --forget k1 first" in done.err
+    assert "client.forget" not in done.text
+    assert len(posts(emu)) == 1
+
+
+async def test_a_key_of_unknown_outcome_names_the_command_that_settles_it(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """A command whose ``--key`` is recorded as an unknown outcome exits 7 and says how to
+    settle it with ``legnext jobs --forget``; nothing is sent again."""
+    store = tmp_path / "jobs.db"
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(store))
+    emu.add_fault(Fault.answer_lost("POST /api/v1/reroll"))
+    lost = await legnext("reroll", parent, "--key", "k1", env=env)
+    assert lost.status == ExitCode.UNKNOWN_OUTCOME, lost.err
+    again = await legnext("reroll", parent, "--key", "k1", env=env)
+    assert again.status == ExitCode.UNKNOWN_OUTCOME
+    assert f"settle it: legnext jobs --store {store} --forget k1" in again.err
+    assert "client.forget" not in again.text
+    assert len(posts(emu)) == 1
+
+
 async def test_the_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     """``legnext emulator --port 0`` prints its base URL, serves, and exits 0 on SIGINT."""
     process = await asyncio.create_subprocess_exec(
