@@ -296,6 +296,20 @@ async def test_a_key_of_unknown_outcome_names_the_command_that_settles_it(
     assert len(posts(emu)) == 1
 
 
+async def test_forgetting_a_key_the_store_does_not_hold_is_nothing_to_forget(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """``jobs --forget`` of an unknown key says there is nothing to forget and exits 0 (the
+    key is free, as asked), as ``client.forget`` returns ``None``."""
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        await store.open()
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
+    done = await legnext("jobs", "--forget", "nope", env=env)
+    assert done.status == ExitCode.OK, done.err
+    assert "nothing to forget: the store holds no record under key 'nope'" in done.err
+    assert json.loads(done.out) == {"key": "nope", "forgotten": False, "state": None}
+
+
 async def test_the_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     """``legnext emulator --port 0`` prints its base URL, serves, and exits 0 on SIGINT."""
     process = await asyncio.create_subprocess_exec(

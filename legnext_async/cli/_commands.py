@@ -303,15 +303,37 @@ def _store_path(config: Config) -> Path:
     return path
 
 
+async def _forget(store: SQLiteJobStore, key: str, t: Terminal) -> int:
+    """Settle ``key`` (as ``client.forget`` does); a key not held is nothing to forget.
+
+    Exits 0 either way, as ``client.forget`` returns either way: what was asked for (the
+    key free to be sent anew) holds, so a script may settle a key twice.
+    """
+    record = await store.forget(key)
+    was = record.state if record is not None else None
+    if was is None:
+        t.say(f"legnext: nothing to forget: the store holds no record under key {key!r}")
+    elif was is RecordState.FORGOTTEN:
+        t.say(f"legnext: nothing to forget: key {key!r} was forgotten already")
+    else:
+        t.say(f"legnext: forgot key {key!r} (was {was.value}); it may be sent again")
+    if t.json:
+        emit(
+            t.out,
+            {
+                "key": key,
+                "forgotten": was is not None and was is not RecordState.FORGOTTEN,
+                "state": was.value if was is not None else None,
+            },
+        )
+    return 0
+
+
 async def run_jobs(args: argparse.Namespace, config: Config, t: Terminal) -> int:
     """List a job store's records, show one (by key or job id), or forget one."""
     async with SQLiteJobStore(_store_path(config)) as store:
         if args.forget is not None:
-            record = await store.forget(args.forget)
-            if record is None:
-                raise LegnextError(f"no record under key {args.forget!r}")
-            t.say(f"forgot key {args.forget!r} (was {record.state.value}); it may be sent again")
-            return 0
+            return await _forget(store, args.forget, t)
         if args.which is not None:
             record = await store.get(args.which) or await store.find(args.which)
             if record is None:

@@ -25,7 +25,7 @@ __all__ = ["ExitCode", "exit_code_for"]
 class ExitCode(enum.IntEnum):
     """What a run of ``legnext`` ended with (documented in ``docs/cli.md``)."""
 
-    #: Everything asked for succeeded.
+    #: Everything asked for succeeded (forgetting a key the store does not hold too).
     OK = 0
     #: A job ended ``failed`` (in a batch: at least one line failed or was skipped).
     FAILED = 1
