@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -685,3 +687,32 @@ def test_a_batch_line_says_counts_rate_time_left_and_points() -> None:
 def test_durations_read_as_people_say_them(seconds: float, text: str) -> None:
     """Durations are shown in seconds, minutes or hours as they grow."""
     assert duration(seconds) == text
+
+
+# --- the documentation ----------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def documented_errors() -> list[tuple[str, str]]:
+    """Each ``$ legnext ...`` line of docs/cli.md that the page follows with an error, and
+    that error line."""
+    lines = DOCS.read_text(encoding="utf-8").splitlines()
+    return [
+        (command.removeprefix("$ "), shown)
+        for command, shown in itertools.pairwise(lines)
+        if command.startswith("$ legnext ") and shown.startswith("legnext: error: ")
+    ]
+
+
+async def test_the_documented_errors_are_what_their_commands_print(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """Each command the CLI page shows with an error prints that very error, exit code 2."""
+    examples = documented_errors()
+    assert examples  # the page shows at least one
+    for command, shown in examples:
+        done = await legnext(*shlex.split(command)[1:], env=cli_env(tmp_path, emu))
+        assert done.status == ExitCode.USAGE, command
+        assert shown in done.err.splitlines(), (command, done.err)
+    assert emu.requests == []
