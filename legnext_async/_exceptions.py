@@ -152,12 +152,13 @@ class StoreError(LegnextError):
 class IdempotencyConflictError(LegnextError):
     """An idempotency key already recorded (in the client's job store) for other arguments
     was used again; nothing was sent. ``key`` is the key, ``endpoint`` the operation it was
-    first used for."""
+    first used for. ``settle`` is what the message advises to free the key (the command
+    line says its own command)."""
 
-    def __init__(self, key: str, endpoint: str) -> None:
+    def __init__(self, key: str, endpoint: str, *, settle: str = "client.forget(key)") -> None:
         super().__init__(
             f"key {key!r} was recorded for another {endpoint} request (or another endpoint);"
-            " one key stands for one request: use a new key, or client.forget(key) first"
+            f" one key stands for one request: use a new key, or {settle} first"
         )
         self.key = key
         self.endpoint = endpoint

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -223,6 +225,93 @@ async def test_a_key_already_recorded_sends_nothing(
     assert len(posts(emu)) == 1
 
 
+async def test_a_repeated_key_says_it_was_already_submitted(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """A command whose ``--key`` the store holds says so, and that nothing was sent, where
+    the first run said it submitted; its document says ``already_submitted``."""
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
+    args = ("reroll", parent, "--key", "k1")
+    first, second = [await legnext(*args, env=env) for _ in range(2)]
+    assert first.status == second.status == 0, second.err
+    job_id = json.loads(first.out)["job_id"]
+    assert json.loads(first.out)["already_submitted"] is False
+    assert f"submitted job {job_id}" in first.err
+    assert json.loads(second.out)["already_submitted"] is True
+    assert "submitted job" not in second.err
+    assert (
+        f"job {job_id} was already submitted under key 'k1' (recorded in {tmp_path / 'jobs.db'});"
+        " nothing was sent"
+    ) in second.err
+    assert len(posts(emu)) == 1
+
+
+async def test_a_repeated_key_with_no_wait_says_it_in_its_document(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """``--no-wait`` with a key the store holds prints the job with ``already_submitted``."""
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
+    args = ("reroll", parent, "--key", "k1", "--no-wait")
+    first, second = [await legnext(*args, env=env) for _ in range(2)]
+    assert first.status == second.status == 0, second.err
+    assert json.loads(first.out) == {
+        "job_id": json.loads(second.out)["job_id"],
+        "status": "submitted",
+        "already_submitted": False,
+    }
+    assert json.loads(second.out)["already_submitted"] is True
+    assert "nothing was sent" in second.err
+    assert len(posts(emu)) == 1
+
+
+async def test_a_key_conflict_names_the_command_that_frees_the_key(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """The same ``--key`` for other arguments exits 2 and says how to free the key with
+    ``legnext jobs --forget``, not with a Python call; nothing is sent."""
+    store = tmp_path / "my jobs.db"
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(store))
+    made = await legnext("reroll", parent, "--key", "k1", "--no-wait", env=env)
+    assert made.status == 0, made.err
+    done = await legnext("variation", parent, "--image", "1", "--key", "k1", env=env)
+    assert done.status == ExitCode.USAGE
+    assert json.loads(done.out)["error"] == "IdempotencyConflictError"
+    assert f"legnext jobs --store '{store}' --forget k1 first" in done.err
+    assert "client.forget" not in done.text
+    assert len(posts(emu)) == 1
+
+
+async def test_a_key_of_unknown_outcome_names_the_command_that_settles_it(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """A command whose ``--key`` is recorded as an unknown outcome exits 7 and says how to
+    settle it with ``legnext jobs --forget``; nothing is sent again."""
+    store = tmp_path / "jobs.db"
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(store))
+    emu.add_fault(Fault.answer_lost("POST /api/v1/reroll"))
+    lost = await legnext("reroll", parent, "--key", "k1", env=env)
+    assert lost.status == ExitCode.UNKNOWN_OUTCOME, lost.err
+    again = await legnext("reroll", parent, "--key", "k1", env=env)
+    assert again.status == ExitCode.UNKNOWN_OUTCOME
+    assert f"settle it: legnext jobs --store {store} --forget k1" in again.err
+    assert "client.forget" not in again.text
+    assert len(posts(emu)) == 1
+
+
+async def test_forgetting_a_key_the_store_does_not_hold_is_nothing_to_forget(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """``jobs --forget`` of an unknown key says there is nothing to forget and exits 0 (the
+    key is free, as asked), as ``client.forget`` returns ``None``."""
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        await store.open()
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
+    done = await legnext("jobs", "--forget", "nope", env=env)
+    assert done.status == ExitCode.OK, done.err
+    assert "nothing to forget: the store holds no record under key 'nope'" in done.err
+    assert json.loads(done.out) == {"key": "nope", "forgotten": False, "state": None}
+
+
 async def test_the_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     """``legnext emulator --port 0`` prints its base URL, serves, and exits 0 on SIGINT."""
     process = await asyncio.create_subprocess_exec(
@@ -263,6 +352,82 @@ async def test_invalid_arguments_exit_2_and_send_nothing(
     assert done.status == ExitCode.USAGE
     assert "--image: must be from 0 to 3, got 7" in done.err
     assert emu.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("balance", "--json", "--bogus"), "unrecognized arguments: --bogus",
+                     id="unknown-option"),
+        pytest.param(("pan", "PARENT", "--image", "0", "--direction", "up", "--json"),
+                     "the following arguments are required: --scale", id="missing-argument"),
+        pytest.param(("inpaint", "--json", "PARENT", "--image", "x", "--polygon", POLYGON),
+                     "--image: 'x' is not a whole number", id="bad-value"),
+        pytest.param(("--json", "frobnicate"), "COMMAND: invalid choice: 'frobnicate'",
+                     id="unknown-command"),
+    ],
+)  # fmt: skip
+async def test_with_json_a_usage_error_is_one_json_document(
+    emu: Emulator, parent: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """With ``--json`` anywhere, a command line the parser refuses prints one JSON document
+    shaped as every other error, exits 2 and sends nothing."""
+    args = tuple(parent if arg == "PARENT" else arg for arg in args)
+    done = await legnext(*args, env=cli_env(tmp_path, emu))
+    assert done.status == ExitCode.USAGE
+    (line,) = done.out.splitlines()
+    document = json.loads(line)
+    assert document == {"error": "ValidationError", "message": document["message"], "exit_code": 2}
+    assert document["message"].startswith(message)
+    assert "usage: legnext" in done.err  # the person still gets argparse's text
+    assert emu.requests == []
+
+
+async def test_with_json_on_a_terminal_a_usage_error_is_json_too(tmp_path: Path) -> None:
+    """On a terminal, ``--json`` still makes a refused command line a JSON document."""
+    done = await legnext_on_terminal("balance", "--bogus", "--json", env=cli_env(tmp_path))
+    assert done.status == ExitCode.USAGE
+    assert (
+        '{"error":"ValidationError","message":"unrecognized arguments: --bogus","exit_code":2}'
+        in done.out
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("upscale", "PARENT", "--image", "0", "--type", "wild"),
+                     "--type: must be one of subtle (0), creative (1), got 'wild'", id="type"),
+        pytest.param(("pan", "PARENT", "--image", "0", "--scale", "1.5", "--direction", "north"),
+                     "--direction: must be one of down (0), right (1), up (2), left (3),"
+                     " got 'north'", id="direction"),
+        pytest.param(("blend", "https://a.example/1.png", "https://a.example/2.png",
+                      "--aspect-ratio", "4:5"),
+                     "--aspect-ratio: must be one of 2:3 (portrait), 1:1 (square),"
+                     " 3:2 (landscape), got '4:5'", id="aspect-ratio"),
+    ],
+)  # fmt: skip
+async def test_a_bad_code_is_refused_with_the_values_it_takes(
+    emu: Emulator, parent: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """A code that is no name or number of its field exits 2 with the values it takes, in
+    the API's words (not the client's Python enum); nothing is sent."""
+    args = tuple(parent if arg == "PARENT" else arg for arg in args)
+    done = await legnext(*args, env=cli_env(tmp_path, emu))
+    assert done.status == ExitCode.USAGE
+    assert f"legnext: error: {message}\n" in done.err
+    assert "Type." not in done.err
+    assert emu.requests == []
+
+
+async def test_a_code_by_name_is_sent_as_its_number(
+    emu: Emulator, parent: str, tmp_path: Path
+) -> None:
+    """A code given by name (any case) is sent as the number the API takes."""
+    done = await legnext("pan", parent, "--image", "0", "--direction", "LEFT", "--scale", "1.5",
+                         "--no-wait", env=cli_env(tmp_path, emu))  # fmt: skip
+    assert done.status == 0, done.err
+    assert posts(emu)[0]["direction"] == 3
 
 
 @pytest.mark.parametrize(
@@ -522,3 +687,32 @@ def test_a_batch_line_says_counts_rate_time_left_and_points() -> None:
 def test_durations_read_as_people_say_them(seconds: float, text: str) -> None:
     """Durations are shown in seconds, minutes or hours as they grow."""
     assert duration(seconds) == text
+
+
+# --- the documentation ----------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def documented_errors() -> list[tuple[str, str]]:
+    """Each ``$ legnext ...`` line of docs/cli.md that the page follows with an error, and
+    that error line."""
+    lines = DOCS.read_text(encoding="utf-8").splitlines()
+    return [
+        (command.removeprefix("$ "), shown)
+        for command, shown in itertools.pairwise(lines)
+        if command.startswith("$ legnext ") and shown.startswith("legnext: error: ")
+    ]
+
+
+async def test_the_documented_errors_are_what_their_commands_print(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """Each command the CLI page shows with an error prints that very error, exit code 2."""
+    examples = documented_errors()
+    assert examples  # the page shows at least one
+    for command, shown in examples:
+        done = await legnext(*shlex.split(command)[1:], env=cli_env(tmp_path, emu))
+        assert done.status == ExitCode.USAGE, command
+        assert shown in done.err.splitlines(), (command, done.err)
+    assert emu.requests == []

@@ -84,6 +84,50 @@ async def test_every_line_is_checked_before_anything_is_sent(emu: Emulator, tmp_
     assert emu.requests == []
 
 
+async def test_a_bad_code_in_a_line_is_named_with_the_values_it_takes(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A code a line gives as neither a name nor a number of its field is refused with the
+    values it takes, the value said as JSON; nothing is sent."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    batch = write_lines(
+        tmp_path / "b.jsonl",
+        [
+            {"op": "upscale", "job_id": parent, "image_no": 0, "type": True},
+            {"op": "pan", "job_id": parent, "image_no": 0, "direction": "north", "scale": 1.5},
+        ],
+    )
+    done = await legnext("batch", "run", str(batch), "--store", str(tmp_path / "b.db"),
+                         env=cli_env(tmp_path, emu))  # fmt: skip
+    assert done.status == ExitCode.USAGE
+    assert "line 1: type: must be one of subtle (0), creative (1), got true\n" in done.err
+    assert (
+        "line 2: direction: must be one of down (0), right (1), up (2), left (3), got 'north'\n"
+        in done.err
+    )
+    assert emu.requests == []
+
+
+async def test_a_line_the_service_refuses_with_403_is_counted_as_refused(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A line answered 403 (here ``edit``, which the account may not use) is ``refused``, as
+    a line the spending limit turns down is, not an error; the batch exits 4."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    edit = {
+        "op": "edit", "job_id": parent, "image_no": 0, "canvas": {"width": 1024, "height": 1024},
+        "img_pos": {"width": 512, "height": 512, "x": 0, "y": 0}, "remix_prompt": "a tree",
+    }  # fmt: skip
+    batch = write_lines(tmp_path / "b.jsonl", [edit, *inpaints(parent, 1)])
+    done = await legnext("batch", "run", str(batch), "--store", str(tmp_path / "b.db"),
+                         env=cli_env(tmp_path, emu))  # fmt: skip
+    assert done.status == ExitCode.AUTH, done.err
+    results = {r["line"]: r for r in read_results(tmp_path / "b.results.jsonl")}
+    assert (results[1]["state"], results[2]["state"]) == ("refused", "completed")
+    assert "403" in str(results[1]["error"])
+    assert "2/2 done, 1 completed, 0 failed, 0 unknown, 1 refused" in done.err
+
+
 async def test_skip_invalid_runs_the_valid_lines(emu: Emulator, tmp_path: Path) -> None:
     """With ``--skip-invalid`` the valid lines run, the invalid ones are in the results."""
     parent = emu.seed_job("diffusion", api_key=API_KEY)

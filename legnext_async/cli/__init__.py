@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from legnext_async._catalog import ROUTES
 from legnext_async._client import LegnextClient
@@ -43,9 +43,25 @@ _EPILOG = (
 )
 
 
-def _common() -> argparse.ArgumentParser:
+class _UsageError(Exception):
+    """argparse's refusal of a command line: the parser that refused, and why."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose refusals are raised, so that ``main`` can say them as JSON too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def _common() -> _Parser:
     """The options every command that talks to the service takes."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--json", action="store_true", help="one JSON document per job on stdout, no display"
     )
@@ -72,7 +88,7 @@ def _summary_of(route_name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``legnext``: its subcommands come from the endpoint catalogue."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="legnext",
         description="Run Legnext (Midjourney) jobs from a terminal or a script.",
         epilog=_EPILOG,
@@ -189,8 +205,28 @@ def _report(terminal: Terminal, error: LegnextError, code: ExitCode) -> None:
         emit(terminal.out, document)
 
 
+def _refused(refusal: _UsageError, argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    """Say argparse's refusal as argparse does; with ``--json`` (or piped), as one JSON
+    document on stdout too, shaped as every other error is."""
+    refusal.parser.print_usage(err)
+    err.write(f"{refusal.parser.prog}: error: {refusal.message}\n")
+    err.flush()
+    if "--json" in argv or not out.isatty():
+        # Named as the limits' refusals are (``--image: must be from 0 to 3``): to a
+        # script, "--image x" and "--image 7" are the same mistake.
+        message = refusal.message.removeprefix("argument ")
+        code = int(ExitCode.USAGE)
+        emit(out, {"error": "ValidationError", "message": message, "exit_code": code})
+    return ExitCode.USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``legnext`` with ``argv`` (default: the process's arguments); the exit code."""
+    """Run ``legnext`` with ``argv`` (default: the process's arguments); the exit code.
+
+    Raises:
+        SystemExit: a command line the parser refuses (code 2, after saying why), as
+            ``argparse`` ends; ``--help`` too (code 0).
+    """
     from ._commands import Terminal  # noqa: PLC0415
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -200,7 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from legnext_async.emulator.__main__ import main as serve  # noqa: PLC0415
 
         return serve(argv[1:])
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except _UsageError as refusal:
+        # As argparse itself ends, so that a caller of main() meets what it always met.
+        raise SystemExit(_refused(refusal, argv, sys.stdout, sys.stderr)) from None
     if args.command == "demo":
         from ._demo import demo  # noqa: PLC0415
 

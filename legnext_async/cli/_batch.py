@@ -20,6 +20,7 @@ import attrs
 from legnext_async._exceptions import (
     InsufficientCreditsError,
     LegnextError,
+    PermissionDeniedError,
     SpendingLimitError,
     SubmissionOutcomeUnknownError,
     ValidationError,
@@ -30,7 +31,7 @@ from legnext_async._task_errors import TaskFailedError, TaskTimeoutError
 
 from ._commands import Terminal, make_client
 from ._display import BatchStats, open_live
-from ._exit import ExitCode
+from ._exit import ExitCode, exit_code_for
 from ._options import ROUTES_BY_OP, submit, values_from_json
 from ._output import emit, task_document
 
@@ -49,6 +50,9 @@ __all__ = ["BatchLine", "LineError", "batch_key", "read_batch", "run_batch"]
 
 #: The most of a file's name a key keeps (keys are at most 256 characters).
 _NAME_IN_KEY: Final = 160
+#: What refuses a line for good, with no job made: the spending limit (``--max-points``), the
+#: balance (402), the service's refusal of the request or the feature (403).
+_REFUSALS: Final = (SpendingLimitError, InsufficientCreditsError, PermissionDeniedError)
 #: Seconds between two progress lines when the output is not a terminal.
 DEFAULT_PROGRESS_EVERY: Final = 10.0
 
@@ -158,6 +162,8 @@ class _Run:
     #: The lines whose outcome was recorded (by position).
     ended: set[int] = attrs.field(factory=set)
     downloads: set[asyncio.Task[None]] = attrs.field(factory=set)
+    #: The exit codes of the refusals met (the spending limit or balance, a 403).
+    refusals: set[ExitCode] = attrs.field(factory=set)
 
     def record(self, document: Mapping[str, Any]) -> None:
         """Write a line's outcome to the results file (and stdout, as JSON)."""
@@ -206,8 +212,11 @@ class _Run:
             stats.unknown += 1
             self.unknown.append((line, outcome.key or line.key))
             self.record(_line_document(line, "unknown", None, (), str(outcome)))
-        elif isinstance(outcome, SpendingLimitError | InsufficientCreditsError):
+        elif isinstance(outcome, _REFUSALS):
+            # The service (or the limit) said no before any job was made: nothing is owed,
+            # and a run after the account changes sends the line anew.
             stats.refused += 1
+            self.refusals.add(exit_code_for(outcome))
             self.record(_line_document(line, "refused", None, (), str(outcome)))
         else:
             assert isinstance(outcome, LegnextError)
@@ -255,13 +264,14 @@ def _bar(stats: BatchStats, width: int = 24) -> str:
     return "[" + "#" * done + "." * (width - done) + "] " + stats.line()
 
 
-def _exit_code(stats: BatchStats, skipped: int) -> ExitCode:
+def _exit_code(stats: BatchStats, skipped: int, refusals: set[ExitCode]) -> ExitCode:
     if stats.unknown:
         return ExitCode.UNKNOWN_OUTCOME
     if stats.failed or skipped:
         return ExitCode.FAILED
     if stats.refused:
-        return ExitCode.SPENDING
+        # The spending limit or balance first: more money lets those lines run.
+        return ExitCode.SPENDING if ExitCode.SPENDING in refusals else ExitCode.AUTH
     return ExitCode.OK
 
 
@@ -323,7 +333,7 @@ async def run_batch(args: argparse.Namespace, config: Config, terminal: Terminal
         else:
             terminal.out.write(text + "\n")
     terminal.out.flush()
-    return ExitCode.INTERRUPTED if interrupted else _exit_code(stats, len(errors))
+    return ExitCode.INTERRUPTED if interrupted else _exit_code(stats, len(errors), run.refusals)
 
 
 async def _execute(run: _Run, config: Config, terminal: Terminal, every: float) -> bool:

@@ -3,6 +3,7 @@ balance, download and jobs."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -10,7 +11,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from legnext_async._client import LegnextClient
-from legnext_async._exceptions import LegnextError, ValidationError
+from legnext_async._exceptions import (
+    IdempotencyConflictError,
+    LegnextError,
+    SubmissionOutcomeUnknownError,
+    ValidationError,
+)
 from legnext_async._polling import PollPolicy
 from legnext_async._retry import RetryPolicy
 from legnext_async._store import RecordState, SQLiteJobStore
@@ -22,6 +28,7 @@ from ._output import balance_document, emit, record_document, task_document, tas
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Mapping
 
     from legnext_async._catalog import Route
     from legnext_async._handle import TaskHandle
@@ -136,9 +143,14 @@ async def follow(
     return task
 
 
-def _print_task(terminal: Terminal, task: Task, files: tuple[Path, ...] = ()) -> None:
+def _print_task(
+    terminal: Terminal,
+    task: Task,
+    files: tuple[Path, ...] = (),
+    extra: Mapping[str, object] | None = None,
+) -> None:
     if terminal.json:
-        emit(terminal.out, task_document(task, files=files))
+        emit(terminal.out, {**task_document(task, files=files), **(extra or {})})
     else:
         terminal.out.write("\n".join(task_lines(task, files=files)) + "\n")
         terminal.out.flush()
@@ -150,39 +162,97 @@ async def _finish(
     label: str,
     args: argparse.Namespace,
     terminal: Terminal,
+    extra: Mapping[str, object] | None = None,
 ) -> int:
-    """Wait for a job, save its files if asked, print it; the exit code."""
+    """Wait for a job, save its files if asked, print it (its document with ``extra``);
+    the exit code."""
     try:
         task = await follow(client, handle, label, terminal)
     except TaskFailedError as exc:
-        _print_task(terminal, exc.task)
+        _print_task(terminal, exc.task, extra=extra)
         raise
     files: tuple[Path, ...] = ()
     if args.download is not None and task.task_type.family != "text":
         files = await client.download(task, args.download)
-    _print_task(terminal, task, files)
+    _print_task(terminal, task, files, extra)
     return 0
 
 
+def forget_command(store: str, key: str) -> str:
+    """The command that settles ``key`` in the job store ``store``, quoted for a shell."""
+    return f"legnext jobs --store {shlex.quote(store)} --forget {shlex.quote(key)}"
+
+
+async def _submit_keyed(
+    client: LegnextClient, route: Route, values: dict[str, object], key: str, store: str
+) -> tuple[TaskHandle[Any], bool]:
+    """Submit under ``key``: the handle, and whether the store already held its job (then
+    nothing was sent).
+
+    Raises:
+        IdempotencyConflictError: the key was recorded for another request; the message
+            says the command that frees it.
+        SubmissionOutcomeUnknownError: the key's submission has an unknown outcome; the
+            message says the command that settles it.
+    """
+    assert client.store is not None
+    before = await client.store.get(key)
+    if before is not None and before.state is RecordState.FORGOTTEN:
+        before = None  # a forgotten key is sent anew
+    try:
+        handle = await submit(client, route, values, key)
+    except IdempotencyConflictError as exc:
+        settle = forget_command(store, exc.key)
+        raise IdempotencyConflictError(exc.key, exc.endpoint, settle=settle) from None
+    except SubmissionOutcomeUnknownError as exc:
+        if before is None or not before.state.outcome_unknown:
+            raise  # sent by this run: its own account of what happened
+        raise SubmissionOutcomeUnknownError(
+            endpoint=exc.endpoint,
+            payload=exc.payload,
+            sent_at=exc.sent_at,
+            reason=f"recorded as {before.state.value} under key {key!r}; once you know"
+            f" whether its job exists, settle it: {forget_command(store, key)}",
+            key=key,
+        ) from None
+    # A job sent now would have a new id: the same id is the one the store held.
+    return handle, before is not None and before.job_id == handle.job_id
+
+
 async def run_job(route: Route, args: argparse.Namespace, config: Config, t: Terminal) -> int:
-    """Submit a job of ``route`` and, unless ``--no-wait``, wait for it and print it."""
+    """Submit a job of ``route`` and, unless ``--no-wait``, wait for it and print it.
+
+    Its JSON documents say ``already_submitted``: whether ``--key`` found its job in the
+    store, so that nothing was sent.
+    """
     values = checked_values(route, args)
-    if args.key is not None and config.get("store") is None:
+    store = config.get("store")
+    if args.key is not None and store is None:
         # Said in the command's words, not the library's (LegnextClient(store=...)).
         raise ValidationError("--key", "needs a job store: --store FILE (or LEGNEXT_STORE)")
     async with make_client(config) as client:
-        handle = await submit(client, route, values, args.key)
-        if not args.no_wait and not t.err.isatty():
+        already = False
+        if args.key is not None:
+            handle, already = await _submit_keyed(client, route, values, args.key, store)
+        else:
+            handle = await submit(client, route, values, None)
+        if already:
+            t.say(
+                f"legnext: job {handle.job_id} was already submitted under key {args.key!r}"
+                f" (recorded in {store}); nothing was sent"
+            )
+        elif not args.no_wait and not t.err.isatty():
             # At once, on stderr (a log, a pipe, cron's mail): a wait cut short (Ctrl-C, a
             # kill) must not take the id of a paid job with it. A terminal's display shows it.
             t.say(f"legnext: submitted job {handle.job_id} (if cut short: legnext wait ID)")
+        extra = {"already_submitted": already}
         if args.no_wait:
             if t.json:
-                emit(t.out, {"job_id": handle.job_id, "status": "submitted"})
+                emit(t.out, {"job_id": handle.job_id, "status": "submitted", **extra})
             else:
                 t.out.write(handle.job_id + "\n")
             return 0
-        return await _finish(client, handle, route.path, args, t)
+        return await _finish(client, handle, route.path, args, t, extra)
 
 
 async def run_wait(args: argparse.Namespace, config: Config, t: Terminal) -> int:
@@ -233,15 +303,37 @@ def _store_path(config: Config) -> Path:
     return path
 
 
+async def _forget(store: SQLiteJobStore, key: str, t: Terminal) -> int:
+    """Settle ``key`` (as ``client.forget`` does); a key not held is nothing to forget.
+
+    Exits 0 either way, as ``client.forget`` returns either way: what was asked for (the
+    key free to be sent anew) holds, so a script may settle a key twice.
+    """
+    record = await store.forget(key)
+    was = record.state if record is not None else None
+    if was is None:
+        t.say(f"legnext: nothing to forget: the store holds no record under key {key!r}")
+    elif was is RecordState.FORGOTTEN:
+        t.say(f"legnext: nothing to forget: key {key!r} was forgotten already")
+    else:
+        t.say(f"legnext: forgot key {key!r} (was {was.value}); it may be sent again")
+    if t.json:
+        emit(
+            t.out,
+            {
+                "key": key,
+                "forgotten": was is not None and was is not RecordState.FORGOTTEN,
+                "state": was.value if was is not None else None,
+            },
+        )
+    return 0
+
+
 async def run_jobs(args: argparse.Namespace, config: Config, t: Terminal) -> int:
     """List a job store's records, show one (by key or job id), or forget one."""
     async with SQLiteJobStore(_store_path(config)) as store:
         if args.forget is not None:
-            record = await store.forget(args.forget)
-            if record is None:
-                raise LegnextError(f"no record under key {args.forget!r}")
-            t.say(f"forgot key {args.forget!r} (was {record.state.value}); it may be sent again")
-            return 0
+            return await _forget(store, args.forget, t)
         if args.which is not None:
             record = await store.get(args.which) or await store.find(args.which)
             if record is None:

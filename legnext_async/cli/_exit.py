@@ -25,7 +25,7 @@ __all__ = ["ExitCode", "exit_code_for"]
 class ExitCode(enum.IntEnum):
     """What a run of ``legnext`` ended with (documented in ``docs/cli.md``)."""
 
-    #: Everything asked for succeeded.
+    #: Everything asked for succeeded (forgetting a key the store does not hold too).
     OK = 0
     #: A job ended ``failed`` (in a batch: at least one line failed or was skipped).
     FAILED = 1
@@ -33,10 +33,12 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     #: A wait passed its deadline; the job may still finish (``legnext wait JOB_ID``).
     TIMEOUT = 3
-    #: The API key is missing, or the service refused it (401, 403).
+    #: The API key is missing, or the service refused it (401, 403); in a batch, a line
+    #: was refused with 403 (and none failed).
     AUTH = 4
     #: The spending limit (``--max-points``) refused a job before it was sent, or the
-    #: account's balance does not cover it (402).
+    #: account's balance does not cover it (402); in a batch, a line was refused so (and
+    #: none failed).
     SPENDING = 5
     #: No usable answer from the service: connection, timeout, 429, 5xx, unreadable body.
     NETWORK = 6

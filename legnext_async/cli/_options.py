@@ -8,6 +8,8 @@ batch line's JSON object into the same values, so that no endpoint is written ou
 from __future__ import annotations
 
 import argparse
+import enum
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from legnext_async._catalog import ROUTES, Field, Kind, Route
 from legnext_async._exceptions import ValidationError
 from legnext_async._models import Canvas, ImagePosition, Mask, Polygon
+from legnext_async._validation import shown
 
 if TYPE_CHECKING:
     from legnext_async._client import LegnextClient
@@ -72,21 +75,42 @@ def _dest(field: Field) -> str:
 
 
 def _code(field: Field, value: object) -> object:
-    """A code given by its member's name (``up``, ``SUBTLE``, ``left``) or its number."""
+    """A code given by its member's name (``up``, ``SUBTLE``, ``left``), its number, or (a
+    string code) its value (``2:3``).
+
+    Raises:
+        ValidationError: a value that is none of these, with the values the field takes in
+            the API's words (the client's own check would name its Python enum).
+    """
     if isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"-?\d+", text):
-            return int(text)
+        if field.kind is Kind.CODE and re.fullmatch(r"-?\d+", text):
+            return int(text)  # its range: the route's check says it, deprecated codes too
+        name = text.lower().replace("-", "_")
         for member in field.members:
-            if member.name.lower() == text.lower().replace("-", "_"):
+            if member.name.lower() == name or member.value == text:
                 return member
-    return value  # the route's check names the field and what it takes
+    elif value is None or isinstance(value, enum.Enum) or _is_code_number(field, value):
+        return value
+    # A batch line's value is JSON: say it as JSON (``true``, not ``True``).
+    got = shown(value) if isinstance(value, str) else _json_text(value)
+    raise ValidationError(field.name, f"must be one of {_names(field)}, got {got}")
+
+
+def _is_code_number(field: Field, value: object) -> bool:
+    """Whether ``value`` is a number an integer code may be (its range: the route's check)."""
+    return field.kind is Kind.CODE and isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_text(value: object, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _names(field: Field) -> str:
     members = field.members
     if field.kind is Kind.CHOICE:
-        return ", ".join(str(m.value) for m in members)
+        return ", ".join(f"{m.value} ({m.name.lower()})" for m in members)
     return ", ".join(f"{m.name.lower()} ({int(m.value)})" for m in members)
 
 

@@ -133,8 +133,9 @@ class Routes:
             raise Reject(401, AUTH_FAILED)
         if job is None or self._state.expired(job, now):
             raise Reject(404, f"job {job_id} not found")
-        if job.started_at is None:  # queued: a slot may have freed since
-            self._state.settle(self._state.owner(job), now)
+        owner = self._state.owner(job)
+        if job.started_at is None and owner is not None:  # queued: a slot may have freed since
+            self._state.settle(owner, now)
         return _json(job.body_at(now))
 
     async def get_balance(self, request: web.Request) -> web.StreamResponse:

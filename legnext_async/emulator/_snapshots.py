@@ -20,6 +20,7 @@ class JobInfo:
     job_id: str
     task_type: str
     status: str
+    #: 0 for a job seeded for every account (``seed_job`` on an emulator taking any key).
     account_id: int
     parent_id: str | None
     callback: str | None

@@ -118,6 +118,9 @@ class State:
     #: (due, sequence, job, delivery number, the time whose status it posts) of callbacks
     #: not yet sent.
     outbox: list[tuple[float, int, Job, int, float]] = attrs.field(factory=list)
+    #: Jobs seeded for every account (``seed_job`` without a key on an emulator that
+    #: accepts any): each account, opened before or after, holds them among its jobs.
+    shared: dict[str, Job] = attrs.field(factory=dict)
     _plans: list[_PlanCounter] = attrs.field(factory=list)
     #: Accounts by ``account_id - 1``.
     _owners: list[Account] = attrs.field(factory=list)
@@ -135,14 +138,15 @@ class State:
                 points=self.rules.initial_points,
                 whitelisted=whitelisted,
                 updated_at=now,
+                jobs=dict(self.shared),
             )
             self.accounts[key] = account
             self._owners.append(account)
         return account
 
-    def owner(self, job: Job) -> Account:
-        """The account ``job`` belongs to."""
-        return self._owners[job.account_id - 1]
+    def owner(self, job: Job) -> Account | None:
+        """The account ``job`` belongs to (``None``: a job seeded for every account)."""
+        return self._owners[job.account_id - 1] if job.account_id else None
 
     def settle_all(self, now: float) -> None:
         """Settle every account up to ``now``."""
@@ -295,7 +299,7 @@ class State:
 
     def seed(
         self,
-        account: Account,
+        account: Account | None,
         *,
         task_type: str,
         family: Family,
@@ -307,12 +311,14 @@ class State:
         prompt: str,
         failure: JobError | None,
     ) -> Job:
-        """Record a job that finished at ``created_at``, without billing or callbacks."""
+        """Record a job that finished at ``created_at``, without billing or callbacks, for
+        ``account`` (``None``: for every account, those opened later too; its
+        ``account_id`` is 0)."""
         job = Job(
             job_id=self.new_id(),
             task_type=task_type,
             family=family,
-            account_id=account.account_id,
+            account_id=account.account_id if account is not None else 0,
             callback=None,
             origin=origin,
             created_at=created_at,
@@ -331,7 +337,12 @@ class State:
         )
         job.schedule(created_at, 0.0, 0.0)
         self.jobs[job.job_id] = job
-        account.jobs[job.job_id] = job
+        if account is not None:
+            account.jobs[job.job_id] = job
+            return job
+        self.shared[job.job_id] = job
+        for each in self.accounts.values():
+            each.jobs[job.job_id] = job
         return job
 
     def next_event(self) -> float | None:

@@ -143,3 +143,30 @@ async def test_envelope_matches_live_403_shape(api: Api) -> None:
     assert body == sample
     _, body = await api.post("diffusion", {}, key=None)
     assert keys(body) == keys(sample)
+
+
+async def test_a_job_seeded_without_a_key_serves_every_key_when_any_key_works(
+    make_emulator: EmulatorFactory, api: Api
+) -> None:
+    """On an emulator that takes any key, ``seed_job()`` needs no key: every account, opened
+    before or after, may read the job and follow it up."""
+    api.emulator = await make_emulator(api_key=None)
+    assert (await api.get("/account/balance"))[0] == 200  # KEY's account exists already
+    parent = api.emulator.seed_job()
+    assert api.emulator.job(parent).account_id == 0
+    for key in (KEY, OTHER_KEY):
+        assert (await api.get(f"/v1/job/{parent}", key=key))[0] == 200
+        status, child = await api.post("upscale", {"jobId": parent, "imageNo": 0, "type": 0},
+                                       key=key)  # fmt: skip
+        assert status == 200, child
+        assert api.emulator.job(child["job_id"]).parent_id == parent
+
+
+async def test_a_job_seeded_with_a_key_is_that_accounts_alone(
+    make_emulator: EmulatorFactory, api: Api
+) -> None:
+    """On an emulator that takes any key, a job seeded with ``api_key`` is only that key's."""
+    api.emulator = await make_emulator(api_key=None)
+    parent = api.emulator.seed_job(api_key=KEY)
+    assert (await api.get(f"/v1/job/{parent}", key=KEY))[0] == 200
+    assert (await api.get(f"/v1/job/{parent}", key=OTHER_KEY))[0] == 404
