@@ -9,6 +9,7 @@ import tracemalloc
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import pytest
 from aiohttp import web
 
@@ -663,6 +664,16 @@ async def test_plain_http_to_another_host_is_refused(url: str, why: str, tmp_pat
     async with LegnextClient(api_key=API_KEY) as client:
         with pytest.raises(DownloadError, match=why):
             await client.download(task_with([url]), tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+async def test_a_url_with_a_malformed_host_is_refused(tmp_path: Path) -> None:
+    """A task built by hand with an unreadable URL gets a DownloadError, not a ValueError."""
+    task = task_with(["http://127.0.0.1/a.png"])
+    broken = attrs.evolve(task, output=attrs.evolve(task.output, image_urls=("http://[::1/a.png",)))
+    async with LegnextClient(api_key=API_KEY) as client:
+        with pytest.raises(DownloadError, match="not an absolute http"):
+            await client.download(broken, tmp_path)
     assert leftovers(tmp_path) == []
 
 
