@@ -1,12 +1,15 @@
 """Saving a job's output files: streamed to disk, checked, renamed into place when whole.
 
-A file is read in pieces and handed, a batch at a time, to a worker thread that writes it
-under a temporary name in the target directory (``.<name>.<random>.part``); once every
-byte arrived and the length matched, the thread renames it (``os.replace``) to
-``<job_id>_<index><ext>``, flushing it to disk first when asked (``fsync``). So memory
-stays bounded whatever the size, the event loop never waits on the disk, and no half file
-ever carries the final name: a failure, a cancellation or a crash of the process leaves at
-most a hidden ``.part`` file, removed on the way out when the process lives. Without
+A file is read in pieces and written under a temporary name in the target directory
+(``.<name>.<random>.part``); once every byte arrived and the length matched, it is renamed
+(``os.replace``) to ``<job_id>_<index><ext>``, flushed to disk first when asked
+(``fsync``, always in a worker thread). A file of up to :data:`SMALL_FILE` bytes is written
+on the event loop as it arrives, 64 KiB at a time, as a plain aiohttp loop writes; a longer
+one (or one of unknown length) is handed, a batch at a time, to a worker thread, so a big
+file never keeps the loop waiting on the disk. Memory stays bounded whatever the size, and
+no half file ever carries the final name: a failure, a cancellation or a crash of the
+process leaves at most a hidden ``.part`` file, removed on the way out when the process
+lives. Without
 ``fsync`` only a power cut could leave a final name on a file cut short, and the check for
 saved files sees that (:mod:`._wholeness`).
 
@@ -57,11 +60,26 @@ MAX_REDIRECTS: Final = 5
 #: Bytes gathered in a buffer before they go to the writer thread (one buffer is written
 #: while the other fills). A thread hop costs 30 to 200 µs on a busy machine, so at 128 KiB
 #: a fast transfer spent a sixth of its time hopping; at 1 MiB the hops are lost in the
-#: copy, a file of 1 MB costs two hops in all (the check for saved files, then one that
-#: makes, writes and renames it), and memory stays bounded: two buffers and aiohttp's own,
-#: about 3 MiB whatever the file's size. Writing earlier, in smaller batches, measured no
+#: copy, and memory stays bounded: two buffers and aiohttp's own, about 3 MiB whatever the
+#: file's size. Writing earlier, in smaller batches, measured no
 #: faster: the extra hops cost what the overlap saves.
 WRITE_BATCH: Final = 1024 * 1024
+#: The longest file (by its Content-Length) written on the event loop as it arrives, like
+#: a plain aiohttp loop writes: no buffer to fill and no trip to a thread. Through the
+#: thread, a 1 MB file cost two trips (30 to 200 µs each), a copy into the buffer, and a
+#: write that could start only once the whole body was in: about a third of its time over
+#: loopback. Each write here is one piece of :data:`SMALL_PIECE` (tens of µs into the page
+#: cache), so the loop waits no longer than a plain aiohttp loop's; a Midjourney image is a
+#: few MB. Longer files, and files of unknown length, go through the writer thread, which
+#: overlaps the disk with the network and keeps a slow disk off the loop.
+SMALL_FILE: Final = 4 * 1024 * 1024
+#: The pieces a small file is read and written in. Taken as aiohttp receives them (up to
+#: 256 KiB each), about a megabyte of them was alive at once and freed at once, and the C
+#: allocator gave that memory back to the system after each file and took it again for
+#: the next: about 140 page faults per MB in the benchmark, a sixth of a 1 MB file's time,
+#: where the plain aiohttp loop, reading 64 KiB at a time, had none. Read the same way,
+#: a small file costs the allocator what that loop costs it.
+SMALL_PIECE: Final = 64 * 1024
 #: Buffers a downloader keeps between downloads. Buffers are reused rather than the
 #: received pieces kept: a megabyte of fresh 256 KiB pieces per batch made the allocator
 #: map and fault in new pages all the time (eight times the page faults of a plain loop,
@@ -115,32 +133,38 @@ class OutputFile:
     index: int
     url: str
     kind: Kind
+    #: The extension the URL's path names, if it is one allowed for this kind (read once:
+    #: both the check for a saved file and the new file's name need it).
+    suffix: str | None = attrs.field(init=False, eq=False, repr=False)
+
+    @suffix.default
+    def _path_suffix(self) -> str | None:
+        try:
+            path = urlsplit(self.url).path
+        except ValueError:
+            return None
+        dot = path.rfind(".")
+        if dot < path.rfind("/"):
+            return None
+        return _SUFFIXES[self.kind].get(path[dot:].lower()) if dot >= 0 else None
 
     @property
     def where(self) -> str:
         """The URL as errors show it: no query (a signature), no fragment, no user info."""
         return shown_url(self.url)
 
-    def suffix(self) -> str | None:
-        """The extension the URL's path names, if it is one allowed for this kind."""
-        path = urlsplit(self.url).path
-        dot = path.rfind(".")
-        if dot < path.rfind("/"):
-            return None
-        return _SUFFIXES[self.kind].get(path[dot:].lower()) if dot >= 0 else None
-
     def names(self) -> tuple[str, ...]:
         """The names this file may have been saved under: with the URL's extension if it
         names one, else with any extension allowed for its kind."""
         stem = f"{self.job_id}_{self.index}"
-        suffix = self.suffix()
+        suffix = self.suffix
         if suffix is not None:
             return (stem + suffix,)
         return tuple(stem + ext for ext in dict.fromkeys(_SUFFIXES[self.kind].values()))
 
     def name_for(self, content_type: str) -> str:
         """The file name: the URL's extension, else the content type's, else the kind's."""
-        suffix = self.suffix() or _TYPE_SUFFIXES.get(content_type) or _DEFAULT_SUFFIX[self.kind]
+        suffix = self.suffix or _TYPE_SUFFIXES.get(content_type) or _DEFAULT_SUFFIX[self.kind]
         return f"{self.job_id}_{self.index}{suffix}"
 
 
@@ -168,6 +192,11 @@ def expires_at(url: str) -> int | None:
         query = urlsplit(url).query
     except ValueError:
         return None
+    return _expires_in(query)
+
+
+def _expires_in(query: str) -> int | None:
+    """:func:`expires_at` of a URL's query string."""
     if not query:
         return None
     for name, value in parse_qsl(query, keep_blank_values=True):
@@ -278,7 +307,12 @@ class Downloader:
         files = output_files(task)
         folder = _folder(directory)
         try:
-            found = await asyncio.to_thread(_existing, folder, files)
+            # The usual case, no file saved yet, costs a few failed stat calls on the loop;
+            # reading a file to see whether it is whole happens in a thread.
+            if _any_named(folder, files):
+                found = await asyncio.to_thread(_existing, folder, files)
+            else:
+                found = [None] * len(files)
         except OSError as exc:
             raise ValidationError(
                 "directory", f"cannot be made or read: {exc.strerror or type(exc).__name__}"
@@ -316,9 +350,12 @@ class Downloader:
     def _check_url(self, url: str, file: OutputFile) -> None:
         """Refuse a URL before anything is sent to it: wrong scheme, plain http to another
         host (unless allowed), or a signed URL already expired."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if not is_http_url(url) or not host:
+        try:
+            parts = urlsplit(url) if is_http_url(url) else None
+            host = parts.hostname if parts is not None else None
+        except ValueError:  # a malformed host, such as an IPv6 address missing its "]"
+            parts = host = None
+        if parts is None or not host:
             raise DownloadError(
                 job_id=file.job_id,
                 index=file.index,
@@ -333,7 +370,7 @@ class Downloader:
                 " file); pass allow_insecure_http=True to the client to allow it",
                 where=shown_url(url),
             )
-        expires = expires_at(url)
+        expires = _expires_in(parts.query)
         if expires is not None and expires <= self._now():
             raise DownloadExpiredError(
                 job_id=file.job_id, index=file.index, where=shown_url(url), expires=expires
@@ -434,16 +471,18 @@ class Downloader:
     ) -> Path:
         """Stream the body to a temporary file, then rename it into place; its path.
 
-        The body is copied, as aiohttp hands it over, into a buffer of
-        :data:`WRITE_BATCH` bytes; a full buffer goes to the writer thread while the next
-        fills. The temporary file is made by the first write, in that thread: a small file
-        costs a single hop to the thread, made, written and renamed there.
+        A body of known length up to :data:`SMALL_FILE` is written on the event loop
+        (:meth:`_save_small`). Any other is copied, as aiohttp hands it over, into a buffer
+        of :data:`WRITE_BATCH` bytes; a full buffer goes to the writer thread while the next
+        fills. The temporary file is made by the first write, in that thread.
         """
         final = folder / file.name_for(response.content_type)
         length = response.content_length
+        part = _PartFile(folder, final.name, fsync=fsync)
+        if length is not None and length <= SMALL_FILE:
+            return await self._save_small(file, part, response, url, final, length)
         limit = self.max_bytes
         loop = asyncio.get_running_loop()
-        part = _PartFile(folder, final.name, fsync=fsync)
         pending: asyncio.Future[None] | None = None
         saved = False
         spare = self._spare
@@ -492,6 +531,52 @@ class Downloader:
             for done in (buffer, writing):
                 if done is not None and len(spare) < SPARE_BUFFERS:
                     spare.append(done)
+        except (aiohttp.ClientError, TimeoutError):
+            raise  # the network's failures (some are OSErrors too): _fetch says which
+        except OSError as exc:
+            raise _disk_error(file, exc) from exc
+        finally:
+            if not saved:
+                await _discard(part, pending)
+        return final
+
+    async def _save_small(
+        self,
+        file: OutputFile,
+        part: _PartFile,
+        response: aiohttp.ClientResponse,
+        url: str,
+        final: Path,
+        length: int,
+    ) -> Path:
+        """:meth:`_save` for a body of at most :data:`SMALL_FILE` bytes: read in pieces of
+        :data:`SMALL_PIECE`, each written on the event loop as it comes, as a plain aiohttp
+        loop writes, then renamed.
+
+        No buffer and no thread; aiohttp hands over no more than the announced ``length``.
+        With ``fsync``, the flush and the rename happen in a thread (an fsync takes
+        milliseconds).
+        """
+        pending: asyncio.Future[None] | None = None
+        saved = False
+        try:
+            received = 0
+            fd = part.open()
+            async for piece in response.content.iter_chunked(SMALL_PIECE):
+                size = len(piece)
+                received += size
+                written = os.write(fd, piece)
+                if written < size:  # a short write (a signal): write the rest
+                    part.write(memoryview(piece)[written:])
+            if received != length:
+                raise _lost(file, url, f"the body ended after {received} of {length} bytes")
+            if part.fsync:
+                loop = asyncio.get_running_loop()
+                pending = loop.run_in_executor(None, part.commit, memoryview(b""), final)
+                await asyncio.shield(pending)
+            else:
+                part.commit(memoryview(b""), final)
+            saved = True
         except (aiohttp.ClientError, TimeoutError):
             raise  # the network's failures (some are OSErrors too): _fetch says which
         except OSError as exc:
@@ -559,13 +644,29 @@ def _folder(directory: str | os.PathLike[str]) -> Path:
         ) from None
 
 
+def _any_named(folder: Path, files: Sequence[OutputFile]) -> bool:
+    """Make ``folder`` if needed; whether anything exists under one of the files' names.
+
+    Only metadata calls (a ``stat`` of the folder, then an ``access`` per name, which fails
+    on a fresh download), cheap enough for the event loop, as opening a file is in any
+    aiohttp program.
+    """
+    if not os.path.isdir(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+    where = os.fspath(folder)
+    # access() answers without raising (a stat of a missing name costs an exception); it
+    # follows symbolic links, so a dangling one counts as no file, and is replaced.
+    return any(
+        os.access(os.path.join(where, name), os.F_OK) for file in files for name in file.names()
+    )
+
+
 def _existing(folder: Path, files: Sequence[OutputFile]) -> list[Path | None]:
-    """Make ``folder`` if needed; for each file, its path if it was saved already, whole.
+    """For each file, its path in ``folder`` if it was saved already, whole.
 
     A file under its final name that is not whole (see :mod:`._wholeness`) counts as not
     saved: it is fetched again, and the new file replaces it.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     found: list[Path | None] = []
     for file in files:
         path = next((folder / n for n in file.names() if is_whole(folder / n)), None)
@@ -594,8 +695,9 @@ def _path_of(outcome: Path | BaseException) -> Path:
 
 
 class _PartFile:
-    """A file being written under a temporary name beside ``name``; its methods run in a
-    worker thread, one at a time, except :meth:`discard`, which runs once none runs.
+    """A file being written under a temporary name beside ``name``; its methods run one at
+    a time, in a worker thread (on the event loop for a small file, see :data:`SMALL_FILE`),
+    except :meth:`discard`, which runs once none runs.
 
     The file is made by the first write (or the commit, for an empty body). With ``fsync``
     its bytes reach the disk before the rename, and writing back starts as they are
@@ -609,15 +711,15 @@ class _PartFile:
         self.name = name
         self.fsync = fsync
         self.fd = -1
-        self.path: Path | None = None
+        self.path: str | None = None
         self.committed = False
         self.written = 0  # bytes written so far
         self.started = 0  # bytes whose writing back to disk was asked for
 
-    def _open(self) -> int:
+    def open(self) -> int:
         """The temporary file's descriptor, the file made on the first call."""
         if self.path is None:
-            path = self.folder / f".{self.name}.{secrets.token_hex(4)}.part"
+            path = os.path.join(self.folder, f".{self.name}.{secrets.token_hex(4)}.part")
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
             self.fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
             self.path = path
@@ -625,7 +727,7 @@ class _PartFile:
 
     def write(self, data: memoryview) -> None:
         """Write ``data`` whole."""
-        fd = self._open()
+        fd = self.open()
         while data:
             # A short write (a signal, a full disk's last block) leaves the rest to write.
             written = os.write(fd, data)

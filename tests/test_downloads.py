@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import os
 import tracemalloc
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import pytest
 from aiohttp import web
 
@@ -21,7 +23,7 @@ from legnext_async import (
     ValidationError,
     VideoResult,
 )
-from legnext_async._download import expires_at, shown_url
+from legnext_async._download import SMALL_FILE, WRITE_BATCH, expires_at, shown_url
 from legnext_async._wholeness import is_whole
 from legnext_async.emulator import Emulator, Fault
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from .hostile import Recorder
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56
+T = TypeVar("T")
 FILES = "GET /files/*"
 JOB = "0d9e8f1a-2b3c-4d5e-8f6a-7b8c9d0e1f2a"
 
@@ -87,6 +90,18 @@ async def file_host(
 async def png_answer(request: web.Request) -> web.StreamResponse:
     """A small PNG."""
     return web.Response(body=PNG, content_type="image/png")
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A thread pool that counts the calls handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.calls = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.calls += 1
+        return super().submit(fn, *args, **kwargs)
 
 
 # --- the happy paths --------------------------------------------------------------------
@@ -318,6 +333,55 @@ async def test_a_body_always_cut_off_leaves_no_file(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(0, id="small-written-on-the-loop"),
+        pytest.param(SMALL_FILE + 3 * WRITE_BATCH, id="big-written-by-the-thread"),
+    ],
+)
+async def test_a_body_cut_short_leaves_no_file_whatever_its_size(size: int, tmp_path: Path) -> None:
+    """A body always cut short of its Content-Length is refused as transient, small or big,
+    and leaves neither the file nor its temporary file."""
+    async with (
+        Emulator(api_key=API_KEY, time_scale=SCALE, file_size=size) as emulator,
+        LegnextClient(api_key=API_KEY, base_url=emulator.base_url, retry=FAST_RETRY) as client,
+    ):
+        job_id = emulator.seed_job("upscale", api_key=API_KEY)
+        emulator.add_fault(Fault.truncated(FILES, commit=True, times=None))
+        with pytest.raises(DownloadError) as caught:
+            await client.download(job_id, tmp_path)
+    assert caught.value.transient
+    assert len(file_requests(emulator)) == FAST_RETRY.attempts
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("fsync", "trips"),
+    [
+        pytest.param(False, 0, id="default"),
+        pytest.param(True, 1, id="fsync-in-a-thread"),
+    ],
+)
+async def test_a_small_file_is_written_on_the_loop(fsync: bool, trips: int, tmp_path: Path) -> None:
+    """A file of known length up to ``SMALL_FILE`` costs no trip to a worker thread (one
+    for the flush with ``fsync``), and is saved whole under its final name only."""
+    body = PNG + bytes(SMALL_FILE - len(PNG))
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, content_type="image/png")
+
+    async with file_host(answer) as host, LegnextClient(api_key=API_KEY) as client:
+        (path,) = await client.download(
+            task_with([f"{host.base_url}/a.png"]), tmp_path, fsync=fsync
+        )
+    assert executor.calls == trips
+    assert path.read_bytes() == body
+    assert leftovers(tmp_path) == [path.name]
+
+
 async def test_server_errors_are_retried(
     client: LegnextClient, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -404,6 +468,33 @@ async def test_cancelling_leaves_no_file(tmp_path: Path) -> None:
         async with asyncio.timeout(10):
             # Yield until the temporary file holds bytes, so the cancel lands mid-body: a
             # worker thread writes them, and nothing else could signal it.
+            while not written(tmp_path):  # noqa: ASYNC110
+                await asyncio.sleep(0)
+        download.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await download
+        release.set()
+    assert leftovers(tmp_path) == []
+
+
+async def test_cancelling_a_small_file_leaves_no_file(tmp_path: Path) -> None:
+    """A small download (written on the event loop) cancelled mid-body leaves nothing."""
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        response.content_length = SMALL_FILE
+        await response.prepare(request)
+        await response.write(bytes(SMALL_FILE // 2))
+        await release.wait()
+        return response
+
+    async with file_host(hang) as host, LegnextClient(api_key=API_KEY) as client:
+        download = asyncio.ensure_future(
+            client.download(task_with([f"{host.base_url}/a.png"]), tmp_path)
+        )
+        async with asyncio.timeout(10):
+            # Yield until the temporary file holds bytes, so the cancel lands mid-body.
             while not written(tmp_path):  # noqa: ASYNC110
                 await asyncio.sleep(0)
         download.cancel()
@@ -573,6 +664,16 @@ async def test_plain_http_to_another_host_is_refused(url: str, why: str, tmp_pat
     async with LegnextClient(api_key=API_KEY) as client:
         with pytest.raises(DownloadError, match=why):
             await client.download(task_with([url]), tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+async def test_a_url_with_a_malformed_host_is_refused(tmp_path: Path) -> None:
+    """A task built by hand with an unreadable URL gets a DownloadError, not a ValueError."""
+    task = task_with(["http://127.0.0.1/a.png"])
+    broken = attrs.evolve(task, output=attrs.evolve(task.output, image_urls=("http://[::1/a.png",)))
+    async with LegnextClient(api_key=API_KEY) as client:
+        with pytest.raises(DownloadError, match="not an absolute http"):
+            await client.download(broken, tmp_path)
     assert leftovers(tmp_path) == []
 
 
