@@ -8,13 +8,15 @@ in two pairs (each download mode against the raw stream that is durable the same
   ``resp.content.iter_chunked(64 KiB)`` and a plain ``file.write`` of each chunk on the
   event loop, no fsync;
 - ``legnext_async``: ``await client.download(task, directory)`` in its default mode:
-  streamed through the writer thread to a temporary file, checked, renamed (no fsync);
+  streamed to a temporary file (on the event loop up to 4 MiB, else through the writer
+  thread), checked, renamed (no fsync);
 - ``raw aiohttp + fsync``: the raw stream with ``os.fsync`` before closing;
 - ``legnext_async, fsync=True``: ``client.download(task, directory, fsync=True)``, each
   file flushed to disk before its rename.
 
 Each round downloads the file of one size with each contender in turn (the order rotates
-every round, so drift in the shared machine's speed hits all alike), at least 64 MB per
+every round, and is reversed every other cycle of rotations, so drift in the shared
+machine's speed hits all alike and no contender always follows the same one), at least 64 MB per
 contender per round (64 downloads of 1 MB, 2 of 32 MB, 1 of 256 MB); files are deleted
 between downloads, outside the timed part. Reported per size: the median round's
 throughput, the median over rounds of each round's ratio to each raw contender (paired),
@@ -137,6 +139,10 @@ async def _one_size(emulator: RemoteEmulator, size: int, rounds: int) -> dict[st
             for round_no in range(rounds):
                 turn = round_no % len(CONTENDERS)
                 order = CONTENDERS[turn:] + CONTENDERS[:turn]
+                if (round_no // len(CONTENDERS)) % 2:
+                    # Rotation alone keeps the cycle: each contender would always follow
+                    # the same one (and inherit its page cache and allocator state).
+                    order = order[::-1]
                 for name in order:
                     async with LoopLagProbe() as probe:
                         seconds[name].append(await timed(name))

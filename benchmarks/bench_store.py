@@ -25,7 +25,8 @@ requests and the store's cost is not mixed with a schedule that reads more or le
 The emulator is a separate process, so ``time.process_time()`` counts the client alone, the
 store's SQLite thread included; ``time.thread_time()`` of the event loop's thread splits it
 into the loop's part and the other threads' (the store's). Each round runs every contender
-once, the order rotated every round, each with a fresh client; reported are the median over
+once, the order rotated every round (and reversed every other cycle of rotations), each
+with a fresh client; reported are the median over
 rounds of the CPU per job, of each round's ratio to its baseline (paired, so that drift of
 the shared machine hits all alike), of the status reads per job (the emulator's count) and
 of the wall time, and the CPU per job each contender adds to its baseline. The target is a
@@ -346,6 +347,8 @@ def run_per_job(jobs: int, rounds: int, workdir: Path) -> dict[str, Any]:
         for round_no in range(rounds):
             shift = round_no % len(CONTENDERS)
             order = CONTENDERS[shift:] + CONTENDERS[:shift]
+            if (round_no // len(CONTENDERS)) % 2:
+                order = order[::-1]  # no contender always follows the same one
             this_round: dict[str, dict[str, float]] = {}
             for name in order:
                 store: JobStore | None = None

@@ -137,9 +137,9 @@ def report(results: dict[str, dict[str, Any]]) -> str:
         r = results["download"]
         parts.append(
             f"### 7. Downloads\n\nOne file per size from the emulator over loopback, "
-            f"{r['rounds']} rounds with the contenders' order rotated, at least 64 MB per "
-            "contender per round; memory is the `tracemalloc` peak of one download.\n\n"
-            + bench_download.render(r)
+            f"{r['rounds']} rounds with the contenders' order rotated (reversed every other "
+            "cycle), at least 64 MB per contender per round; memory is the `tracemalloc` peak "
+            "of one download.\n\n" + bench_download.render(r)
         )
     if "store" in results:
         r = results["store"]
