@@ -23,7 +23,9 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import logging
 import os
+import re
 import secrets
 import sys
 import time
@@ -43,6 +45,9 @@ from ._retry import RetryPolicy, parse_retry_after, retry_call
 from ._validation import is_http_url, is_job_id, is_loopback_host
 from ._wholeness import is_whole
 
+if sys.platform != "win32":  # no flock on Windows: temporary files are left to the user
+    import fcntl
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -50,6 +55,17 @@ if TYPE_CHECKING:
     from ._models import Task
 
 __all__: list[str] = []
+
+logger = logging.getLogger("legnext_async")
+
+#: The name of a download's temporary file (:class:`_PartFile`): ``.<job_id>_<index><ext>
+#: .<8 hex digits>.part``. Only such names are ever removed by :func:`_sweep`.
+_PART_NAME: Final = re.compile(
+    r"\.[A-Za-z0-9_-]{1,128}_[0-9]{1,4}\.[a-z0-9]{1,5}\.[0-9a-f]{8}\.part"
+)
+#: Tries at making a temporary file that no sweep removed before it was held (a sweep
+#: removes only files nobody holds; one made and not yet held may be taken for one).
+_PART_TRIES: Final = 3
 
 #: The largest file saved unless the client says otherwise: a Midjourney image is a few
 #: MB and a video some tens; a gigabyte is room for any of them, and the most a hostile
@@ -283,6 +299,8 @@ class Downloader:
         self._now = now
         self.fsync = fsync
         self._spare: list[bytearray] = []  # write buffers, reused (only on the event loop)
+        #: Folders already rid of temporary files that killed downloads left.
+        self._swept: set[str] = set()
 
     async def download(
         self,
@@ -320,6 +338,18 @@ class Downloader:
         todo = [file for file, path in zip(files, found, strict=True) if path is None]
         for file in todo:
             self._check_url(file.url, file)
+        where = os.fspath(folder)
+        if where not in self._swept:
+            # Once per folder: what a process killed mid-download left is found at the next
+            # start; a download of this process removes its own on the way out.
+            self._swept.add(where)
+            removed = await asyncio.to_thread(_sweep, where)
+            if removed:
+                logger.info(
+                    "removed %d temporary file(s) that interrupted downloads left in %s",
+                    removed,
+                    where,
+                )
         gate = asyncio.Semaphore(FILES_IN_FLIGHT)
         durable = self.fsync if fsync is None else fsync
 
@@ -635,6 +665,53 @@ def _disk_error(file: OutputFile, exc: OSError) -> DownloadError:
     )
 
 
+def _held(fd: int) -> bool:
+    """Hold the new temporary file ``fd`` (see :meth:`_PartFile.open`); ``False`` if a
+    sweep holds or removed it first."""
+    if sys.platform == "win32":
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return os.fstat(fd).st_nlink > 0
+
+
+def _sweep(folder: str) -> int:
+    """Remove from ``folder`` the temporary files of downloads that were killed before they
+    ended (named as :data:`_PART_NAME`, held by nobody); how many.
+
+    A live download, of this process or another, holds its file (see
+    :meth:`_PartFile.open`) and is left alone; so is anything not named like a temporary
+    file, and a symbolic link. Errors (a file gone meanwhile, no permission) skip the file.
+    """
+    if sys.platform == "win32":
+        return 0
+    removed = 0
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries if _PART_NAME.fullmatch(entry.name)]
+    except OSError:
+        return 0
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held, named = os.fstat(fd), os.stat(path, follow_symlinks=False)
+            if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+                os.unlink(path)
+                removed += 1
+        except OSError:  # held by a live download (BlockingIOError), or gone meanwhile
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _folder(directory: str | os.PathLike[str]) -> Path:
     try:
         return Path(directory)
@@ -717,13 +794,23 @@ class _PartFile:
         self.started = 0  # bytes whose writing back to disk was asked for
 
     def open(self) -> int:
-        """The temporary file's descriptor, the file made on the first call."""
-        if self.path is None:
+        """The temporary file's descriptor, the file made on the first call.
+
+        The file is held (an exclusive ``flock``) until it is closed, by this process or by
+        its death: a file nobody holds is a killed download's, which :func:`_sweep` removes.
+        """
+        if self.path is not None:
+            return self.fd
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        flags |= getattr(os, "O_CLOEXEC", 0)
+        for _ in range(_PART_TRIES):
             path = os.path.join(self.folder, f".{self.name}.{secrets.token_hex(4)}.part")
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            self.fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
-            self.path = path
-        return self.fd
+            fd = os.open(path, flags, 0o666)
+            if _held(fd):
+                self.fd, self.path = fd, path
+                return fd
+            os.close(fd)  # a sweep took it for a killed download's between the two calls
+        raise OSError(f"could not make a temporary file in {self.folder}")
 
     def write(self, data: memoryview) -> None:
         """Write ``data`` whole."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import signal
+import sys
 import tracemalloc
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +30,7 @@ from legnext_async._download import SMALL_FILE, WRITE_BATCH, expires_at, shown_u
 from legnext_async._wholeness import is_whole
 from legnext_async.emulator import Emulator, Fault
 
-from .conftest import API_KEY, FAST_RETRY, SCALE
+from .conftest import API_KEY, FAST_RETRY, SCALE, eventually
 from .hostile import recording
 
 if TYPE_CHECKING:
@@ -365,7 +368,8 @@ async def test_a_body_cut_short_leaves_no_file_whatever_its_size(size: int, tmp_
 )
 async def test_a_small_file_is_written_on_the_loop(fsync: bool, trips: int, tmp_path: Path) -> None:
     """A file of known length up to ``SMALL_FILE`` costs no trip to a worker thread (one
-    for the flush with ``fsync``), and is saved whole under its final name only."""
+    for the flush with ``fsync``), and is saved whole under its final name only. (The
+    first download into a folder also looks once for killed downloads' leftovers.)"""
     body = PNG + bytes(SMALL_FILE - len(PNG))
     executor = CountingExecutor()
     asyncio.get_running_loop().set_default_executor(executor)
@@ -374,12 +378,13 @@ async def test_a_small_file_is_written_on_the_loop(fsync: bool, trips: int, tmp_
         return web.Response(body=body, content_type="image/png")
 
     async with file_host(answer) as host, LegnextClient(api_key=API_KEY) as client:
-        (path,) = await client.download(
-            task_with([f"{host.base_url}/a.png"]), tmp_path, fsync=fsync
-        )
+        url = f"{host.base_url}/a.png"
+        (first,) = await client.download(task_with([url], job_id="first"), tmp_path)
+        executor.calls = 0
+        (path,) = await client.download(task_with([url]), tmp_path, fsync=fsync)
     assert executor.calls == trips
     assert path.read_bytes() == body
-    assert leftovers(tmp_path) == [path.name]
+    assert sorted(leftovers(tmp_path)) == sorted([first.name, path.name])
 
 
 async def test_server_errors_are_retried(
@@ -502,6 +507,124 @@ async def test_cancelling_a_small_file_leaves_no_file(tmp_path: Path) -> None:
             await download
         release.set()
     assert leftovers(tmp_path) == []
+
+
+#: A child process that downloads the one image of a task (argv: the image's URL, the
+#: folder, the job id) and prints the path: a download in another process.
+DOWNLOADER = """
+import asyncio, sys
+from legnext_async import LegnextClient, Task
+
+async def main() -> None:
+    url, folder, job_id = sys.argv[1:4]
+    task = Task.from_json({"job_id": job_id, "task_type": "diffusion", "status": "completed",
+                           "output": {"image_urls": [url]}})
+    async with LegnextClient(api_key="k" * 32) as client:
+        (path,) = await client.download(task, folder)
+    print(path)
+
+asyncio.run(main())
+"""
+
+
+async def downloader(url: str, folder: Path, job_id: str) -> asyncio.subprocess.Process:
+    """A :data:`DOWNLOADER` child process saving ``url`` into ``folder``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        DOWNLOADER,
+        url,
+        str(folder),
+        job_id,
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
+def parts(folder: Path) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.endswith(".part"))
+
+
+@contextlib.asynccontextmanager
+async def half_served(size: int = 2 * WRITE_BATCH) -> AsyncIterator[tuple[str, asyncio.Event]]:
+    """A file host that sends half of a ``size``-byte image, then waits for the event."""
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        response.content_length = size
+        await response.prepare(request)
+        await response.write(PNG + bytes(size // 2 - len(PNG)))
+        await release.wait()
+        await response.write(bytes(size - size // 2))
+        return response
+
+    async with file_host(hang) as host:
+        yield f"{host.base_url}/a.png", release
+        release.set()
+
+
+async def test_a_killed_downloads_temporary_file_is_removed_by_the_next_download(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A download SIGKILLed mid-body leaves its hidden temporary file; the next download
+    into that folder, in another process, removes it (and says so), and leaves alone files
+    that are not a download's temporary file."""
+    caplog.set_level(logging.INFO, logger="legnext_async")
+    mine = [".notes.part", "x.part", ".a_0.png.zzzzzzzz.part"]
+    for name in mine:
+        (tmp_path / name).write_bytes(b"the user's")
+    (tmp_path / ".b_0.png.0123abcd.part").symlink_to(tmp_path / "x.part")
+    async with half_served() as (url, _):
+        child = await downloader(url, tmp_path, "killed")
+
+        async def started() -> bool:
+            return any(n.startswith(".killed_0.png.") for n in parts(tmp_path)) and written(
+                tmp_path
+            )
+
+        await eventually(started, "the child's temporary file holds bytes")
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+    [left] = [n for n in parts(tmp_path) if n.startswith(".killed_0")]
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=PNG, content_type="image/png")
+
+    async with file_host(answer) as host, LegnextClient(api_key=API_KEY) as client:
+        (path,) = await client.download(task_with([f"{host.base_url}/b.png"]), tmp_path)
+    assert left not in os.listdir(tmp_path)
+    assert sorted(parts(tmp_path)) == sorted([*mine, ".b_0.png.0123abcd.part"])
+    assert path.read_bytes() == PNG
+    assert any("removed 1 temporary file" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_live_download_in_another_process_keeps_its_temporary_file(
+    tmp_path: Path,
+) -> None:
+    """A download in another process that is still receiving holds its temporary file: a
+    download into the same folder leaves it, and the other one ends whole."""
+    async with half_served() as (url, release):
+        child = await downloader(url, tmp_path, "live")
+
+        async def started() -> bool:
+            return written(tmp_path)
+
+        await eventually(started, "the child's temporary file holds bytes")
+        [live] = parts(tmp_path)
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            return web.Response(body=PNG, content_type="image/png")
+
+        async with file_host(answer) as host, LegnextClient(api_key=API_KEY) as client:
+            await client.download(task_with([f"{host.base_url}/b.png"]), tmp_path)
+        assert parts(tmp_path) == [live]
+        release.set()
+        out, _ = await child.communicate()
+    assert child.returncode == 0
+    saved = tmp_path / "live_0.png"
+    assert out.decode().strip() == str(saved)
+    assert saved.stat().st_size == 2 * WRITE_BATCH
+    assert parts(tmp_path) == []
 
 
 # --- what is checked ---------------------------------------------------------------------
