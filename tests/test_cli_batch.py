@@ -318,3 +318,73 @@ async def test_ctrl_c_stops_submitting_and_a_rerun_continues(emu: Emulator, tmp_
     made = created_by_prompt(emu)
     assert all(len(jobs) == 1 for jobs in made.values()), made
     assert len(states(db)) == lines
+
+
+async def test_a_service_out_of_reach_is_a_network_error_and_a_run_again_completes(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """With the service out of reach, no line is called failed: they end in errors, the
+    exit code is the network's (6) and the summary says to run again; run again with the
+    service back, every line completes, each job made once."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    batch = write_lines(tmp_path / "b.jsonl", inpaints(parent, 3))
+    store = str(tmp_path / "b.db")
+    away = cli_env(tmp_path, emu, LEGNEXT_BASE_URL="http://127.0.0.1:9/api")
+    down = await legnext("batch", "run", str(batch), "--store", store, "--attempts", "1",
+                         env=away)  # fmt: skip
+    assert down.status == ExitCode.NETWORK, down.err
+    assert "0 failed" in down.err
+    assert "3 errors" in down.err
+    assert "run the same command again" in down.err
+    assert {r["state"] for r in read_results(tmp_path / "b.results.jsonl")} == {"error"}
+    again = await legnext("batch", "run", str(batch), "--store", store, env=cli_env(tmp_path, emu))
+    assert again.status == ExitCode.OK, again.err
+    assert sorted(created_by_prompt(emu)) == ["line 0", "line 1", "line 2"]
+    assert all(len(jobs) == 1 for jobs in created_by_prompt(emu).values())
+
+
+async def test_a_batch_file_with_invalid_lines_is_one_json_document_when_piped(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """``batch run`` (and ``batch check``) of a file with invalid lines, piped, print one
+    JSON document naming each line, its field and the reason; nothing is sent."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    good = inpaints(parent, 1)[0]
+    batch = write_lines(tmp_path / "b.jsonl", [good, {**good, "image_no": 9}])
+    env = cli_env(tmp_path, emu)
+    for command in (
+        ("batch", "run", str(batch), "--store", str(tmp_path / "b.db"), "--json"),
+        ("batch", "check", str(batch)),
+    ):
+        done = await legnext(*command, env=env)
+        assert done.status == ExitCode.USAGE
+        document = json.loads(done.out)
+        assert document["error"] == "ValidationError"
+        assert document["exit_code"] == ExitCode.USAGE
+        assert document["invalid"] == [
+            {"line": 2, "field": "image_no", "message": "must be from 0 to 3, got 9"}
+        ]
+    assert emu.requests == []
+
+
+async def test_a_403_on_a_status_read_is_an_error_of_a_job_that_was_made(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A line whose job was made, then whose status reads are answered 403, is not
+    ``refused`` (the job exists, and is paid for): it ends in an error naming its job, and
+    a run again waits for that job instead of sending the line anew."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    batch = write_lines(tmp_path / "b.jsonl", inpaints(parent, 1))
+    store = str(tmp_path / "b.db")
+    emu.add_fault(Fault.http_status("GET /api/v1/job/*", 403, times=None))
+    first = await legnext("batch", "run", str(batch), "--store", store, env=cli_env(tmp_path, emu))
+    assert first.status == ExitCode.AUTH, first.err
+    [result] = read_results(tmp_path / "b.results.jsonl")
+    [made] = created_by_prompt(emu)["line 0"]
+    assert (result["state"], result["job_id"]) == ("error", made)
+    assert "0 refused" not in first.err
+    assert "1 errors" in first.err
+    emu.clear_faults()
+    again = await legnext("batch", "run", str(batch), "--store", store, env=cli_env(tmp_path, emu))
+    assert again.status == ExitCode.OK, again.err
+    assert created_by_prompt(emu) == {"line 0": [made]}

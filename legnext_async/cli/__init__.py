@@ -179,15 +179,20 @@ async def _run(args: argparse.Namespace, config: Config, terminal: Terminal) -> 
     return await run_command(args, config, terminal)
 
 
-def _check_only(path: str, err: TextIO) -> int:
+def _check_only(path: str, out: TextIO, err: TextIO) -> int:
+    """``legnext batch check``: each invalid line on stderr; piped, a file with invalid
+    lines is also one JSON document on stdout, as every refusal is."""
     from pathlib import Path  # noqa: PLC0415
 
-    from ._batch import read_batch  # noqa: PLC0415
+    from ._batch import invalid_document, read_batch  # noqa: PLC0415
 
     lines, errors = read_batch(Path(path))
     for error in errors:
         err.write(f"{path}: {error}\n")
-    err.write(f"{path}: {len(lines)} valid lines, {len(errors)} invalid\n")
+    message = f"{len(lines)} valid lines, {len(errors)} invalid"
+    err.write(f"{path}: {message}\n")
+    if errors and not out.isatty():
+        emit(out, invalid_document(Path(path), errors, message))
     return ExitCode.USAGE if errors else ExitCode.OK
 
 
@@ -248,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     try:
         if args.command == "batch" and args.batch_command == "check":
-            return _check_only(args.file, err)
+            return _check_only(args.file, out, err)
     except LegnextError as exc:
         err.write(f"legnext: error: {exc}\n")
         return exit_code_for(exc)

@@ -37,7 +37,7 @@ from ._output import emit, task_document
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from legnext_async._catalog import Route
     from legnext_async._client import LegnextClient
@@ -81,6 +81,20 @@ class LineError:
         return (
             f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
+
+
+def invalid_document(path: Path, errors: Sequence[LineError], message: str) -> dict[str, Any]:
+    """The JSON document of a batch file refused for its invalid lines: shaped as every
+    other error, with each line's number, field and reason."""
+    return {
+        "error": "ValidationError",
+        "message": f"{path}: {message}",
+        "exit_code": int(ExitCode.USAGE),
+        "invalid": [
+            {"line": error.number, "field": error.field, "message": error.message}
+            for error in errors
+        ],
+    }
 
 
 def batch_key(file_name: str, request: Mapping[str, Any], occurrence: int) -> str:
@@ -164,6 +178,8 @@ class _Run:
     downloads: set[asyncio.Task[None]] = attrs.field(factory=set)
     #: The exit codes of the refusals met (the spending limit or balance, a 403).
     refusals: set[ExitCode] = attrs.field(factory=set)
+    #: The exit codes of the errors met (a network problem, any other).
+    errors: set[ExitCode] = attrs.field(factory=set)
 
     def record(self, document: Mapping[str, Any]) -> None:
         """Write a line's outcome to the results file (and stdout, as JSON)."""
@@ -181,14 +197,20 @@ class _Run:
 
         try:
             async for item in client.as_completed(submissions, on_submitted=submitted):
-                self._ended(client, item.position, item.outcome)
+                handle, outcome = item
+                self._ended(client, item.position, outcome, handle.job_id if handle else None)
             if self.downloads:
                 await asyncio.gather(*self.downloads)
         finally:
             for task in self.downloads:
                 task.cancel()
 
-    def _ended(self, client: LegnextClient, position: int, outcome: object) -> None:
+    def _ended(
+        self, client: LegnextClient, position: int, outcome: object, job_id: str | None
+    ) -> None:
+        """Count and record how line ``position`` ended; ``job_id``: the job its submission
+        made, if it made one (a refusal after that, of a status read, is an error: the job
+        exists and is paid for)."""
         self.ended.add(position)
         line = self.lines[position]
         stats = self.stats
@@ -212,17 +234,26 @@ class _Run:
             stats.unknown += 1
             self.unknown.append((line, outcome.key or line.key))
             self.record(_line_document(line, "unknown", None, (), str(outcome)))
-        elif isinstance(outcome, _REFUSALS):
+        elif isinstance(outcome, _REFUSALS) and job_id is None:
             # The service (or the limit) said no before any job was made: nothing is owed,
             # and a run after the account changes sends the line anew.
             stats.refused += 1
             self.refusals.add(exit_code_for(outcome))
             self.record(_line_document(line, "refused", None, (), str(outcome)))
-        else:
-            assert isinstance(outcome, LegnextError)
+        elif isinstance(outcome, TaskTimeoutError):
             stats.failed += 1
-            state = "timeout" if isinstance(outcome, TaskTimeoutError) else "error"
-            self.record(_line_document(line, state, None, (), str(outcome)))
+            self.record(_line_document(line, "timeout", None, (), str(outcome)))
+        else:
+            # Never a job's own failure: the network, the service or the client. A submission
+            # that may have made a job is an unknown outcome (above), so a run again sends
+            # only what provably made none, and waits again for what did.
+            assert isinstance(outcome, LegnextError)
+            stats.errors += 1
+            self.errors.add(exit_code_for(outcome))
+            document = _line_document(line, "error", None, (), str(outcome))
+            if job_id is not None:
+                document["job_id"] = job_id  # made, and recorded: a run again waits for it
+            self.record(document)
 
     async def unknown_from_store(self, config: Config) -> None:
         """After a Ctrl-C: the lines that did not end but whose request went (its answer
@@ -245,7 +276,8 @@ class _Run:
         try:
             files = await client.download(task, out)
         except LegnextError as exc:
-            self.stats.failed += 1
+            self.stats.errors += 1
+            self.errors.add(exit_code_for(exc))
             self.record(_line_document(line, "download_failed", task, (), str(exc)))
             return
         self.stats.completed += 1
@@ -264,11 +296,17 @@ def _bar(stats: BatchStats, width: int = 24) -> str:
     return "[" + "#" * done + "." * (width - done) + "] " + stats.line()
 
 
-def _exit_code(stats: BatchStats, skipped: int, refusals: set[ExitCode]) -> ExitCode:
+def _exit_code(
+    stats: BatchStats, skipped: int, refusals: set[ExitCode], errors: set[ExitCode]
+) -> ExitCode:
     if stats.unknown:
         return ExitCode.UNKNOWN_OUTCOME
     if stats.failed or skipped:
         return ExitCode.FAILED
+    if stats.errors:
+        # One kind of error (the network's, most often): its code; a run again, once that
+        # is mended, takes the lines up.
+        return next(iter(errors)) if len(errors) == 1 else ExitCode.ERROR
     if stats.refused:
         # The spending limit or balance first: more money lets those lines run.
         return ExitCode.SPENDING if ExitCode.SPENDING in refusals else ExitCode.AUTH
@@ -293,6 +331,11 @@ def _summary(
             f"  once you know a job does not exist (or want it anyway): legnext jobs --store"
             f" {store} --forget KEY, then run the batch again to send it"
         )
+    if stats.errors and not interrupted:
+        lines.append(
+            f"{stats.errors} lines ended in an error (listed in the results file): run the"
+            " same command again to take them up; nothing is sent or paid twice"
+        )
     if interrupted:
         lines.append(
             f"interrupted: {stats.finished} of {stats.total} lines ended. Jobs already"
@@ -312,9 +355,10 @@ async def run_batch(args: argparse.Namespace, config: Config, terminal: Terminal
     if errors and not args.skip_invalid:
         for error in errors:
             terminal.say(f"{path}: {error}")
-        terminal.say(
-            f"{len(errors)} invalid lines; nothing was sent (--skip-invalid sends the rest)"
-        )
+        message = f"{len(errors)} invalid lines; nothing was sent (--skip-invalid sends the rest)"
+        terminal.say(message)
+        if terminal.json:
+            emit(terminal.out, invalid_document(path, errors, message))
         return ExitCode.USAGE
     results_path = (
         Path(args.results) if args.results else path.with_name(path.stem + ".results.jsonl")
@@ -333,7 +377,9 @@ async def run_batch(args: argparse.Namespace, config: Config, terminal: Terminal
         else:
             terminal.out.write(text + "\n")
     terminal.out.flush()
-    return ExitCode.INTERRUPTED if interrupted else _exit_code(stats, len(errors), run.refusals)
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    return _exit_code(stats, len(errors), run.refusals, run.errors)
 
 
 async def _execute(run: _Run, config: Config, terminal: Terminal, every: float) -> bool:

@@ -104,6 +104,9 @@ class BatchStats:
     failed: int = 0
     unknown: int = 0
     refused: int = 0
+    #: Lines that ended in an error of the client, the network or the service (no job, or
+    #: one whose wait or download failed): a run again takes them up.
+    errors: int = 0
     #: Lines that ended in this run after waiting (not answered at once from the store).
     waited: int = 0
     points: int = 0
@@ -111,7 +114,7 @@ class BatchStats:
     @property
     def finished(self) -> int:
         """Lines ended, whichever way."""
-        return self.completed + self.failed + self.unknown + self.refused
+        return self.completed + self.failed + self.unknown + self.refused + self.errors
 
     def rate(self, now: float | None = None) -> float | None:
         """Lines ended per minute in this run (``None`` until one has)."""
@@ -140,6 +143,8 @@ class BatchStats:
         ]
         if self.refused:
             parts.append(f"{self.refused} refused")
+        if self.errors:
+            parts.append(f"{self.errors} errors")
         parts.append(f"{rate:.1f}/min" if rate is not None else "rate –")
         parts.append(f"~{duration(left)} left" if left is not None else "time left –")
         parts.append(f"{self.points} points")
