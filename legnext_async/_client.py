@@ -1348,6 +1348,7 @@ class LegnextClient(Endpoints):
                     expects_callback=expects_callback,
                 )
             job.record = record
+            job.lost_said = record.state is RecordState.LOST
             keeper.live[record.key] = job
             if desk is not None and token is not None:
                 desk.adopt(token, job)
@@ -1389,11 +1390,7 @@ class LegnextClient(Endpoints):
             return
         task = job.task
         assert task is not None
-        if (
-            previous is None
-            and record.state is state_of(task)
-            and RawJSON.came_as(task.raw, record.task_body or b"")
-        ):
+        if previous is None and RawJSON.came_as(task.raw, record.task_body or b""):
             return  # a restored job's recorded snapshot: nothing new to write
         record = job.record = record.with_task(task, state_of(task))
         keeper.write(record)
@@ -1408,6 +1405,17 @@ class LegnextClient(Endpoints):
         if record is None or keeper is None or record.state is RecordState.LOST:
             return
         job.record = record = attrs.evolve(record, state=RecordState.LOST, updated_at=time.time())
+        keeper.write(record)
+
+    def _job_found(self, job: Job) -> None:
+        """The engine's news that a job held lost was read (or delivered) again: its record
+        takes the job's state again, and ``resume()`` picks it up."""
+        record = job.record
+        keeper = self._keeper
+        task = job.task
+        if record is None or keeper is None or task is None or record.state is not RecordState.LOST:
+            return
+        job.record = record = record.with_task(task, state_of(task))
         keeper.write(record)
 
     @staticmethod
@@ -1607,6 +1615,9 @@ class _EngineServices:
 
     def job_lost(self, job: Job) -> None:
         self._client._job_lost(job)
+
+    def job_found(self, job: Job) -> None:
+        self._client._job_found(job)
 
     @property
     def retry(self) -> RetryPolicy:

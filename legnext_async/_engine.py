@@ -119,6 +119,10 @@ class JobServices(Protocol):
         """The service answered 404 for ``job``, which was pending or running: it is gone
         (past its retention window). Called synchronously, once per such answer."""
 
+    def job_found(self, job: Job) -> None:
+        """The service gave a snapshot of ``job`` (``job.task``) after it was held lost
+        (``job.lost_said``, cleared before the call)."""
+
 
 class Phase(enum.Enum):
     """Where a job is."""
@@ -345,6 +349,7 @@ class Job:
         "holder",
         "job_id",
         "keeps_slot",
+        "lost_said",
         "phase",
         "policy",
         "record",
@@ -391,6 +396,10 @@ class Job:
         self.changed: asyncio.Future[None] | None = None
         #: The job's record in the client's store, if it has one (the client keeps it).
         self.record: JobRecord | None = None
+        #: Whether the client holds the job as lost (told so by ``job_lost``, or restored
+        #: from a record that says so): the next snapshot the service gives tells it the
+        #: job was found, even one with the very bytes seen before.
+        self.lost_said = False
         #: Makes the snapshot of a restored job, not decoded yet (see ``snapshot``).
         self.stored: Callable[[], Task | None] | None = None
         #: Whether the service will post the job to the client's webhook receiver: then
@@ -437,14 +446,19 @@ class Job:
                 if polled and watch is not None:
                     watch.state.errors = 0
                     self._take(task, watch, hint)
+                    if self.lost_said:
+                        self._found()
                     return self._next_read(watch, _Outcome(self.task, None))
                 self._take(task)
+                if self.lost_said:
+                    self._found()
                 if self.phase is Phase.COMPLETED or self.phase is Phase.FAILED:
                     self._end_watch(_Outcome(self.task, None))
                 return None
             case ReadFailed(error, polled):
                 if isinstance(error, NotFoundError) and self.phase not in _SLOTLESS:
                     self.phase = Phase.LOST
+                    self.lost_said = True
                     self.engine.services.job_lost(self)
                 watch = self.watch
                 if polled and watch is not None:
@@ -465,6 +479,8 @@ class Job:
                     # is old news, not a step back.
                     return None
                 self._take(task)
+                if self.lost_said:
+                    self._found()
                 if self.phase is Phase.COMPLETED or self.phase is Phase.FAILED:
                     self._end_watch(_Outcome(self.task, None))
                 return None
@@ -522,6 +538,13 @@ class Job:
                 assert_never(event)
 
     # --- what the decisions are made of ---------------------------------------------------
+
+    def _found(self) -> None:
+        """The service gave a snapshot of a job held lost: it is not (a 404 in passing)."""
+        self.lost_said = False
+        if self.task is not None and self.phase is Phase.LOST:
+            self.phase = phase_of(self.task)
+        self.engine.services.job_found(self)
 
     def _take(self, task: Task, watch: Watch | None = None, hint: ServerHint = NO_HINT) -> None:
         """Keep ``task`` as the latest snapshot; wake followers on a change; learn from a

@@ -538,6 +538,72 @@ async def test_a_job_past_its_retention_is_recorded_lost_and_not_resumed_again(
     assert len(posts(emulator)) == 1
 
 
+PENDING_BODY = b'{"job_id": "job-1", "task_type": "inpaint", "status": "pending"}'
+
+
+def once_lost_app(misses: int) -> web.Application:
+    """A service whose inpaint makes ``job-1`` and whose first ``misses`` reads of it
+    answer 404; later reads give the very bytes the submission's answer gave."""
+    reads = 0
+
+    async def create(request: web.Request) -> web.Response:
+        return web.Response(body=PENDING_BODY, content_type="application/json")
+
+    async def read(request: web.Request) -> web.Response:
+        nonlocal reads
+        reads += 1
+        if reads <= misses:
+            return web.json_response({"code": 404, "message": "job not found"}, status=404)
+        return web.Response(body=PENDING_BODY, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/api/v1/inpaint", create)
+    app.router.add_get("/api/v1/job/{job_id}", read)
+    return app
+
+
+async def test_a_job_found_again_after_a_404_is_no_longer_recorded_lost(db: str) -> None:
+    """A 404 in passing records the job lost; the next read that finds it, with the very
+    bytes seen before, records it pending again, and a later resume() picks it up."""
+    async with serving(once_lost_app(misses=1)) as base_url:
+        async with LegnextClient(
+            api_key=API_KEY, base_url=base_url, store=db, poll=fast_poll(), retry=FAST_RETRY
+        ) as client:
+            handle = await client.inpaint("parent-1", 0, mask=MASK, key="k1")
+            with pytest.raises(NotFoundError):
+                await handle.refresh()
+            assert [r.key for r in await client.records(RecordState.LOST)] == ["k1"]
+            await handle.refresh()
+            assert [r.key for r in await client.records(RecordState.PENDING)] == ["k1"]
+        async with LegnextClient(api_key=API_KEY, base_url=base_url, store=db) as later:
+            assert [h.job_id for h in await later.resume()] == ["job-1"]
+
+
+async def test_a_lost_records_key_used_again_stays_lost_until_a_read_answers(db: str) -> None:
+    """Using the key of a lost record again gives its handle without sending anything, and
+    the record stays lost while no read has found the job (the service out of reach)."""
+    async with (
+        serving(once_lost_app(misses=1)) as base_url,
+        LegnextClient(
+            api_key=API_KEY, base_url=base_url, store=db, poll=fast_poll(), retry=FAST_RETRY
+        ) as client,
+    ):
+        handle = await client.inpaint("parent-1", 0, mask=MASK, key="k1")
+        with pytest.raises(NotFoundError):
+            await handle.refresh()
+    async with LegnextClient(api_key=API_KEY, base_url="http://127.0.0.1:9/api", store=db) as away:
+        again = await away.inpaint("parent-1", 0, mask=MASK, key="k1")
+        assert again.job_id == "job-1"
+        last = again.last_task  # the recorded snapshot, taken in: news of nothing
+        assert last is not None
+        assert last.status.value == "pending"
+        assert [r.key for r in await away.records(RecordState.LOST)] == ["k1"]
+    async with SQLiteJobStore(db) as store:
+        record = await store.get("k1")
+    assert record is not None
+    assert record.state is RecordState.LOST
+
+
 async def test_resume_needs_a_store(client: LegnextClient) -> None:
     """``resume`` and ``forget`` on a client without a store say how to get one."""
     with pytest.raises(LegnextError, match="store="):
