@@ -63,6 +63,8 @@ logger = logging.getLogger("legnext_async")
 _PART_NAME: Final = re.compile(
     r"\.[A-Za-z0-9_-]{1,128}_[0-9]{1,4}\.[a-z0-9]{1,5}\.[0-9a-f]{8}\.part"
 )
+#: Folders this process has rid of the temporary files of killed downloads (:func:`_sweep`).
+_SWEPT: Final[set[str]] = set()
 #: Tries at making a temporary file that no sweep removed before it was held (a sweep
 #: removes only files nobody holds; one made and not yet held may be taken for one).
 _PART_TRIES: Final = 3
@@ -299,8 +301,6 @@ class Downloader:
         self._now = now
         self.fsync = fsync
         self._spare: list[bytearray] = []  # write buffers, reused (only on the event loop)
-        #: Folders already rid of temporary files that killed downloads left.
-        self._swept: set[str] = set()
 
     async def download(
         self,
@@ -339,10 +339,10 @@ class Downloader:
         for file in todo:
             self._check_url(file.url, file)
         where = os.fspath(folder)
-        if where not in self._swept:
-            # Once per folder: what a process killed mid-download left is found at the next
-            # start; a download of this process removes its own on the way out.
-            self._swept.add(where)
+        if where not in _SWEPT:
+            # Once per folder and process: what a process killed mid-download left is found
+            # at the next start; a download of this process removes its own on the way out.
+            _SWEPT.add(where)
             removed = await asyncio.to_thread(_sweep, where)
             if removed:
                 logger.info(
@@ -848,11 +848,13 @@ class _PartFile:
         self.write(data)
         if self.fsync:
             os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = -1
         assert self.path is not None  # made by the write above
+        # Renamed while still held (closing lets the lock go): a sweep in another process
+        # never takes a whole file for a killed download's.
         os.replace(self.path, final)
         self.committed = True
+        os.close(self.fd)
+        self.fd = -1
 
     def discard(self) -> None:
         """Close and remove the temporary file (unless it was renamed into place)."""

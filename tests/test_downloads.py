@@ -627,6 +627,46 @@ async def test_a_live_download_in_another_process_keeps_its_temporary_file(
     assert parts(tmp_path) == []
 
 
+#: A child process that sweeps a folder (argv) for killed downloads' temporary files, as
+#: fast as it can, until it is terminated.
+SWEEPER = """
+import sys
+from legnext_async._download import _sweep
+
+print("sweeping", flush=True)
+while True:
+    _sweep(sys.argv[1])
+"""
+
+
+async def test_a_sweep_in_another_process_never_takes_a_download_in_progress(
+    tmp_path: Path,
+) -> None:
+    """While another process sweeps the folder without pause, 400 files downloaded into it
+    are all saved whole: a temporary file is held from its making to its rename."""
+    sweeper = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SWEEPER, str(tmp_path), stdout=asyncio.subprocess.PIPE
+    )
+    assert sweeper.stdout is not None
+    assert await sweeper.stdout.readline() == b"sweeping\n"
+    body = PNG + bytes(64 * 1024)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, content_type="image/png")
+
+    try:
+        async with file_host(answer) as host, LegnextClient(api_key=API_KEY) as client:
+            urls = [f"{host.base_url}/{n}.png" for n in range(4)]
+            for n in range(100):
+                paths = await client.download(task_with(urls, job_id=f"job{n}"), tmp_path)
+                assert [p.read_bytes() == body for p in paths] == [True] * 4
+    finally:
+        sweeper.terminate()
+        await sweeper.wait()
+    assert parts(tmp_path) == []
+    assert len(os.listdir(tmp_path)) == 400
+
+
 # --- what is checked ---------------------------------------------------------------------
 
 
