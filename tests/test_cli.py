@@ -268,17 +268,22 @@ async def test_a_key_conflict_names_the_command_that_frees_the_key(
     emu: Emulator, parent: str, tmp_path: Path
 ) -> None:
     """The same ``--key`` for other arguments exits 2 and says how to free the key with
-    ``legnext jobs --forget``, not with a Python call; nothing is sent."""
+    ``legnext jobs --forget``, not with a Python call; nothing is sent. The command said
+    works as printed, even for a key that begins with "-"."""
     store = tmp_path / "my jobs.db"
     env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(store))
-    made = await legnext("reroll", parent, "--key", "k1", "--no-wait", env=env)
+    made = await legnext("reroll", parent, "--key=-k1", "--no-wait", env=env)
     assert made.status == 0, made.err
-    done = await legnext("variation", parent, "--image", "1", "--key", "k1", env=env)
+    done = await legnext("variation", parent, "--image", "1", "--key=-k1", env=env)
     assert done.status == ExitCode.USAGE
     assert json.loads(done.out)["error"] == "IdempotencyConflictError"
-    assert f"legnext jobs --store '{store}' --forget k1 first" in done.err
+    command = f"legnext jobs --store '{store}' --forget=-k1"
+    assert f"{command} first" in done.err
     assert "client.forget" not in done.text
     assert len(posts(emu)) == 1
+    freed = await legnext(*shlex.split(command)[1:], env=env)
+    assert freed.status == 0, freed.err
+    assert "forgot key '-k1'" in freed.err
 
 
 async def test_a_key_of_unknown_outcome_names_the_command_that_settles_it(
@@ -293,7 +298,7 @@ async def test_a_key_of_unknown_outcome_names_the_command_that_settles_it(
     assert lost.status == ExitCode.UNKNOWN_OUTCOME, lost.err
     again = await legnext("reroll", parent, "--key", "k1", env=env)
     assert again.status == ExitCode.UNKNOWN_OUTCOME
-    assert f"settle it: legnext jobs --store {store} --forget k1" in again.err
+    assert f"settle it: legnext jobs --store {store} --forget=k1" in again.err
     assert "client.forget" not in again.text
     assert len(posts(emu)) == 1
 

@@ -180,7 +180,8 @@ async def _finish(
 
 def forget_command(store: str, key: str) -> str:
     """The command that settles ``key`` in the job store ``store``, quoted for a shell."""
-    return f"legnext jobs --store {shlex.quote(store)} --forget {shlex.quote(key)}"
+    # ``--forget=KEY``: a key may begin with "-", which the parser would take for an option.
+    return f"legnext jobs --store {shlex.quote(store)} --forget={shlex.quote(key)}"
 
 
 async def _submit_keyed(
