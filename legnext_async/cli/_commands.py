@@ -245,11 +245,17 @@ async def run_job(route: Route, args: argparse.Namespace, config: Config, t: Ter
         elif not args.no_wait and not t.err.isatty():
             # At once, on stderr (a log, a pipe, cron's mail): a wait cut short (Ctrl-C, a
             # kill) must not take the id of a paid job with it. A terminal's display shows it.
-            t.say(f"legnext: submitted job {handle.job_id} (if cut short: legnext wait ID)")
+            t.say(
+                f"legnext: submitted job {handle.job_id}"
+                f" (if cut short: legnext wait {handle.job_id})"
+            )
         extra = {"already_submitted": already}
         if args.no_wait:
             if t.json:
-                emit(t.out, {"job_id": handle.job_id, "status": "submitted", **extra})
+                # The job as the submission's answer (or the store) last showed it.
+                made = handle.last_task
+                document = task_document(made) if made is not None else {"job_id": handle.job_id}
+                emit(t.out, {**document, **extra})
             else:
                 t.out.write(handle.job_id + "\n")
             return 0
