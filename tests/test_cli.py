@@ -200,7 +200,8 @@ async def test_download_command_saves_a_jobs_files(
 async def test_jobs_lists_shows_and_forgets_what_a_store_holds(
     emu: Emulator, parent: str, tmp_path: Path
 ) -> None:
-    """``jobs`` lists a store's records, shows one by its key, and forgets one."""
+    """``jobs`` lists a store's records, shows one by its key, and forgets one: a key
+    whose job exists only with ``--force`` (the next run would pay for it again)."""
     env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
     made = await legnext("pan", parent, "--image", "0", "--direction", "up", "--scale", "1.5",
                          "--key", "pan-1", env=env)  # fmt: skip
@@ -210,7 +211,13 @@ async def test_jobs_lists_shows_and_forgets_what_a_store_holds(
     assert (record["key"], record["state"], record["endpoint"]) == ("pan-1", "completed", "pan")
     shown = await legnext("jobs", "pan-1", env=env)
     assert json.loads(shown.out)["job_id"] == json.loads(made.out)["job_id"]
-    forgot = await legnext("jobs", "--forget", "pan-1", env=env)
+    kept = await legnext("jobs", "--forget", "pan-1", env=env)
+    assert kept.status == ExitCode.USAGE
+    assert "holds job" in kept.err
+    assert "--force" in kept.err
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        assert [r.state.value for r in await store.records()] == ["completed"]
+    forgot = await legnext("jobs", "--forget", "pan-1", "--force", env=env)
     assert forgot.status == 0, forgot.err
     async with SQLiteJobStore(tmp_path / "jobs.db") as store:
         assert [r.state.value for r in await store.records()] == ["forgotten"]
@@ -277,7 +284,7 @@ async def test_a_key_conflict_names_the_command_that_frees_the_key(
     done = await legnext("variation", parent, "--image", "1", "--key=-k1", env=env)
     assert done.status == ExitCode.USAGE
     assert json.loads(done.out)["error"] == "IdempotencyConflictError"
-    command = f"legnext jobs --store '{store}' --forget=-k1"
+    command = f"legnext jobs --store '{store}' --forget=-k1 --force"
     assert f"{command} first" in done.err
     assert "client.forget" not in done.text
     assert len(posts(emu)) == 1

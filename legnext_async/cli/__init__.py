@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only records in this state (repeatable)",
     )
     jobs.add_argument("--forget", metavar="KEY", help="settle an unknown outcome: free its key")
+    jobs.add_argument(
+        "--force",
+        action="store_true",
+        help="with --forget: free a key whose job exists (the next run pays for it again)",
+    )
     batch = commands.add_parser("batch", help="run a file of requests")
     batch_commands = batch.add_subparsers(dest="batch_command", required=True, metavar="ACTION")
     run = batch_commands.add_parser(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import attrs
 
@@ -178,10 +178,12 @@ async def _finish(
     return 0
 
 
-def forget_command(store: str, key: str) -> str:
-    """The command that settles ``key`` in the job store ``store``, quoted for a shell."""
+def forget_command(store: str, key: str, *, force: bool = False) -> str:
+    """The command that settles ``key`` in the job store ``store``, quoted for a shell;
+    ``force`` for a key whose job exists."""
     # ``--forget=KEY``: a key may begin with "-", which the parser would take for an option.
-    return f"legnext jobs --store {shlex.quote(store)} --forget={shlex.quote(key)}"
+    command = f"legnext jobs --store {shlex.quote(store)} --forget={shlex.quote(key)}"
+    return command + " --force" if force else command
 
 
 async def _submit_keyed(
@@ -203,7 +205,8 @@ async def _submit_keyed(
     try:
         handle = await submit(client, route, values, key)
     except IdempotencyConflictError as exc:
-        settle = forget_command(store, exc.key)
+        force = before is not None and before.state not in _FREE_TO_FORGET
+        settle = forget_command(store, exc.key, force=force)
         raise IdempotencyConflictError(exc.key, exc.endpoint, settle=settle) from None
     except SubmissionOutcomeUnknownError as exc:
         if before is None or not before.state.outcome_unknown:
@@ -310,12 +313,28 @@ def _store_path(config: Config) -> Path:
     return path
 
 
-async def _forget(store: SQLiteJobStore, key: str, t: Terminal) -> int:
+#: What ``jobs --forget`` frees without ``--force``: keys whose job nobody can tell exists
+#: (an unknown outcome), or that the service no longer knows.
+_FREE_TO_FORGET: Final = frozenset(
+    {RecordState.SUBMITTING, RecordState.UNKNOWN, RecordState.LOST, RecordState.FORGOTTEN}
+)
+
+
+async def _forget(store: SQLiteJobStore, key: str, t: Terminal, *, force: bool) -> int:
     """Settle ``key`` (as ``client.forget`` does); a key not held is nothing to forget.
 
     Exits 0 either way, as ``client.forget`` returns either way: what was asked for (the
-    key free to be sent anew) holds, so a script may settle a key twice.
+    key free to be sent anew) holds, so a script may settle a key twice. A key whose job
+    exists (pending, running or finished) is freed only with ``force``: the next run would
+    pay for the job again.
     """
+    held = await store.get(key)
+    if held is not None and held.state not in _FREE_TO_FORGET and not force:
+        raise ValidationError(
+            "--forget",
+            f"key {key!r} holds job {held.job_id} ({held.state.value}): forgetting it lets"
+            " the next run send it, and pay for it, again; add --force to forget it anyway",
+        )
     record = await store.forget(key)
     was = record.state if record is not None else None
     if was is None:
@@ -340,7 +359,7 @@ async def run_jobs(args: argparse.Namespace, config: Config, t: Terminal) -> int
     """List a job store's records, show one (by key or job id), or forget one."""
     async with SQLiteJobStore(_store_path(config)) as store:
         if args.forget is not None:
-            return await _forget(store, args.forget, t)
+            return await _forget(store, args.forget, t, force=args.force)
         if args.which is not None:
             record = await store.get(args.which) or await store.find(args.which)
             if record is None:
