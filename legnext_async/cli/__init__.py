@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # "--port" as an option of legnext's).
         from legnext_async.emulator.__main__ import main as serve  # noqa: PLC0415
 
-        return serve(argv[1:])
+        return serve(argv[1:], prog="legnext emulator")
     try:
         args = build_parser().parse_args(argv)
     except _UsageError as refusal:

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m legnext_async.emulator",
+        prog=prog,
         description="Serve a local emulator of the Legnext API.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -111,14 +111,22 @@ async def _serve(args: argparse.Namespace) -> None:
             loop.remove_signal_handler(signum)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit status."""
-    args = _parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None, *, prog: str = "python -m legnext_async.emulator"
+) -> int:
+    """Run the CLI (called ``prog`` in its help and errors); the process exit status: 2
+    when it cannot listen where asked (the port taken, the address not this machine's)."""
+    args = _parser(prog).parse_args(argv)
     try:
         asyncio.run(_serve(args))
-    except OSError as exc:  # e.g. the port is taken
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            f"{prog}: error: cannot listen on {args.host}:{args.port}: {reason}"
+            " (--port 0 picks a free port)",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

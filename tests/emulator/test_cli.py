@@ -108,3 +108,24 @@ async def test_cli_signs_callbacks_with_the_secret_it_is_given() -> None:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_a_port_already_taken_is_said_with_what_to_do() -> None:
+    """On a port another server holds, the CLI exits 2 and says the address, the reason and
+    that ``--port 0`` picks a free port, without a traceback."""
+    async with serving(web.Application()) as taken:
+        port = taken.split(":")[2].split("/")[0]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "legnext_async", "emulator", "--port", port,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    said = stderr.decode()
+    assert process.returncode == 2
+    assert f"legnext emulator: error: cannot listen on 127.0.0.1:{port}:" in said
+    assert "--port 0 picks a free port" in said
+    assert "Traceback" not in said
