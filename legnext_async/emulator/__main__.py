@@ -42,6 +42,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--error-shape", choices=["envelope", "flat", "nested"], default="envelope")
     parser.add_argument("--whitelisted", action="store_true", help="allow edit and upload-paint")
     parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--request-log",
+        metavar="FILE",
+        help="append one JSON line per request received to FILE (method, path, status, job"
+        " id, body; never the key), to see what was sent and which jobs were made",
+    )
     callbacks = parser.add_argument_group("callbacks (posted to a job's callback URL)")
     callbacks.add_argument(
         "--callback-secret", help="sign each delivery with this webhook secret (default: unsigned)"
@@ -97,6 +103,7 @@ async def _serve(args: argparse.Namespace) -> None:
         callback_loss=args.callback_loss,
         callback_duplicates=args.callback_duplicates,
         callback_intermediate=args.callback_intermediate,
+        request_log_file=args.request_log,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import warnings
 from collections.abc import Callable, Collection, Mapping
@@ -95,6 +96,10 @@ class Emulator:
     - ``request_log_body_bytes``: how much of each request body a record keeps (see
       :class:`RequestRecord`); bodies themselves are refused with 413 past 32 MiB, as
       soon as they are known to be bigger (at once if ``Content-Length`` says so).
+    - ``request_log_file``: a file each request is also appended to while the emulator
+      serves, one JSON line each (``at``, ``method``, ``path``, ``status``, ``job_id``,
+      ``fault``, ``body_size``, and ``body`` when kept whole): what another process (a
+      shell) can read of ``requests``. The API key is never written.
 
     A nonsensical option raises ``ValueError``.
     """
@@ -136,6 +141,7 @@ class Emulator:
         callback_intermediate: bool = False,
         request_log_limit: int | None = DEFAULT_REQUEST_LOG_LIMIT,
         request_log_body_bytes: int = LOGGED_BODY_BYTES,
+        request_log_file: str | os.PathLike[str] | None = None,
     ) -> None:
         options = Options(
             host=host,
@@ -176,7 +182,11 @@ class Emulator:
                 jitter=callback_jitter,
                 intermediate=callback_intermediate,
             ),
-            log=LogOptions(limit=request_log_limit, body_bytes=request_log_body_bytes),
+            log=LogOptions(
+                limit=request_log_limit,
+                body_bytes=request_log_body_bytes,
+                file=os.fspath(request_log_file) if request_log_file is not None else None,
+            ),
         )
         self._options = options
         self._clock = clock = VirtualClock(time_scale)
@@ -241,12 +251,14 @@ class Emulator:
         if self._runner is not None:
             raise RuntimeError("the emulator is already started")
         runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=2.0)
+        self._log.open_file()
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._options.host, self._options.port)
             await site.start()
         except BaseException:
             await runner.cleanup()
+            self._log.close_file()
             raise
         host, port = runner.addresses[0][:2]
         host = f"[{host}]" if ":" in host else host
@@ -258,6 +270,7 @@ class Emulator:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        self._log.close_file()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -199,6 +199,8 @@ class LogOptions:
         validator=_at_least(0),
         metadata={"keyword": "request_log_body_bytes"},
     )
+    #: A file each record is also appended to as it is made, one JSON line each.
+    file: str | None = attrs.field(default=None, metadata={"keyword": "request_log_file"})
 
 
 @attrs.frozen

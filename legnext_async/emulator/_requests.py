@@ -12,7 +12,7 @@ import email.parser
 import email.policy
 import json
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import attrs
 from aiohttp import web
@@ -74,6 +74,19 @@ class RequestLog:
         self._records: deque[RequestRecord] = deque(maxlen=options.limit)
         self._keep = options.body_bytes
         self._clock = clock
+        #: Where records are appended as they are made (``LogOptions.file``), once open.
+        self._file_path = options.file
+        self._file: TextIO | None = None
+
+    def open_file(self) -> None:
+        """Open the file records are appended to (if one was asked for)."""
+        if self._file_path is not None and self._file is None:
+            self._file = open(self._file_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    def close_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     @property
     def records(self) -> list[RequestRecord]:
@@ -139,20 +152,35 @@ class RequestLog:
         prefix, size = request.get(_RAW_KEY, (b"", request.content_length or 0))
         # aiohttp may hold the request object until the connection's next request.
         body = request.pop(_BODY_KEY, None)
-        self._records.append(
-            RequestRecord(
-                method=request.method,
-                path=request.path,
-                status=status,
-                body=body if size <= self._keep else None,
-                job_id=request.get(_JOB_KEY),
-                fault=fault,
-                at=self._clock.now(),
-                body_size=size,
-                body_prefix=prefix,
-                body_truncated=size > len(prefix),
-            )
+        record = RequestRecord(
+            method=request.method,
+            path=request.path,
+            status=status,
+            body=body if size <= self._keep else None,
+            job_id=request.get(_JOB_KEY),
+            fault=fault,
+            at=self._clock.now(),
+            body_size=size,
+            body_prefix=prefix,
+            body_truncated=size > len(prefix),
         )
+        self._records.append(record)
+        if self._file is not None:
+            self._file.write(json.dumps(_line_of(record), default=str) + "\n")
+
+
+def _line_of(record: RequestRecord) -> dict[str, object]:
+    """What the request log's file says of a record (the body only if kept whole)."""
+    return {
+        "at": record.at,
+        "method": record.method,
+        "path": record.path,
+        "status": record.status,
+        "job_id": record.job_id,
+        "fault": record.fault,
+        "body_size": record.body_size,
+        "body": record.body,
+    }
 
 
 def form_fields(content_type: str, raw: bytes | bytearray) -> dict[str, Any]:

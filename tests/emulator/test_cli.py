@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -129,3 +130,32 @@ async def test_a_port_already_taken_is_said_with_what_to_do() -> None:
     assert f"legnext emulator: error: cannot listen on 127.0.0.1:{port}:" in said
     assert "--port 0 picks a free port" in said
     assert "Traceback" not in said
+
+
+async def test_the_request_log_file_says_every_request_as_it_is_answered(tmp_path: Path) -> None:
+    """``--request-log FILE`` appends one JSON line per request while the emulator serves
+    (so a shell sees which jobs were made), and never writes the key."""
+    log = tmp_path / "requests.jsonl"
+    process = await start_cli("--request-log", str(log))
+    try:
+        assert process.stdout is not None
+        base = (await asyncio.wait_for(process.stdout.readline(), 20)).decode().strip()
+        async with aiohttp.ClientSession(headers={"x-api-key": "k"}) as session:
+            async with session.post(f"{base}/v1/diffusion", json={"text": "a cat"}) as answer:
+                made = (await answer.json())["job_id"]
+            async with session.get(f"{base}/v1/job/{made}") as answer:
+                assert answer.status == 200
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert [(r["method"], r["path"], r["status"]) for r in lines] == [
+        ("POST", "/api/v1/diffusion", 200),
+        ("GET", f"/api/v1/job/{made}", 200),
+    ]
+    assert lines[0]["job_id"] == made
+    assert lines[0]["body"] == {"text": "a cat"}
+    assert '"k"' not in log.read_text()
