@@ -849,12 +849,17 @@ class _PartFile:
         if self.fsync:
             os.fsync(self.fd)
         assert self.path is not None  # made by the write above
-        # Renamed while still held (closing lets the lock go): a sweep in another process
-        # never takes a whole file for a killed download's.
+        if sys.platform == "win32":
+            # Windows renames no open file (and sweeps nothing, so nothing to hold off).
+            os.close(self.fd)
+            self.fd = -1
+        # Elsewhere renamed while still held (closing lets the lock go): a sweep in another
+        # process never takes a whole file for a killed download's.
         os.replace(self.path, final)
         self.committed = True
-        os.close(self.fd)
-        self.fd = -1
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def discard(self) -> None:
         """Close and remove the temporary file (unless it was renamed into place)."""

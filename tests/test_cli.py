@@ -10,12 +10,13 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from legnext_async import SQLiteJobStore
+from legnext_async import JobRecord, RecordState, SQLiteJobStore
 from legnext_async._catalog import ROUTES
 from legnext_async.cli import ExitCode, build_parser, main
 from legnext_async.cli._config import load_config
@@ -322,6 +323,44 @@ async def test_forgetting_a_key_the_store_does_not_hold_is_nothing_to_forget(
     assert done.status == ExitCode.OK, done.err
     assert "nothing to forget: the store holds no record under key 'nope'" in done.err
     assert json.loads(done.out) == {"key": "nope", "forgotten": False, "state": None}
+
+
+async def test_a_claim_still_submitting_is_forgotten_only_with_force(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A key claimed by a submission that may still be sending it is not freed by
+    ``jobs --forget`` alone (the run sending it would pay a second time once the key is
+    sent anew); ``--force`` frees it."""
+    claim = JobRecord(
+        key="k1",
+        attempt="a1",
+        endpoint="diffusion",
+        request={"text": "a cat"},
+        state=RecordState.SUBMITTING,
+        created_at=time.time(),
+        updated_at=time.time(),
+    )
+    async with SQLiteJobStore(tmp_path / "jobs.db") as store:
+        await store.claim([claim])
+    env = cli_env(tmp_path, emu, LEGNEXT_STORE=str(tmp_path / "jobs.db"))
+    kept = await legnext("jobs", "--forget", "k1", env=env)
+    assert kept.status == ExitCode.USAGE
+    assert "may be sending it now" in kept.err
+    forced = await legnext("jobs", "--forget", "k1", "--force", env=env)
+    assert forced.status == ExitCode.OK, forced.err
+    assert json.loads(forced.out) == {"key": "k1", "forgotten": True, "state": "submitting"}
+
+
+async def test_batch_check_of_a_missing_file_is_one_json_document_when_piped(
+    tmp_path: Path,
+) -> None:
+    """``batch check`` of a file that does not exist, piped, exits 2 with one JSON
+    document on stdout, as every refusal is."""
+    done = await legnext("batch", "check", str(tmp_path / "nope.jsonl"), env=cli_env(tmp_path))
+    assert done.status == ExitCode.USAGE
+    document = json.loads(done.out)
+    assert document["exit_code"] == ExitCode.USAGE
+    assert "nope.jsonl" in document["message"]
 
 
 async def test_the_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:

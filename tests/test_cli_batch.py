@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
+import shlex
 import signal
 import sqlite3
 import sys
@@ -19,7 +21,7 @@ from legnext_async.cli import ExitCode
 from legnext_async.emulator import Emulator, Fault
 
 from .cli_run import CLI_SCALE, cli_env, legnext, legnext_on_terminal
-from .conftest import API_KEY
+from .conftest import API_KEY, eventually
 from .crash_driver import states
 
 if TYPE_CHECKING:
@@ -388,3 +390,61 @@ async def test_a_403_on_a_status_read_is_an_error_of_a_job_that_was_made(
     again = await legnext("batch", "run", str(batch), "--store", store, env=cli_env(tmp_path, emu))
     assert again.status == ExitCode.OK, again.err
     assert created_by_prompt(emu) == {"line 0": [made]}
+
+
+async def test_lines_whose_jobs_are_lost_are_named_with_the_command_that_frees_them(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A line whose job the service answers 404 for (past retention) is not told to run
+    again (that cannot help): the summary names it with the command that frees its key,
+    and that command, run as printed, frees it without --force."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    batch = write_lines(tmp_path / "b.jsonl", inpaints(parent, 1))
+    store = str(tmp_path / "b.db")
+    emu.add_fault(Fault.http_status("GET /api/v1/job/*", 404, times=None))
+    env = cli_env(tmp_path, emu)
+    done = await legnext("batch", "run", str(batch), "--store", store, env=env)
+    assert done.status == ExitCode.ERROR, done.err
+    assert "no longer known to the service" in done.err
+    assert "run the same command again to take them up" not in done.err
+    [command] = [line.split("  ", 2)[2] for line in done.err.splitlines() if "--forget=" in line]
+    freed = await legnext(*shlex.split(command)[1:], env=env)
+    assert freed.status == 0, freed.err
+    assert states(Path(store))[read_results(tmp_path / "b.results.jsonl")[0]["key"]][0] == (
+        "forgotten"
+    )
+
+
+async def test_ctrl_c_while_a_completed_jobs_files_download_records_the_line(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """SIGINT while a completed job's files are downloading: the line is in the results
+    (its download interrupted) and in the count, and a run again saves its files without
+    making the job again."""
+    parent = emu.seed_job("diffusion", api_key=API_KEY)
+    batch = write_lines(tmp_path / "b.jsonl", inpaints(parent, 1))
+    args = ("batch", "run", str(batch), "--store", str(tmp_path / "b.db"),
+            "--out", str(tmp_path / "out"))  # fmt: skip
+    emu.add_fault(Fault.slow("GET /files/*", 30.0, pieces=30, times=4))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "legnext_async", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=cli_env(tmp_path, emu),
+    )  # fmt: skip
+
+    out = tmp_path / "out"
+
+    async def downloading() -> bool:
+        return out.is_dir() and any(name.endswith(".part") for name in os.listdir(out))
+
+    await eventually(downloading, "a file of the completed job is being written")
+    process.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == ExitCode.INTERRUPTED, err.decode()
+    [result] = read_results(tmp_path / "b.results.jsonl")
+    assert (result["state"], result["error"]) == ("download_failed", "interrupted")
+    assert "1 of 1 lines ended" in err.decode()
+    emu.clear_faults()
+    again = await legnext(*args, env=cli_env(tmp_path, emu))
+    assert again.status == ExitCode.OK, again.err
+    assert len(os.listdir(tmp_path / "out")) == 4
+    assert len(created_by_prompt(emu)["line 0"]) == 1

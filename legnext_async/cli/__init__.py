@@ -260,8 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "batch" and args.batch_command == "check":
             return _check_only(args.file, out, err)
     except LegnextError as exc:
+        code = exit_code_for(exc)
         err.write(f"legnext: error: {exc}\n")
-        return exit_code_for(exc)
+        if not out.isatty():  # piped: one JSON document, as every refusal is
+            emit(out, {"error": type(exc).__name__, "message": str(exc), "exit_code": int(code)})
+        return code
     terminal = Terminal.of(args, out, err)
     try:
         flags = {s.name: getattr(args, f"setting_{s.name}", None) for s in SETTINGS if s.flag}

@@ -20,6 +20,7 @@ import attrs
 from legnext_async._exceptions import (
     InsufficientCreditsError,
     LegnextError,
+    NotFoundError,
     PermissionDeniedError,
     SpendingLimitError,
     SubmissionOutcomeUnknownError,
@@ -29,7 +30,7 @@ from legnext_async._results import TaskResult
 from legnext_async._store import SQLiteJobStore, canonical_request
 from legnext_async._task_errors import TaskFailedError, TaskTimeoutError
 
-from ._commands import Terminal, make_client
+from ._commands import Terminal, forget_command, make_client
 from ._display import BatchStats, open_live
 from ._exit import ExitCode, exit_code_for
 from ._options import ROUTES_BY_OP, submit, values_from_json
@@ -180,6 +181,8 @@ class _Run:
     refusals: set[ExitCode] = attrs.field(factory=set)
     #: The exit codes of the errors met (a network problem, any other).
     errors: set[ExitCode] = attrs.field(factory=set)
+    #: Lines whose job the service no longer knows (a 404: past its retention window).
+    lost: list[BatchLine] = attrs.field(factory=list)
 
     def record(self, document: Mapping[str, Any]) -> None:
         """Write a line's outcome to the results file (and stdout, as JSON)."""
@@ -253,6 +256,8 @@ class _Run:
             document = _line_document(line, "error", None, (), str(outcome))
             if job_id is not None:
                 document["job_id"] = job_id  # made, and recorded: a run again waits for it
+                if isinstance(outcome, NotFoundError):
+                    self.lost.append(line)  # a run again will not find it either
             self.record(document)
 
     async def unknown_from_store(self, config: Config) -> None:
@@ -280,6 +285,11 @@ class _Run:
             self.errors.add(exit_code_for(exc))
             self.record(_line_document(line, "download_failed", task, (), str(exc)))
             return
+        except asyncio.CancelledError:
+            # Ctrl-C: the job completed (and is paid); its files are fetched by a run again.
+            self.stats.errors += 1
+            self.record(_line_document(line, "download_failed", task, (), "interrupted"))
+            raise
         self.stats.completed += 1
         self.record(_line_document(line, "completed", task, files, None))
 
@@ -331,9 +341,18 @@ def _summary(
             f"  once you know a job does not exist (or want it anyway): legnext jobs --store"
             f" {store} --forget KEY, then run the batch again to send it"
         )
-    if stats.errors and not interrupted:
+    if run.lost:
         lines.append(
-            f"{stats.errors} lines ended in an error (listed in the results file): run the"
+            f"{len(run.lost)} lines' jobs are no longer known to the service (past its"
+            " retention window). To send a line anew, free its key:"
+        )
+        lines.extend(
+            f"  line {line.number}  {forget_command(store, line.key)}" for line in run.lost
+        )
+    others = stats.errors - len(run.lost)
+    if others and not interrupted:
+        lines.append(
+            f"{others} lines ended in an error (listed in the results file): run the"
             " same command again to take them up; nothing is sent or paid twice"
         )
     if interrupted:

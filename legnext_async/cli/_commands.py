@@ -216,7 +216,8 @@ async def _submit_keyed(
             payload=exc.payload,
             sent_at=exc.sent_at,
             reason=f"recorded as {before.state.value} under key {key!r}; once you know"
-            f" whether its job exists, settle it: {forget_command(store, key)}",
+            " whether its job exists, settle it:"
+            f" {forget_command(store, key, force=before.state is RecordState.SUBMITTING)}",
             key=key,
         ) from None
     # A job sent now would have a new id: the same id is the one the store held.
@@ -313,11 +314,11 @@ def _store_path(config: Config) -> Path:
     return path
 
 
-#: What ``jobs --forget`` frees without ``--force``: keys whose job nobody can tell exists
-#: (an unknown outcome), or that the service no longer knows.
-_FREE_TO_FORGET: Final = frozenset(
-    {RecordState.SUBMITTING, RecordState.UNKNOWN, RecordState.LOST, RecordState.FORGOTTEN}
-)
+#: What ``jobs --forget`` frees without ``--force``: keys whose answer was lost (an unknown
+#: outcome), or whose job the service no longer knows. A claim still ``submitting`` needs
+#: ``--force`` too: its run may be sending it now (or died while it did; nobody can tell
+#: from the store).
+_FREE_TO_FORGET: Final = frozenset({RecordState.UNKNOWN, RecordState.LOST, RecordState.FORGOTTEN})
 
 
 async def _forget(store: SQLiteJobStore, key: str, t: Terminal, *, force: bool) -> int:
@@ -329,6 +330,13 @@ async def _forget(store: SQLiteJobStore, key: str, t: Terminal, *, force: bool) 
     pay for the job again.
     """
     held = await store.get(key)
+    if held is not None and held.state is RecordState.SUBMITTING and not force:
+        raise ValidationError(
+            "--forget",
+            f"key {key!r} is claimed by a submission that may be sending it now (or whose"
+            " process died while it did): once no run is going and the account shows no"
+            " job for it, add --force to forget it",
+        )
     if held is not None and held.state not in _FREE_TO_FORGET and not force:
         raise ValidationError(
             "--forget",

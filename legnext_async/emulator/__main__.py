@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -109,10 +110,16 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with emulator:
+    try:
+        await emulator.start()
+    except OSError as exc:
+        raise _CannotStart(_why_not(exc, args)) from exc
+    try:
         print(emulator.base_url, flush=True)
         print(export_line(emulator.base_url, args.time_scale, any_key=not keys), flush=True)
         await stop.wait()
+    finally:
+        await emulator.close()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError, RuntimeError):
             loop.remove_signal_handler(signum)
@@ -126,15 +133,23 @@ def main(
     args = _parser(prog).parse_args(argv)
     try:
         asyncio.run(_serve(args))
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        print(
-            f"{prog}: error: cannot listen on {args.host}:{args.port}: {reason}"
-            " (--port 0 picks a free port)",
-            file=sys.stderr,
-        )
+    except _CannotStart as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+class _CannotStart(Exception):
+    """The emulator could not start: not bound where asked, or its request log not opened."""
+
+
+def _why_not(exc: OSError, args: argparse.Namespace) -> str:
+    """What stopped the emulator from starting, and what to do about it."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:  # the request log's file
+        return f"cannot open {exc.filename}: {reason}"
+    hint = " (--port 0 picks a free port)" if exc.errno == errno.EADDRINUSE else ""
+    return f"cannot listen on {args.host}:{args.port}: {reason}{hint}"
 
 
 if __name__ == "__main__":
