@@ -287,14 +287,15 @@ async def test_a_lost_workers_stored_jobs_are_finished_by_another(
                 await a.inpaint(parent, 0, mask=MASK, remix_prompt=f"k{n}", key=f"k{n}")
         # a closed with its jobs unfinished: its slots stay counted until its lease ends.
         async with keyed_client(emulator, redis_url, lease=0.5) as b:
-
-            async def all_completed() -> bool:
-                records = await b.records()
-                return len(records) == 3 and all(r.state is RecordState.COMPLETED for r in records)
-
-            await eventually(all_completed, "b finished a's jobs")
+            await eventually(functools.partial(all_completed, b, 3), "b finished a's jobs")
     assert created(emulator) == ["k0", "k1", "k2"]
     assert any("took over 3 unfinished" in r.getMessage() for r in caplog.records)
+
+
+async def all_completed(client: LegnextClient, n: int) -> bool:
+    """Whether ``client``'s store holds ``n`` records, every one completed."""
+    records = await client.records()
+    return len(records) == n and all(r.state is RecordState.COMPLETED for r in records)
 
 
 async def members(url: str) -> list[str]:
@@ -642,12 +643,7 @@ async def test_what_a_worker_took_over_is_forgotten_in_redis_once_the_jobs_end(
             for n in range(2):
                 await a.inpaint(parent, 0, mask=MASK, remix_prompt=f"k{n}", key=f"k{n}")
         async with keyed_client(emulator, redis_url, lease=0.5) as b:
-
-            async def all_completed() -> bool:
-                records = await b.records()
-                return len(records) == 3 and all(r.state is RecordState.COMPLETED for r in records)
-
-            await eventually(all_completed, "b finished a's jobs")
+            await eventually(functools.partial(all_completed, b, 3), "b finished a's jobs")
 
             async def none_left() -> bool:
                 return await adoptions(redis_url) == {}
