@@ -165,6 +165,12 @@ async def _pass(
     wall = time.perf_counter() - wall0
     if len(results) != n:
         raise RuntimeError(f"{len(results)} results for {n} jobs")
+    return _sample(n, cpu, loop, wall)
+
+
+def _sample(n: int, cpu: float, loop: float, wall: float) -> dict[str, float]:
+    """A pass's measures: ``cpu`` of the process and ``loop`` of the event loop's thread
+    (seconds, for ``n`` jobs), and its ``wall`` time."""
     return {
         "cpu_seconds": cpu,
         "cpu_us_per_job": cpu / n * 1e6,
@@ -310,13 +316,7 @@ async def _raw_pass(
     wall = time.perf_counter() - wall0
     if statuses.count("completed") != n:
         raise RuntimeError(f"{statuses.count('completed')} of {n} raw jobs completed")
-    return {
-        "cpu_seconds": cpu,
-        "cpu_us_per_job": cpu / n * 1e6,
-        "loop_us_per_job": loop / n * 1e6,
-        "threads_us_per_job": (cpu - loop) / n * 1e6,
-        "wall_seconds": wall,
-    }
+    return _sample(n, cpu, loop, wall)
 
 
 async def _stored_jobs(store: JobStore, n: int) -> None:

@@ -55,6 +55,15 @@ def written(directory: Path) -> bool:
     return any(p.stat().st_size for p in directory.glob(".*.part"))
 
 
+async def mid_body(directory: Path) -> None:
+    """Yield to the download until its temporary file in ``directory`` holds bytes, so that
+    what comes next lands mid-body (a worker thread or the loop writes them, and nothing
+    else could signal it)."""
+    async with asyncio.timeout(10):
+        while not written(directory):  # noqa: ASYNC110
+            await asyncio.sleep(0)
+
+
 def leftovers(directory: Path) -> list[str]:
     """Every name in ``directory``, hidden temporary files included."""
     return sorted(os.listdir(directory))
@@ -470,11 +479,7 @@ async def test_cancelling_leaves_no_file(tmp_path: Path) -> None:
             client.download(task_with([f"{host.base_url}/a.png"]), tmp_path)
         )
         await started.wait()
-        async with asyncio.timeout(10):
-            # Yield until the temporary file holds bytes, so the cancel lands mid-body: a
-            # worker thread writes them, and nothing else could signal it.
-            while not written(tmp_path):  # noqa: ASYNC110
-                await asyncio.sleep(0)
+        await mid_body(tmp_path)
         download.cancel()
         with pytest.raises(asyncio.CancelledError):
             await download
@@ -498,10 +503,7 @@ async def test_cancelling_a_small_file_leaves_no_file(tmp_path: Path) -> None:
         download = asyncio.ensure_future(
             client.download(task_with([f"{host.base_url}/a.png"]), tmp_path)
         )
-        async with asyncio.timeout(10):
-            # Yield until the temporary file holds bytes, so the cancel lands mid-body.
-            while not written(tmp_path):  # noqa: ASYNC110
-                await asyncio.sleep(0)
+        await mid_body(tmp_path)
         download.cancel()
         with pytest.raises(asyncio.CancelledError):
             await download
